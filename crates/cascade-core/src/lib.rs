@@ -1,0 +1,19 @@
+//! Cascade's domain and engine. Pure code only: nothing here reads a clock, touches a
+//! socket or a file. Time comes in as an argument; effects go out as commands.
+
+pub mod address;
+pub mod channel;
+pub mod flow;
+pub mod ids;
+pub mod machines;
+pub mod money;
+pub mod pricing;
+pub mod sms;
+pub mod time;
+pub mod tracking;
+
+pub use address::{Msisdn, SenderId, SipUri};
+pub use channel::{Channel, StatusKind};
+pub use ids::FlowId;
+pub use money::Micros;
+pub use time::Timestamp;

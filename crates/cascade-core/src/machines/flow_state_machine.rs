@@ -1,0 +1,704 @@
+//! The failover state machine.
+//!
+//! [`step`] is the whole transition table: one `match` on the event, each arm a small
+//! handler that edits the state and pushes commands. Rules that hold everywhere:
+//!
+//! - A step's `outcome` is set once; only setting it advances the flow (exactly once per
+//!   step, whatever order reports, duplicates and timers arrive in).
+//! - A final flow is absorbing: later reports still update their message (a *late
+//!   report*), nothing else changes.
+//! - A report never moves a message backwards (stale reports are recorded and ignored).
+
+use crate::channel::{Channel, StatusKind};
+use crate::flow::{FlowDefinition, Step, StepKind};
+use crate::money::Micros;
+use crate::pricing::voice_price;
+use crate::time::Timestamp;
+
+use super::flow_state::*;
+
+/// An event that cannot apply to this flow at all. The runner records it and leaves the
+/// state unchanged; it signals a bug or a corrupted row, never normal racing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error("the flow has no steps")]
+    EmptyFlow,
+    #[error("the flow was already started")]
+    AlreadyStarted,
+    #[error("{event} for step {order}, which is not waiting for it")]
+    UnexpectedEvent { event: &'static str, order: u32 },
+    #[error("step {order} has {expected} messages but the provider returned {actual} ids")]
+    ProviderIdCount {
+        order: u32,
+        expected: usize,
+        actual: usize,
+    },
+    #[error("status {status:?} does not exist for {channel}")]
+    StatusNotOfChannel {
+        status: StatusKind,
+        channel: Channel,
+    },
+}
+
+/// Apply `event` to a flow at time `now`.
+///
+/// # Errors
+/// Returns [`EngineError`] for an event that cannot belong to this flow; the state is
+/// then unchanged.
+pub fn step(
+    def: &FlowDefinition,
+    state: FlowState,
+    event: Event,
+    now: Timestamp,
+) -> Result<(FlowState, Vec<Command>), EngineError> {
+    let mut m = Machine {
+        def,
+        state,
+        now,
+        out: Vec::new(),
+    };
+    match event {
+        Event::Start => m.on_start()?,
+        Event::FundsReserved { order } => m.on_funds_reserved(order)?,
+        Event::FundsRefused { order } => m.on_funds_refused(order)?,
+        Event::Submitted {
+            order,
+            provider_ids,
+        } => m.on_submitted(order, provider_ids)?,
+        Event::SubmitFailed {
+            order,
+            status,
+            detailed_status,
+            description,
+        } => {
+            m.on_submit_failed(order, status, detailed_status, description)?;
+        }
+        Event::Report {
+            order,
+            part,
+            report,
+        } => m.on_report(order, part, report)?,
+        Event::TimerFired { order, kind } => m.on_timer(order, kind),
+        Event::InternalError { order, detail } => m.on_internal_error(order, &detail),
+    }
+    Ok((m.state, m.out))
+}
+
+struct Machine<'a> {
+    def: &'a FlowDefinition,
+    state: FlowState,
+    now: Timestamp,
+    out: Vec<Command>,
+}
+
+impl<'a> Machine<'a> {
+    fn record(&mut self, entry: TimelineEntry) {
+        self.out.push(Command::Record(entry));
+    }
+
+    fn entry(&self, kind: &str) -> TimelineEntry {
+        TimelineEntry::new(self.now, kind)
+    }
+
+    fn touch(&mut self) {
+        self.state.updated_at = self.state.updated_at.max(self.now);
+    }
+
+    /// Index into `state.steps` of the current step when it has this order and is still
+    /// undecided.
+    fn open_step(&self, order: u32) -> Option<usize> {
+        let last = self.state.steps.len().checked_sub(1)?;
+        let s = &self.state.steps[last];
+        (s.order == order && s.outcome.is_none() && !self.state.is_final()).then_some(last)
+    }
+
+    fn definition(&self, order: u32) -> &'a Step {
+        // Steps only enter the state from the definition, so the order is always there.
+        self.def
+            .steps
+            .iter()
+            .find(|s| s.order == order)
+            .expect("state steps come from the definition")
+    }
+
+    // --- handlers -------------------------------------------------------------------
+
+    fn on_start(&mut self) -> Result<(), EngineError> {
+        if self.def.steps.is_empty() {
+            return Err(EngineError::EmptyFlow);
+        }
+        if !self.state.steps.is_empty() || self.state.is_final() {
+            return Err(EngineError::AlreadyStarted);
+        }
+        let entry = self
+            .entry("accepted")
+            .detail(format!("{} steps", self.def.steps.len()));
+        self.record(entry);
+        self.start_step(0);
+        Ok(())
+    }
+
+    fn on_funds_reserved(&mut self, order: u32) -> Result<(), EngineError> {
+        let idx = self
+            .open_step(order)
+            .filter(|&i| self.state.steps[i].phase == StepPhase::Reserving)
+            .ok_or(EngineError::UnexpectedEvent {
+                event: "FundsReserved",
+                order,
+            })?;
+        let def = self.definition(order);
+        let amount = reservation(def);
+        let debit = def.channel() != Channel::Voice;
+        let s = &mut self.state.steps[idx];
+        s.phase = StepPhase::Submitting;
+        if debit {
+            s.reserved = amount;
+        }
+        self.out.push(Command::Submit { order });
+        Ok(())
+    }
+
+    fn on_funds_refused(&mut self, order: u32) -> Result<(), EngineError> {
+        let idx = self
+            .open_step(order)
+            .filter(|&i| self.state.steps[i].phase == StepPhase::Reserving)
+            .ok_or(EngineError::UnexpectedEvent {
+                event: "FundsRefused",
+                order,
+            })?;
+        let entry = self
+            .entry("funds_refused")
+            .order(order)
+            .detail("the balance cannot cover this step");
+        self.record(entry);
+        let now = self.now;
+        let s = &mut self.state.steps[idx];
+        for msg in &mut s.messages {
+            msg.status = StatusKind::Unsent;
+            msg.detailed_status = "Insufficient balance".to_owned();
+            msg.description = "The account's balance cannot cover this step.".to_owned();
+            msg.updated_at = now;
+            msg.price = Micros::ZERO;
+            msg.final_source = Some(FinalSource::Engine);
+        }
+        s.outcome = Some(StatusKind::Unsent);
+        self.notify_messages(idx);
+        self.finish(FlowStatus::Failed, Some(FailureCode::InsufficientBalance));
+        Ok(())
+    }
+
+    fn on_submitted(&mut self, order: u32, provider_ids: Vec<String>) -> Result<(), EngineError> {
+        let Some(idx) = self
+            .open_step(order)
+            .filter(|&i| self.state.steps[i].phase == StepPhase::Submitting)
+        else {
+            // A retried submission answered twice, or an answer after the flow ended.
+            let mut entry = self.entry("submitted").order(order);
+            entry.provider_ids = provider_ids;
+            entry.ignored = true;
+            entry.duplicate = self.state.step(order).is_some_and(|s| s.sent_at.is_some());
+            self.record(entry);
+            return Ok(());
+        };
+        let expected = self.state.steps[idx].messages.len();
+        if provider_ids.len() != expected {
+            return Err(EngineError::ProviderIdCount {
+                order,
+                expected,
+                actual: provider_ids.len(),
+            });
+        }
+        let def = self.definition(order);
+        let channel = def.channel();
+        let ttl_ms = def.ttl_ms;
+        let now = self.now;
+        let s = &mut self.state.steps[idx];
+        s.phase = StepPhase::Sent;
+        s.sent_at = Some(now);
+        let sent = channel.sent_status();
+        for (msg, id) in s.messages.iter_mut().zip(&provider_ids) {
+            msg.provider_id = Some(id.clone());
+            if msg.status.rank() < sent.rank() {
+                msg.status = sent;
+                msg.detailed_status = sent.default_detail().to_owned();
+                msg.description = sent.default_description().to_owned();
+                msg.updated_at = now;
+            }
+        }
+        let mut entry = self
+            .entry("submitted")
+            .order(order)
+            .status(sent.name_for(channel));
+        entry.provider_ids = provider_ids;
+        self.record(entry);
+        self.notify_messages(idx);
+        if self.state.status == FlowStatus::Queued {
+            self.state.status = FlowStatus::InProgress;
+            self.out.push(Command::Notify(Change::Flow {
+                status: FlowStatus::InProgress,
+            }));
+        }
+        if let Some(ttl) = ttl_ms {
+            self.out.push(Command::SetTimer {
+                order,
+                kind: TimerKind::Ttl,
+                at: now.plus_millis(ttl),
+            });
+        }
+        self.touch();
+        Ok(())
+    }
+
+    fn on_submit_failed(
+        &mut self,
+        order: u32,
+        status: StatusKind,
+        detailed_status: String,
+        description: String,
+    ) -> Result<(), EngineError> {
+        let channel = self.definition(order).channel();
+        if !channel.statuses().contains(&status) || !status.is_final() {
+            return Err(EngineError::StatusNotOfChannel { status, channel });
+        }
+        let Some(idx) = self
+            .open_step(order)
+            .filter(|&i| self.state.steps[i].phase == StepPhase::Submitting)
+        else {
+            let mut entry = self
+                .entry("submit_failed")
+                .order(order)
+                .detail(detailed_status);
+            entry.ignored = true;
+            self.record(entry);
+            return Ok(());
+        };
+        let entry = self
+            .entry("submit_failed")
+            .order(order)
+            .status(status.name_for(channel))
+            .detail(detailed_status.clone());
+        self.record(entry);
+        let now = self.now;
+        let s = &mut self.state.steps[idx];
+        let refund = std::mem::take(&mut s.reserved);
+        for msg in &mut s.messages {
+            msg.status = status;
+            msg.detailed_status.clone_from(&detailed_status);
+            msg.description.clone_from(&description);
+            msg.updated_at = now;
+            msg.price = Micros::ZERO;
+            msg.final_source = Some(FinalSource::Provider);
+        }
+        if refund != Micros::ZERO {
+            self.out.push(Command::Credit { amount: refund });
+        }
+        self.notify_messages(idx);
+        self.evaluate(idx);
+        Ok(())
+    }
+
+    fn on_report(&mut self, order: u32, part: u32, report: Report) -> Result<(), EngineError> {
+        let channel = match self.def.steps.iter().find(|s| s.order == order) {
+            Some(d) => d.channel(),
+            None => {
+                self.record_unmatched(order, part, &report);
+                return Ok(());
+            }
+        };
+        if !channel.statuses().contains(&report.status) {
+            return Err(EngineError::StatusNotOfChannel {
+                status: report.status,
+                channel,
+            });
+        }
+        let Some(idx) = self.state.steps.iter().position(|s| s.order == order) else {
+            self.record_unmatched(order, part, &report);
+            return Ok(());
+        };
+        let Some(mi) = self.state.steps[idx]
+            .messages
+            .iter()
+            .position(|m| m.part == part)
+        else {
+            self.record_unmatched(order, part, &report);
+            return Ok(());
+        };
+        let late = self.state.steps[idx].outcome.is_some();
+        let mut entry = self
+            .entry("report")
+            .order(order)
+            .part(part)
+            .status(report.status.name_for(channel));
+        if let Some(d) = &report.detailed_status {
+            entry = entry.detail(d.clone());
+        }
+        entry.late = late;
+
+        let msg = &self.state.steps[idx].messages[mi];
+        match classify(msg, &report) {
+            ReportFit::Duplicate => {
+                entry.duplicate = true;
+                entry.ignored = true;
+                self.record(entry);
+                return Ok(());
+            }
+            ReportFit::Stale | ReportFit::Conflicting => {
+                entry.ignored = true;
+                self.record(entry);
+                return Ok(());
+            }
+            ReportFit::Applies => {}
+        }
+        self.record(entry);
+
+        let def = self.definition(order);
+        let unit_price = def.unit_price;
+        let sent_at = self.state.steps[idx].sent_at;
+        let msg = &mut self.state.steps[idx].messages[mi];
+        let was_final = msg.status.is_final();
+        msg.status = report.status;
+        msg.detailed_status = report
+            .detailed_status
+            .clone()
+            .unwrap_or_else(|| report.status.default_detail().to_owned());
+        msg.description = report
+            .description
+            .clone()
+            .unwrap_or_else(|| report.status.default_description().to_owned());
+        msg.updated_at = report.at;
+        if report.operator.is_some() {
+            msg.operator.clone_from(&report.operator);
+        }
+        if report.answered_by.is_some() {
+            msg.answered_by = report.answered_by;
+        }
+        if report.status.is_final() {
+            msg.final_source = Some(FinalSource::Provider);
+            if msg.latency_ms.is_none() {
+                msg.latency_ms = sent_at.map(|t| report.at.millis_since(t).max(0));
+            }
+        }
+        let mut debit = None;
+        if channel == Channel::Voice && report.status.is_final() && !was_final {
+            let duration = report.duration_s.unwrap_or(0);
+            msg.duration_s = Some(duration);
+            if msg.answered_by.is_none() {
+                msg.answered_by = Some(crate::flow::AnsweredBy::Unknown);
+            }
+            let price = voice_price(unit_price, duration);
+            msg.price = price;
+            debit = Some(price);
+        }
+        if let Some(amount) = debit.filter(|a| *a != Micros::ZERO) {
+            self.out.push(Command::Debit { amount });
+        }
+        self.out.push(Command::Notify(Change::Message {
+            order,
+            part,
+            status: report.status,
+        }));
+        self.touch();
+        if !late && !self.state.is_final() {
+            self.evaluate(idx);
+        }
+        Ok(())
+    }
+
+    fn on_timer(&mut self, order: u32, kind: TimerKind) {
+        let TimerKind::Ttl = kind;
+        let Some(idx) = self
+            .open_step(order)
+            .filter(|&i| self.state.steps[i].phase == StepPhase::Sent)
+        else {
+            // The step ended before its timer fired; the cancellation lost the race.
+            return;
+        };
+        let def = self.definition(order);
+        let channel = def.channel();
+        let needs_seen = def.needs_seen();
+        let now = self.now;
+        let mut expired = Vec::new();
+        for msg in &mut self.state.steps[idx].messages {
+            if step_final(msg.status, needs_seen) {
+                continue;
+            }
+            let (status, detail, description) = match channel {
+                Channel::Sms => (
+                    StatusKind::Undelivered,
+                    "Expired",
+                    "No final delivery report arrived within the message's TTL.",
+                ),
+                Channel::Viber => (
+                    StatusKind::Expired,
+                    "TTL Expired",
+                    if msg.status == StatusKind::Delivered {
+                        "Delivered but not seen within the message's TTL."
+                    } else {
+                        "Not delivered within the message's TTL."
+                    },
+                ),
+                Channel::Voice => (
+                    StatusKind::Failed,
+                    "No final report",
+                    "The provider did not report the call's outcome in time.",
+                ),
+            };
+            if channel == Channel::Viber && msg.status == StatusKind::Delivered {
+                msg.expired_on_delivery_at = Some(now);
+            }
+            msg.status = status;
+            msg.detailed_status = detail.to_owned();
+            msg.description = description.to_owned();
+            msg.updated_at = now;
+            msg.final_source = Some(FinalSource::Engine);
+            expired.push((msg.part, status));
+        }
+        let entry = self
+            .entry("ttl_expired")
+            .order(order)
+            .detail(format!("{} message(s) expired", expired.len()));
+        self.record(entry);
+        for (part, status) in expired {
+            self.out.push(Command::Notify(Change::Message {
+                order,
+                part,
+                status,
+            }));
+        }
+        self.touch();
+        self.evaluate(idx);
+    }
+
+    fn on_internal_error(&mut self, order: u32, detail: &str) {
+        let entry = self.entry("internal_error").order(order).detail(detail);
+        self.record(entry);
+        let Some(idx) = self.open_step(order) else {
+            return;
+        };
+        let now = self.now;
+        let s = &mut self.state.steps[idx];
+        for msg in &mut s.messages {
+            if !msg.status.is_final() {
+                msg.status = StatusKind::Failed;
+                msg.detailed_status = "Internal error".to_owned();
+                msg.description = "Cascade could not send this message.".to_owned();
+                msg.updated_at = now;
+                msg.final_source = Some(FinalSource::Engine);
+            }
+        }
+        s.outcome = Some(StatusKind::Failed);
+        let had_timer = s.phase == StepPhase::Sent;
+        self.notify_messages(idx);
+        if had_timer {
+            self.out.push(Command::CancelTimer {
+                order,
+                kind: TimerKind::Ttl,
+            });
+        }
+        self.finish(FlowStatus::Failed, Some(FailureCode::Internal));
+    }
+
+    // --- shared moves -----------------------------------------------------------------
+
+    /// Start `def.steps[index]`: create its messages as queued and ask for funds.
+    fn start_step(&mut self, index: usize) {
+        let def = &self.def.steps[index];
+        let order = def.order;
+        let now = self.now;
+        let flow = self.def.tracking_id.as_uuid();
+        let message_id = derived_id(flow, &format!("{order}"));
+        let count = def.message_count();
+        let per_message_price = match def.channel() {
+            Channel::Voice => Micros::ZERO,
+            Channel::Sms | Channel::Viber => def.unit_price,
+        };
+        let messages = (1..=count)
+            .map(|part| {
+                let part = u32::try_from(part).expect("at most 10 steps and a bounded body");
+                let id = match &def.kind {
+                    StepKind::Sms(_) => derived_id(flow, &format!("{order}:{part}")),
+                    StepKind::Viber(_) | StepKind::Voice(_) => message_id.clone(),
+                };
+                MessageState {
+                    id,
+                    part,
+                    provider_id: None,
+                    status: StatusKind::Queued,
+                    detailed_status: StatusKind::Queued.default_detail().to_owned(),
+                    description: StatusKind::Queued.default_description().to_owned(),
+                    updated_at: now,
+                    created_at: now,
+                    price: per_message_price,
+                    latency_ms: None,
+                    duration_s: None,
+                    answered_by: None,
+                    operator: None,
+                    expired_on_delivery_at: None,
+                    final_source: None,
+                }
+            })
+            .collect();
+        let amount = reservation(def);
+        let debit = def.channel() != Channel::Voice;
+        let channel = def.channel();
+        self.state.steps.push(StepState {
+            order,
+            phase: StepPhase::Reserving,
+            outcome: None,
+            started_at: now,
+            sent_at: None,
+            message_id,
+            reserved: Micros::ZERO,
+            messages,
+        });
+        let entry = self.entry("step_started").order(order).detail(format!(
+            "{channel} to {}, {count} message(s)",
+            def.recipient()
+        ));
+        self.record(entry);
+        let idx = self.state.steps.len() - 1;
+        self.notify_messages(idx);
+        self.touch();
+        self.out.push(Command::ReserveFunds {
+            order,
+            amount,
+            debit,
+        });
+    }
+
+    /// Decide the step's outcome once every message is final, then move the flow on.
+    fn evaluate(&mut self, idx: usize) {
+        let order = self.state.steps[idx].order;
+        let def = self.definition(order);
+        let needs_seen = def.needs_seen();
+        let s = &self.state.steps[idx];
+        if s.outcome.is_some() || !s.messages.iter().all(|m| step_final(m.status, needs_seen)) {
+            return;
+        }
+        let outcome = s
+            .messages
+            .iter()
+            .map(|m| m.status)
+            .max_by_key(|st| st.severity())
+            .expect("a step has at least one message");
+        let had_timer = s.phase == StepPhase::Sent && def.ttl_ms.is_some();
+        let failover = def.failover_on.contains(&outcome);
+        let next = self
+            .def
+            .steps
+            .get(self.def.step_index(order).map_or(usize::MAX, |i| i + 1));
+        let has_next = next.is_some();
+        self.state.steps[idx].outcome = Some(outcome);
+        if had_timer {
+            self.out.push(Command::CancelTimer {
+                order,
+                kind: TimerKind::Ttl,
+            });
+        }
+        let channel = def.channel();
+        let entry = self
+            .entry("step_completed")
+            .order(order)
+            .status(outcome.name_for(channel));
+        self.record(entry);
+        if outcome.is_success() {
+            self.finish(FlowStatus::Succeeded, None);
+        } else if failover && has_next {
+            let next_index = self.def.step_index(order).map_or(0, |i| i + 1);
+            self.start_step(next_index);
+        } else if failover {
+            self.finish(FlowStatus::Failed, Some(FailureCode::StepsExhausted));
+        } else {
+            self.finish(FlowStatus::Failed, Some(FailureCode::NotListed));
+        }
+    }
+
+    fn finish(&mut self, status: FlowStatus, code: Option<FailureCode>) {
+        self.state.status = status;
+        self.state.status_code = code;
+        self.touch();
+        let mut entry = self.entry("flow_completed").status(status.name());
+        if let Some(code) = code {
+            entry = entry.detail(format!("statusCode {}", code.code()));
+        }
+        self.record(entry);
+        self.out.push(Command::Notify(Change::Flow { status }));
+    }
+
+    fn notify_messages(&mut self, idx: usize) {
+        let s = &self.state.steps[idx];
+        let order = s.order;
+        let changes: Vec<_> = s
+            .messages
+            .iter()
+            .map(|m| {
+                Command::Notify(Change::Message {
+                    order,
+                    part: m.part,
+                    status: m.status,
+                })
+            })
+            .collect();
+        self.out.extend(changes);
+    }
+
+    fn record_unmatched(&mut self, order: u32, part: u32, report: &Report) {
+        let mut entry = self
+            .entry("report")
+            .order(order)
+            .part(part)
+            .status(report.status.pascal_name())
+            .detail("no such message in this flow");
+        entry.ignored = true;
+        self.record(entry);
+    }
+}
+
+/// How a report relates to the message it names.
+enum ReportFit {
+    Applies,
+    /// Same status again.
+    Duplicate,
+    /// Behind what the message already shows (e.g. `Sent` after `Delivered`).
+    Stale,
+    /// A different final status after the provider already gave one: the first stands.
+    Conflicting,
+}
+
+fn classify(msg: &MessageState, report: &Report) -> ReportFit {
+    if msg.status == report.status {
+        return ReportFit::Duplicate;
+    }
+    let (have, got) = (msg.status.rank(), report.status.rank());
+    if got < have {
+        return ReportFit::Stale;
+    }
+    if got == have && msg.status.is_final() && msg.final_source == Some(FinalSource::Provider) {
+        return ReportFit::Conflicting;
+    }
+    ReportFit::Applies
+}
+
+/// Whether a message status ends the step. A Viber message with `expireOnDelivery` must
+/// be `SEEN` (or fail) — `DELIVERED` alone keeps the step open until its TTL.
+fn step_final(status: StatusKind, needs_seen: bool) -> bool {
+    status.is_final() && !(needs_seen && status == StatusKind::Delivered)
+}
+
+/// What a step costs up front: SMS per part and Viber per message are debited; a call is
+/// only checked against one minute's price (it is charged when it ends).
+fn reservation(def: &Step) -> Micros {
+    match def.channel() {
+        Channel::Sms => def.unit_price * i64::try_from(def.message_count()).unwrap_or(i64::MAX),
+        Channel::Viber | Channel::Voice => def.unit_price,
+    }
+}
+
+/// Message ids derive from the flow id, so a retried submission carries the same ids
+/// and providers that deduplicate on them send once.
+fn derived_id(flow: uuid::Uuid, name: &str) -> String {
+    uuid::Uuid::new_v5(&flow, name.as_bytes())
+        .hyphenated()
+        .to_string()
+}

@@ -1,0 +1,106 @@
+//! Channel connectors.
+//!
+//! A [`Provider`] takes a step's messages and answers at once with the provider's message
+//! ids; what happens to the messages arrives later, asynchronously, as reports handed to a
+//! [`ReportSink`] and matched by provider message id — the way SMSCs and HTTP messaging
+//! APIs work. The [`sandbox`] providers implement the same interface with behaviour
+//! scripted by scenario rules.
+
+pub mod sandbox;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cascade_core::machines::Report;
+use cascade_core::{Channel, FlowId, StatusKind};
+use cascade_store::JobPayload;
+
+/// One step's messages, ready for a provider.
+#[derive(Debug, Clone)]
+pub struct SubmitRequest {
+    pub flow_id: FlowId,
+    pub order: u32,
+    /// Everything about the step, as accepted.
+    pub payload: JobPayload,
+}
+
+impl SubmitRequest {
+    pub fn channel(&self) -> Channel {
+        self.payload.channel()
+    }
+}
+
+/// Why a submission did not go through, by what the dispatcher does next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The provider refused these messages for good (bad number, content refused):
+    /// the step ends with `status`.
+    #[error("rejected: {detailed_status}")]
+    Rejected {
+        status: StatusKind,
+        detailed_status: String,
+        description: String,
+    },
+    /// A passing failure (timeout, connection lost, 5xx): try again later.
+    #[error("temporary failure: {reason}")]
+    Retryable { reason: String },
+    /// The provider asked to slow down.
+    #[error("rate limited; retry after {retry_after_ms} ms")]
+    RateLimited { retry_after_ms: u64 },
+}
+
+/// A channel connector.
+#[async_trait]
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// The name reports are matched under (provider message ids are unique per provider).
+    fn name(&self) -> &str;
+
+    /// Hand the messages over. Returns one provider message id per message, in part
+    /// order.
+    ///
+    /// # Errors
+    /// See [`SubmitError`].
+    async fn submit(&self, request: &SubmitRequest) -> Result<Vec<String>, SubmitError>;
+}
+
+/// Where providers deliver reports. Returns once the report is durably recorded.
+#[async_trait]
+pub trait ReportSink: Send + Sync {
+    /// # Errors
+    /// A message when the report could not be recorded; the provider keeps it and
+    /// delivers it again.
+    async fn deliver(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+        report: Report,
+    ) -> Result<(), String>;
+}
+
+/// The provider serving each channel.
+#[derive(Debug, Clone, Default)]
+pub struct Providers {
+    sms: Option<Arc<dyn Provider>>,
+    viber: Option<Arc<dyn Provider>>,
+    voice: Option<Arc<dyn Provider>>,
+}
+
+impl Providers {
+    pub fn with(mut self, channel: Channel, provider: Arc<dyn Provider>) -> Self {
+        match channel {
+            Channel::Sms => self.sms = Some(provider),
+            Channel::Viber => self.viber = Some(provider),
+            Channel::Voice => self.voice = Some(provider),
+        }
+        self
+    }
+
+    pub fn for_channel(&self, channel: Channel) -> Option<&Arc<dyn Provider>> {
+        match channel {
+            Channel::Sms => self.sms.as_ref(),
+            Channel::Viber => self.viber.as_ref(),
+            Channel::Voice => self.voice.as_ref(),
+        }
+    }
+}

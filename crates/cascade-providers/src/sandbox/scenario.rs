@@ -1,0 +1,417 @@
+//! Scenario rules: what `POST /sandbox/scenarios` accepts, and how a rule (or the
+//! default behaviour) turns into the reports a sandbox provider will send.
+
+use cascade_core::flow::{AnsweredBy, MachineDetection, StepKind, ValidationErrors};
+use cascade_core::machines::Report;
+use cascade_core::{Channel, Msisdn, StatusKind, Timestamp};
+use cascade_store::{NewScenario, PlannedReport, SandboxPlan, Scenario};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+const MAX_AFTER_MS: u64 = 24 * 60 * 60 * 1000;
+const MAX_EVENTS: usize = 20;
+const MAX_TEXT: usize = 200;
+
+/// One scripted report, `after_ms` after the send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScriptedEvent {
+    pub after_ms: u64,
+    pub status: StatusKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detailed_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A rule's behaviour, stored as the scenario's `rule` JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rule {
+    /// `None`: the channel's default reports; `Some(vec![])`: never report.
+    #[serde(default)]
+    pub events: Option<Vec<ScriptedEvent>>,
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub answered_by: Option<AnsweredBy>,
+    #[serde(default)]
+    pub duration_seconds: Option<u32>,
+}
+
+impl Rule {
+    fn from_scenario(s: &Scenario) -> Rule {
+        serde_json::from_value(s.rule.clone()).unwrap_or_default()
+    }
+}
+
+/// Parse a `POST /sandbox/scenarios` body.
+///
+/// # Errors
+/// Every problem, keyed by field path.
+pub fn parse_scenario(body: &Value) -> Result<NewScenario, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let Some(obj) = body.as_object() else {
+        errors.add("body", "must be a JSON object");
+        return Err(errors);
+    };
+    let channel = match obj.get("channel").and_then(Value::as_str) {
+        Some(text) => Channel::parse(text).or_else(|| {
+            errors.add("channel", "must be one of Sms, Viber, Voice");
+            None
+        }),
+        None => {
+            errors.add("channel", "is required");
+            None
+        }
+    };
+    let to = match obj.get("to").and_then(Value::as_str) {
+        Some("*") => Some("*".to_owned()),
+        Some(text) => match Msisdn::parse(text) {
+            Ok(m) => Some(m.to_string()),
+            Err(e) => {
+                errors.add("to", e);
+                None
+            }
+        },
+        None => {
+            errors.add("to", "is required: an E.164 number or \"*\"");
+            None
+        }
+    };
+    let events = match (obj.get("events"), channel) {
+        (None | Some(Value::Null), _) => None,
+        (Some(Value::Array(items)), channel) => {
+            if items.len() > MAX_EVENTS {
+                errors.add("events", format!("has at most {MAX_EVENTS} events"));
+            }
+            let parsed: Vec<_> = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| parse_event(e, i, channel, &mut errors))
+                .collect();
+            Some(parsed)
+        }
+        (Some(_), _) => {
+            errors.add("events", "must be an array");
+            None
+        }
+    };
+    let operator = optional_text(obj.get("operator"), "operator", &mut errors);
+    let answered_by = match obj.get("answeredBy") {
+        None | Some(Value::Null) => None,
+        Some(v) => v.as_str().and_then(AnsweredBy::parse).or_else(|| {
+            errors.add("answeredBy", "must be human, machine or unknown");
+            None
+        }),
+    };
+    let duration_seconds = optional_u32(
+        obj.get("durationSeconds"),
+        "durationSeconds",
+        86_400,
+        &mut errors,
+    );
+    let times = optional_u32(obj.get("times"), "times", u32::MAX, &mut errors);
+    if times == Some(0) {
+        errors.add("times", "must be at least 1");
+    }
+    let (Some(channel), Some(to)) = (channel, to) else {
+        return Err(errors);
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let rule = Rule {
+        events,
+        operator,
+        answered_by,
+        duration_seconds,
+    };
+    Ok(NewScenario {
+        channel,
+        to,
+        rule: serde_json::to_value(&rule).expect("a rule always serializes"),
+        times,
+    })
+}
+
+fn parse_event(
+    v: &Value,
+    i: usize,
+    channel: Option<Channel>,
+    errors: &mut ValidationErrors,
+) -> Option<ScriptedEvent> {
+    let path = format!("events[{i}]");
+    let Some(obj) = v.as_object() else {
+        errors.add(path, "must be an object");
+        return None;
+    };
+    let after_ms = match obj.get("afterMs") {
+        None => 0,
+        Some(x) => match x.as_u64().filter(|ms| *ms <= MAX_AFTER_MS) {
+            Some(ms) => ms,
+            None => {
+                errors.add(
+                    format!("{path}.afterMs"),
+                    "must be an integer from 0 to 86400000",
+                );
+                return None;
+            }
+        },
+    };
+    let status = match (obj.get("status").and_then(Value::as_str), channel) {
+        (Some(text), Some(channel)) => match channel
+            .parse_status(text)
+            .filter(|s| *s != StatusKind::Queued)
+        {
+            Some(s) => s,
+            None => {
+                let names: Vec<String> = channel
+                    .statuses()
+                    .iter()
+                    .filter(|s| **s != StatusKind::Queued)
+                    .map(|s| s.name_for(channel))
+                    .collect();
+                errors.add(
+                    format!("{path}.status"),
+                    format!("must be one of {}", names.join(", ")),
+                );
+                return None;
+            }
+        },
+        (Some(_), None) => return None,
+        (None, _) => {
+            errors.add(format!("{path}.status"), "is required");
+            return None;
+        }
+    };
+    let detailed_status = optional_text(
+        obj.get("detailedStatus"),
+        &format!("{path}.detailedStatus"),
+        errors,
+    );
+    let description = optional_text(
+        obj.get("description"),
+        &format!("{path}.description"),
+        errors,
+    );
+    Some(ScriptedEvent {
+        after_ms,
+        status,
+        detailed_status,
+        description,
+    })
+}
+
+fn optional_text(v: Option<&Value>, path: &str, errors: &mut ValidationErrors) -> Option<String> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.chars().count() <= MAX_TEXT => Some(s.clone()),
+        Some(_) => {
+            errors.add(
+                path,
+                format!("must be a string of at most {MAX_TEXT} characters"),
+            );
+            None
+        }
+    }
+}
+
+fn optional_u32(
+    v: Option<&Value>,
+    path: &str,
+    max: u32,
+    errors: &mut ValidationErrors,
+) -> Option<u32> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(x) => match x
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n <= max)
+        {
+            Some(n) => Some(n),
+            None => {
+                errors.add(path, format!("must be an integer from 0 to {max}"));
+                None
+            }
+        },
+    }
+}
+
+/// A scenario as `GET /sandbox/scenarios` lists it.
+pub fn scenario_json(s: &Scenario) -> Value {
+    let rule = Rule::from_scenario(s);
+    let events = rule.events.as_ref().map(|evs| {
+        evs.iter()
+            .map(|e| {
+                json!({
+                    "afterMs": e.after_ms,
+                    "status": e.status.name_for(s.channel),
+                    "detailedStatus": e.detailed_status,
+                    "description": e.description,
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    json!({
+        "scenarioId": s.id,
+        "channel": s.channel.name(),
+        "to": s.to,
+        "events": events,
+        "operator": rule.operator,
+        "answeredBy": rule.answered_by.map(AnsweredBy::name),
+        "durationSeconds": rule.duration_seconds,
+        "timesLeft": s.times_left,
+        "createdAt": s.created_at,
+    })
+}
+
+/// The reports a provider owes when no rule sets `events`.
+fn default_events(channel: Channel) -> Vec<ScriptedEvent> {
+    let ev = |after_ms, status| ScriptedEvent {
+        after_ms,
+        status,
+        detailed_status: None,
+        description: None,
+    };
+    match channel {
+        Channel::Sms => vec![ev(20, StatusKind::Delivered)],
+        Channel::Viber => vec![ev(20, StatusKind::Delivered), ev(40, StatusKind::Seen)],
+        Channel::Voice => vec![ev(0, StatusKind::Ringing), ev(30, StatusKind::Completed)],
+    }
+}
+
+const DEFAULT_CALL_SECONDS: u32 = 5;
+
+/// Decide ids and reports for one send: every message (SMS part) gets the same script.
+pub fn plan_reports(
+    step: &StepKind,
+    scenario: Option<&Scenario>,
+    provider_ids: Vec<String>,
+    now: Timestamp,
+) -> SandboxPlan {
+    let channel = match step {
+        StepKind::Sms(_) => Channel::Sms,
+        StepKind::Viber(_) => Channel::Viber,
+        StepKind::Voice(_) => Channel::Voice,
+    };
+    let rule = scenario.map(Rule::from_scenario).unwrap_or_default();
+    let events = rule
+        .events
+        .clone()
+        .unwrap_or_else(|| default_events(channel));
+    let hangup_on_machine =
+        matches!(step, StepKind::Voice(v) if v.machine_detection == Some(MachineDetection::Hangup));
+    let mut reports = Vec::new();
+    for pmid in &provider_ids {
+        for e in &events {
+            let at = now.plus_millis(i64::try_from(e.after_ms).unwrap_or(i64::MAX));
+            let mut report = Report::status(e.status, at);
+            report.detailed_status.clone_from(&e.detailed_status);
+            report.description.clone_from(&e.description);
+            report.operator.clone_from(&rule.operator);
+            if channel == Channel::Voice && e.status.is_final() {
+                voice_outcome(&mut report, &rule, hangup_on_machine);
+            }
+            reports.push(PlannedReport {
+                provider_message_id: pmid.clone(),
+                due_at: at,
+                report,
+            });
+        }
+    }
+    SandboxPlan {
+        provider_ids,
+        reports,
+    }
+}
+
+/// Who answered and for how long; a machine answering a call whose detection strategy is
+/// `Hangup` turns a completed call into `NoAnswer` / "Answered by machine".
+fn voice_outcome(report: &mut Report, rule: &Rule, hangup_on_machine: bool) {
+    let answered = matches!(report.status, StatusKind::Completed);
+    if !answered {
+        report.duration_s = Some(0);
+        return;
+    }
+    let by = rule.answered_by.unwrap_or(AnsweredBy::Human);
+    report.answered_by = Some(by);
+    report.duration_s = Some(rule.duration_seconds.unwrap_or(DEFAULT_CALL_SECONDS));
+    if by == AnsweredBy::Machine && hangup_on_machine {
+        report.status = StatusKind::NoAnswer;
+        report.detailed_status = Some("Answered by machine".to_owned());
+        report.description = Some("A machine answered and the call was hung up.".to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad(body: Value, key: &str) {
+        let errors = parse_scenario(&body).expect_err("should be rejected");
+        assert!(errors.get(key).is_some(), "{key} missing in {errors:?}");
+    }
+
+    #[test]
+    fn parses_a_full_rule() {
+        let s = parse_scenario(&json!({
+            "channel": "sms", "to": "+306912345678",
+            "events": [{"afterMs": 50, "status": "undelivered", "detailedStatus": "Unknown Number"}],
+            "operator": "Cosmote", "times": 2
+        }))
+        .unwrap();
+        assert_eq!(s.channel, Channel::Sms);
+        assert_eq!(s.times, Some(2));
+        let rule: Rule = serde_json::from_value(s.rule).unwrap();
+        assert_eq!(rule.events.unwrap()[0].status, StatusKind::Undelivered);
+        assert_eq!(rule.operator.as_deref(), Some("Cosmote"));
+    }
+
+    #[test]
+    fn empty_events_means_never_report() {
+        let s = parse_scenario(&json!({"channel": "Viber", "to": "*", "events": []})).unwrap();
+        let rule: Rule = serde_json::from_value(s.rule).unwrap();
+        assert_eq!(rule.events, Some(vec![]));
+    }
+
+    #[test]
+    fn rejects_bad_rules() {
+        bad(json!([]), "body");
+        bad(json!({"to": "*"}), "channel");
+        bad(json!({"channel": "Fax", "to": "*"}), "channel");
+        bad(json!({"channel": "Sms"}), "to");
+        bad(json!({"channel": "Sms", "to": "12345"}), "to");
+        bad(json!({"channel": "Sms", "to": "*", "events": {}}), "events");
+        bad(
+            json!({"channel": "Sms", "to": "*", "events": [{"status": "Seen"}]}),
+            "events[0].status",
+        );
+        bad(
+            json!({"channel": "Sms", "to": "*", "events": [{"status": "Queued"}]}),
+            "events[0].status",
+        );
+        bad(
+            json!({"channel": "Sms", "to": "*", "events": [{}]}),
+            "events[0].status",
+        );
+        bad(
+            json!({"channel": "Sms", "to": "*", "events": [{"status": "Delivered", "afterMs": -1}]}),
+            "events[0].afterMs",
+        );
+        bad(
+            json!({"channel": "Voice", "to": "*", "answeredBy": "robot"}),
+            "answeredBy",
+        );
+        bad(
+            json!({"channel": "Voice", "to": "*", "durationSeconds": 1.5}),
+            "durationSeconds",
+        );
+        bad(json!({"channel": "Sms", "to": "*", "times": 0}), "times");
+        bad(
+            json!({"channel": "Sms", "to": "*", "operator": 5}),
+            "operator",
+        );
+    }
+}

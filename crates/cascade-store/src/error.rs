@@ -1,0 +1,47 @@
+use cascade_core::machines::EngineError;
+
+/// Why a store call failed. The API maps [`StoreError::Unavailable`] to 503 and the
+/// others to 4xx/500 as fits the call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be reached or refused the work (I/O, locked, closed).
+    /// Retrying later may succeed.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// A unique key is already taken.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The row to change does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A stored row could not be read back (e.g. JSON that no longer parses).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The engine refused the event; the flow is unchanged.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The transaction holding this change could not be committed; nothing of it stands.
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
+    /// The writer task has stopped (shutdown).
+    #[error("the store is shut down")]
+    Closed,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                return StoreError::Conflict(db.message().to_owned());
+            }
+        }
+        StoreError::Unavailable(e)
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}

@@ -1,0 +1,150 @@
+//! Cascade's storage layer.
+//!
+//! Everything durable goes through the [`Store`] trait: tenancy and credentials, flows
+//! with their state and timeline, durable timers and submit jobs, provider message-id
+//! correlation and the sandbox's scenario rules. The engine never sees SQL: flow changes
+//! are requested as [`cascade_core::machines::Event`]s and each is applied in one
+//! transaction together with every row it implies (balance, jobs, timers, timeline).
+//!
+//! [`sqlite::SqliteStore`] is the embedded default: one writer task that groups many
+//! requests into each transaction, and a pool of readers. A PostgreSQL implementation
+//! (several nodes, `FOR UPDATE SKIP LOCKED` claims) implements the same trait.
+
+mod driver;
+mod error;
+mod model;
+pub mod sqlite;
+
+pub use error::StoreError;
+pub use model::*;
+
+use async_trait::async_trait;
+use cascade_core::flow::FlowDefinition;
+use cascade_core::machines::{Event, FlowState, Report, TimelineEntry};
+use cascade_core::{FlowId, Micros, Timestamp};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Accounts, applications, credentials and Viber senders.
+#[async_trait]
+pub trait TenancyStore: Send + Sync {
+    async fn create_account(&self, account: &Account) -> Result<()>;
+    async fn account(&self, id: &str) -> Result<Option<Account>>;
+    /// Sets the balance; `None` when the account does not exist.
+    async fn set_balance(&self, id: &str, balance: Micros) -> Result<Option<Account>>;
+
+    /// # Errors
+    /// [`StoreError::Conflict`] when the id is taken.
+    async fn create_application(&self, app: &Application) -> Result<()>;
+    async fn application(&self, id: &str) -> Result<Option<Application>>;
+    async fn set_application_secret(&self, id: &str, secret_hash: &str) -> Result<bool>;
+    async fn set_webhook_secret(&self, id: &str, secret: &str) -> Result<bool>;
+
+    async fn add_viber_sender(&self, sender: &ViberSender) -> Result<()>;
+    async fn viber_senders(&self, account_id: &str) -> Result<Vec<ViberSender>>;
+
+    async fn insert_token(&self, token: &AccessToken) -> Result<()>;
+    /// A token by its digest, whether or not it has expired.
+    async fn token(&self, digest: &str) -> Result<Option<AccessToken>>;
+    /// Deletes tokens that expired before `now`; returns how many.
+    async fn purge_tokens(&self, now: Timestamp) -> Result<u64>;
+
+    async fn setting(&self, key: &str) -> Result<Option<String>>;
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
+}
+
+/// Flows and the engine's durable machinery.
+#[async_trait]
+pub trait FlowStore: Send + Sync {
+    /// Store a new flow and start it, in one transaction: the flow is durable when this
+    /// returns. The first step's funds are reserved and its submit job is leased to the
+    /// caller (see [`Applied::jobs`]).
+    async fn accept_flow(&self, def: FlowDefinition, now: Timestamp) -> Result<Applied>;
+
+    /// The flow, when it exists and belongs to `account_id`.
+    async fn flow(&self, account_id: &str, id: FlowId) -> Result<Option<StoredFlow>>;
+
+    /// The flow's timeline, oldest first, when it belongs to `account_id`.
+    async fn timeline(&self, account_id: &str, id: FlowId) -> Result<Option<Vec<TimelineEntry>>>;
+
+    /// Apply one event to a flow.
+    async fn apply(&self, id: FlowId, event: Event, now: Timestamp) -> Result<Applied>;
+
+    /// The provider accepted a job's messages: record the provider ids (so reports can be
+    /// matched), apply [`Event::Submitted`], apply any reports that arrived before the
+    /// ids were known, and delete the job — one transaction.
+    async fn job_submitted(
+        &self,
+        job: &Job,
+        provider: &str,
+        provider_ids: Vec<String>,
+        now: Timestamp,
+    ) -> Result<Applied>;
+
+    /// Apply `event` (the job's final answer, e.g. [`Event::SubmitFailed`]) and delete
+    /// the job.
+    async fn job_finished(&self, job: &Job, event: Event, now: Timestamp) -> Result<Applied>;
+
+    /// Put a job back to be tried again at `due_at`.
+    async fn job_retry(&self, job: &Job, due_at: Timestamp) -> Result<()>;
+
+    /// Lease up to `limit` due jobs not leased by anyone else until `now + lease_ms`.
+    async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: u32) -> Result<Vec<Job>>;
+
+    /// Release every lease (single-node start-up: leases of a dead process are void).
+    async fn release_all_jobs(&self) -> Result<u64>;
+
+    /// Match a provider report to its message by provider message id and apply it. A
+    /// report for an id not known yet is kept and applied when the id is recorded.
+    async fn apply_report(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+        report: Report,
+        now: Timestamp,
+    ) -> Result<ReportOutcome>;
+
+    /// Fire up to `limit` timers due at `now`, each in the transaction that applies it.
+    async fn fire_due_timers(&self, now: Timestamp, limit: u32) -> Result<FiredTimers>;
+
+    /// The earliest timer, if any.
+    async fn next_timer_due(&self) -> Result<Option<Timestamp>>;
+}
+
+/// The sandbox providers' durable state: scenario rules, what they received, and the
+/// reports they still owe.
+#[async_trait]
+pub trait SandboxStore: Send + Sync {
+    async fn create_scenario(&self, scenario: &NewScenario, now: Timestamp) -> Result<Scenario>;
+    async fn scenarios(&self) -> Result<Vec<Scenario>>;
+    async fn delete_scenarios(&self) -> Result<u64>;
+
+    /// Record a send and schedule its reports, choosing the newest rule that matches
+    /// (and using up one of its `times`). A send whose `client_ref` was seen before
+    /// returns the first send's provider id and schedules nothing.
+    async fn sandbox_send(&self, send: SandboxSend, now: Timestamp) -> Result<SandboxSendOutcome>;
+
+    /// Up to `limit` reports due at `now`, in due order. They stay until acknowledged,
+    /// so a crash between delivering and acknowledging delivers again (at least once).
+    async fn due_sandbox_reports(&self, now: Timestamp, limit: u32) -> Result<Vec<SandboxReport>>;
+    async fn ack_sandbox_reports(&self, ids: &[i64]) -> Result<()>;
+    async fn next_sandbox_report_due(&self) -> Result<Option<Timestamp>>;
+    async fn sandbox_messages(&self, limit: u32) -> Result<Vec<SandboxMessage>>;
+}
+
+/// The whole storage API.
+#[async_trait]
+pub trait Store: TenancyStore + FlowStore + SandboxStore + std::fmt::Debug {
+    /// Succeeds when the store answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Flush and stop background work (the SQLite writer); later calls fail.
+    async fn close(&self);
+}
+
+/// A flow as read back.
+#[derive(Debug, Clone)]
+pub struct StoredFlow {
+    pub definition: FlowDefinition,
+    pub state: FlowState,
+}

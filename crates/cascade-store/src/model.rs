@@ -1,0 +1,213 @@
+//! Rows the store reads and writes, as plain structs.
+
+use cascade_core::flow::Step;
+use cascade_core::machines::{EngineError, FlowStatus, Report};
+use cascade_core::{Channel, FlowId, Micros, Timestamp};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub balance: Micros,
+    /// ISO 4217 code.
+    pub currency: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    /// PHC string (argon2id).
+    pub secret_hash: String,
+    pub scopes: Vec<String>,
+    pub token_lifetime_s: u32,
+    /// HMAC key for callback signatures.
+    pub webhook_secret: String,
+    /// Per-application rate limit overriding the server default.
+    pub rate_limit: Option<RateLimit>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViberSender {
+    /// `senderInfoTrackingId`.
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// An issued bearer token. Only its digest is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub digest: String,
+    pub application_id: String,
+    pub account_id: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Timestamp,
+}
+
+/// What applying events to a flow produced that the caller must act on.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// The flow's status afterwards (`None` when no flow was touched).
+    pub status: Option<FlowStatus>,
+    /// Submit jobs created and leased to the caller: hand them to the dispatcher.
+    pub jobs: Vec<Job>,
+    /// The earliest timer set, so the caller can wake its timer loop sooner.
+    pub earliest_timer: Option<Timestamp>,
+    /// Events the engine refused (recorded in the timeline, state unchanged).
+    pub rejected: Vec<EngineError>,
+}
+
+impl Applied {
+    pub fn merge(&mut self, other: Applied) {
+        if other.status.is_some() {
+            self.status = other.status;
+        }
+        self.jobs.extend(other.jobs);
+        self.earliest_timer = match (self.earliest_timer, other.earliest_timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.rejected.extend(other.rejected);
+    }
+}
+
+/// A durable request to hand one step's messages to a provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub flow_id: FlowId,
+    pub order: u32,
+    pub attempts: u32,
+    pub payload: JobPayload,
+}
+
+/// Everything a dispatcher needs to submit a step, captured when the job was created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobPayload {
+    pub account_id: String,
+    pub application_id: String,
+    pub step: Step,
+    /// The step's message id (SMS `messageId`).
+    pub message_id: String,
+    /// Per-message ids in part order (SMS `smsId`s, otherwise one id).
+    pub message_ids: Vec<String>,
+}
+
+impl JobPayload {
+    pub fn channel(&self) -> Channel {
+        self.step.channel()
+    }
+}
+
+/// What became of a provider report.
+#[derive(Debug, Clone)]
+pub enum ReportOutcome {
+    /// Matched to its message and applied.
+    Applied(Applied),
+    /// No message carries this provider id yet; kept until one does.
+    Held,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FiredTimers {
+    pub fired: u32,
+    pub applied: Applied,
+}
+
+/// A scenario rule as submitted to `POST /sandbox/scenarios`; `rule` is the sandbox's own
+/// JSON (events, operator, answeredBy, ...), stored as is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewScenario {
+    pub channel: Channel,
+    /// `+E164` or `*`.
+    pub to: String,
+    pub rule: serde_json::Value,
+    pub times: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub id: i64,
+    pub channel: Channel,
+    pub to: String,
+    pub rule: serde_json::Value,
+    pub times_left: Option<u32>,
+    pub created_at: Timestamp,
+}
+
+/// A message handed to a sandbox provider.
+pub struct SandboxSend {
+    pub provider: String,
+    pub channel: Channel,
+    /// Cascade's own message id: a resend with the same ref is not sent again.
+    pub client_ref: String,
+    pub to: String,
+    pub payload: serde_json::Value,
+    /// Turns the chosen rule (or none) into provider ids and scheduled reports.
+    pub planner: Box<dyn FnOnce(Option<&Scenario>) -> SandboxPlan + Send>,
+}
+
+impl std::fmt::Debug for SandboxSend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxSend")
+            .field("provider", &self.provider)
+            .field("channel", &self.channel)
+            .field("client_ref", &self.client_ref)
+            .field("to", &self.to)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxPlan {
+    /// One provider message id per message part.
+    pub provider_ids: Vec<String>,
+    pub reports: Vec<PlannedReport>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedReport {
+    pub provider_message_id: String,
+    pub due_at: Timestamp,
+    pub report: Report,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxSendOutcome {
+    pub provider_ids: Vec<String>,
+    /// True when `client_ref` had been sent before (nothing new was scheduled).
+    pub duplicate: bool,
+    pub scenario_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxReport {
+    pub id: i64,
+    pub provider: String,
+    pub provider_message_id: String,
+    pub report: Report,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxMessage {
+    pub provider_message_ids: Vec<String>,
+    pub provider: String,
+    pub channel: Channel,
+    pub client_ref: String,
+    pub to: String,
+    pub payload: serde_json::Value,
+    pub scenario_id: Option<i64>,
+    pub received_at: Timestamp,
+}

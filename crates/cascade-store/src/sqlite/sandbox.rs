@@ -1,0 +1,217 @@
+//! [`SandboxStore`] for SQLite.
+
+use async_trait::async_trait;
+use cascade_core::{Channel, Timestamp};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStore;
+use super::tx::to_u32;
+use crate::model::{
+    NewScenario, SandboxMessage, SandboxReport, SandboxSend, SandboxSendOutcome, Scenario,
+};
+use crate::{Result, SandboxStore, StoreError};
+
+const SCENARIO_COLUMNS: &str = "id, channel, recipient, rule, times_left, created_at";
+
+#[async_trait]
+impl SandboxStore for SqliteStore {
+    async fn create_scenario(&self, scenario: &NewScenario, now: Timestamp) -> Result<Scenario> {
+        let s = scenario.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let row = sqlx::query(&format!(
+                    "INSERT INTO sandbox_scenarios (channel, recipient, rule, times_left, created_at)
+                     VALUES (?, ?, ?, ?, ?) RETURNING {SCENARIO_COLUMNS}"
+                ))
+                .bind(s.channel.name())
+                .bind(&s.to)
+                .bind(serde_json::to_string(&s.rule)?)
+                .bind(s.times.map(i64::from))
+                .bind(now.as_millis())
+                .fetch_one(&mut *conn)
+                .await?;
+                scenario_from_row(&row)
+            })
+        })
+        .await
+    }
+
+    async fn scenarios(&self) -> Result<Vec<Scenario>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SCENARIO_COLUMNS} FROM sandbox_scenarios ORDER BY id"
+        ))
+        .fetch_all(self.readers())
+        .await?;
+        rows.iter().map(scenario_from_row).collect()
+    }
+
+    async fn delete_scenarios(&self) -> Result<u64> {
+        self.write(|conn| {
+            Box::pin(async move {
+                Ok(sqlx::query("DELETE FROM sandbox_scenarios")
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected())
+            })
+        })
+        .await
+    }
+
+    async fn sandbox_send(&self, send: SandboxSend, now: Timestamp) -> Result<SandboxSendOutcome> {
+        let SandboxSend {
+            provider,
+            channel,
+            client_ref,
+            to,
+            payload,
+            planner,
+        } = send;
+        let payload = serde_json::to_string(&payload)?;
+        self.write(move |conn| {
+            Box::pin(async move {
+                let seen: Option<String> = sqlx::query_scalar("SELECT provider_ids FROM sandbox_messages WHERE client_ref = ?")
+                    .bind(&client_ref)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if let Some(ids) = seen {
+                    return Ok(SandboxSendOutcome { provider_ids: serde_json::from_str(&ids)?, duplicate: true, scenario_id: None });
+                }
+                let row = sqlx::query(&format!(
+                    "SELECT {SCENARIO_COLUMNS} FROM sandbox_scenarios
+                     WHERE channel = ? AND (recipient = ? OR recipient = '*')
+                       AND (times_left IS NULL OR times_left > 0)
+                     ORDER BY id DESC LIMIT 1"
+                ))
+                .bind(channel.name())
+                .bind(&to)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let scenario = row.as_ref().map(scenario_from_row).transpose()?;
+                if let Some(s) = scenario.as_ref().filter(|s| s.times_left.is_some()) {
+                    sqlx::query("UPDATE sandbox_scenarios SET times_left = times_left - 1 WHERE id = ?")
+                        .bind(s.id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                let plan = planner(scenario.as_ref());
+                sqlx::query(
+                    "INSERT INTO sandbox_messages (provider, channel, client_ref, recipient, provider_ids, payload, scenario_id, received_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&provider)
+                .bind(channel.name())
+                .bind(&client_ref)
+                .bind(&to)
+                .bind(serde_json::to_string(&plan.provider_ids)?)
+                .bind(&payload)
+                .bind(scenario.as_ref().map(|s| s.id))
+                .bind(now.as_millis())
+                .execute(&mut *conn)
+                .await?;
+                for r in &plan.reports {
+                    sqlx::query("INSERT INTO sandbox_reports (provider, provider_message_id, report, due_at) VALUES (?, ?, ?, ?)")
+                        .bind(&provider)
+                        .bind(&r.provider_message_id)
+                        .bind(serde_json::to_string(&r.report)?)
+                        .bind(r.due_at.as_millis())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(SandboxSendOutcome {
+                    provider_ids: plan.provider_ids,
+                    duplicate: false,
+                    scenario_id: scenario.map(|s| s.id),
+                })
+            })
+        })
+        .await
+    }
+
+    async fn due_sandbox_reports(&self, now: Timestamp, limit: u32) -> Result<Vec<SandboxReport>> {
+        let rows = sqlx::query(
+            "SELECT id, provider, provider_message_id, report FROM sandbox_reports
+             WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
+        )
+        .bind(now.as_millis())
+        .bind(i64::from(limit))
+        .fetch_all(self.readers())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SandboxReport {
+                    id: r.try_get(0)?,
+                    provider: r.try_get(1)?,
+                    provider_message_id: r.try_get(2)?,
+                    report: serde_json::from_str(r.try_get::<&str, _>(3)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ack_sandbox_reports(&self, ids: &[i64]) -> Result<()> {
+        let ids = ids.to_vec();
+        self.write(move |conn| {
+            Box::pin(async move {
+                for id in ids {
+                    sqlx::query("DELETE FROM sandbox_reports WHERE id = ?")
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn next_sandbox_report_due(&self) -> Result<Option<Timestamp>> {
+        let due: Option<i64> = sqlx::query_scalar("SELECT MIN(due_at) FROM sandbox_reports")
+            .fetch_one(self.readers())
+            .await?;
+        Ok(due.map(Timestamp::from_millis))
+    }
+
+    async fn sandbox_messages(&self, limit: u32) -> Result<Vec<SandboxMessage>> {
+        let rows = sqlx::query(
+            "SELECT provider_ids, provider, channel, client_ref, recipient, payload, scenario_id, received_at
+             FROM sandbox_messages ORDER BY id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(self.readers())
+        .await?;
+        let mut out: Vec<SandboxMessage> = rows
+            .iter()
+            .map(|r| {
+                Ok(SandboxMessage {
+                    provider_message_ids: serde_json::from_str(r.try_get::<&str, _>(0)?)?,
+                    provider: r.try_get(1)?,
+                    channel: parse_channel(r.try_get(2)?)?,
+                    client_ref: r.try_get(3)?,
+                    to: r.try_get(4)?,
+                    payload: serde_json::from_str(r.try_get::<&str, _>(5)?)?,
+                    scenario_id: r.try_get(6)?,
+                    received_at: Timestamp::from_millis(r.try_get(7)?),
+                })
+            })
+            .collect::<Result<_>>()?;
+        out.reverse();
+        Ok(out)
+    }
+}
+
+fn parse_channel(text: &str) -> Result<Channel> {
+    Channel::parse(text).ok_or_else(|| StoreError::Corrupt(format!("channel {text}")))
+}
+
+fn scenario_from_row(r: &SqliteRow) -> Result<Scenario> {
+    let times_left: Option<i64> = r.try_get(4)?;
+    Ok(Scenario {
+        id: r.try_get(0)?,
+        channel: parse_channel(r.try_get(1)?)?,
+        to: r.try_get(2)?,
+        rule: serde_json::from_str(r.try_get::<&str, _>(3)?)?,
+        times_left: times_left.map(to_u32).transpose()?,
+        created_at: Timestamp::from_millis(r.try_get(5)?),
+    })
+}
