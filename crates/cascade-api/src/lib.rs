@@ -1,1 +1,115 @@
+//! Cascade's HTTP API.
+//!
+//! [`router`] builds the whole axum application over an [`ApiState`]. Handlers turn
+//! requests into domain types first (`cascade_core::flow::parse_flow` and friends), call
+//! the runtime or the store, and answer in the error shape of [`error::ApiError`].
 
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+use cascade_core::flow::TtlClock;
+use cascade_core::pricing::{OperatorTable, PriceList};
+use cascade_service::Runtime;
+use cascade_service::tenancy::AdminAuth;
+use cascade_store::Store;
+
+pub use error::ApiError;
+
+/// Settings the handlers need.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub prices: PriceList,
+    pub operators: OperatorTable,
+    pub ttl_clock: TtlClock,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            prices: PriceList::default(),
+            operators: OperatorTable::default(),
+            ttl_clock: TtlClock::default(),
+            body_limit: 1024 * 1024,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct ApiState {
+    pub runtime: Arc<Runtime>,
+    pub store: Arc<dyn Store>,
+    pub admin: AdminAuth,
+    pub settings: ApiSettings,
+    pub tokens: auth::TokenCache,
+}
+
+impl ApiState {
+    pub fn new(runtime: Arc<Runtime>, admin: AdminAuth, settings: ApiSettings) -> Self {
+        let store = Arc::clone(runtime.store());
+        Self {
+            runtime,
+            store,
+            admin,
+            settings,
+            tokens: auth::TokenCache::default(),
+        }
+    }
+}
+
+/// The whole API.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/oauth/token", post(auth::issue_token))
+        .route("/failover", post(routes::failover::send_flow))
+        .route(
+            "/failover/tracking/{tracking_id}",
+            get(routes::tracking::get_tracking),
+        )
+        .route(
+            "/failover/tracking/{tracking_id}/events",
+            get(routes::tracking::get_events),
+        )
+        .route("/accounts/me/balance", get(routes::accounts::balance))
+        .route("/admin/accounts", post(routes::admin::create_account))
+        .route(
+            "/admin/accounts/{account_id}",
+            get(routes::admin::get_account),
+        )
+        .route(
+            "/admin/accounts/{account_id}/applications",
+            post(routes::admin::create_application),
+        )
+        .route(
+            "/admin/accounts/{account_id}/balance",
+            put(routes::admin::set_balance),
+        )
+        .route(
+            "/admin/accounts/{account_id}/viber-senders",
+            post(routes::admin::add_viber_sender),
+        )
+        .route(
+            "/admin/applications/{application_id}/webhook-secret",
+            post(routes::admin::rotate_webhook_secret),
+        )
+        .route(
+            "/sandbox/scenarios",
+            post(routes::sandbox::create_scenario)
+                .get(routes::sandbox::list_scenarios)
+                .delete(routes::sandbox::delete_scenarios),
+        )
+        .route("/sandbox/messages", get(routes::sandbox::list_messages))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .fallback(routes::health::no_route)
+        .method_not_allowed_fallback(routes::health::no_method)
+        .with_state(state)
+}

@@ -1,1 +1,140 @@
-fn main() {}
+//! `cascade`: serve the failover API, or administer it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use cascade::admin_cli::{self, AdminCommand};
+use cascade::config::Config;
+use cascade::startup::Application;
+use cascade::telemetry;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cascade",
+    version,
+    about = "Self-hosted omnichannel failover messaging"
+)]
+struct Cli {
+    /// A TOML configuration file (also CASCADE_CONFIG). Environment variables win over it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API and the engine.
+    Serve,
+    /// Administer accounts, applications and senders directly in the store.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let config = Config::load(cli.config.as_deref(), &env)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    match cli.command {
+        Command::Serve => {
+            telemetry::init("info,sqlx=warn");
+            runtime.block_on(serve(config))
+        }
+        Command::Admin(cmd) => {
+            telemetry::init("warn");
+            runtime.block_on(admin_cli::run(&config, cmd))
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    print_banner(&app);
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// What a person starting Cascade needs: where it listens, and on the first run the
+/// credentials created for them with a request they can paste.
+fn print_banner(app: &Application) {
+    let addr = app.local_addr();
+    let base = format!("http://{addr}");
+    println!("cascade: listening on {base}");
+    let prepared = app.prepared();
+    if let Some(token) = &prepared.new_admin_token {
+        println!();
+        println!("Admin token (shown once; keep it): {token}");
+    }
+    if let Some(demo) = &prepared.demo {
+        let app_id = &demo.application.application.id;
+        let secret = &demo.application.secret;
+        let sender = &demo.viber_sender.id;
+        println!();
+        println!(
+            "Demo account {} with balance {} EUR.",
+            demo.account.id, demo.account.balance
+        );
+        println!("Demo application (secret shown once):");
+        println!("  applicationId:        {app_id}");
+        println!("  secret:               {secret}");
+        println!(
+            "  webhookSecret:        {}",
+            demo.application.webhook_secret
+        );
+        println!(
+            "  senderInfoTrackingId: {sender} (Viber sender \"{}\")",
+            demo.viber_sender.name
+        );
+        println!();
+        println!("Try it (every channel is a sandbox until real providers are configured):");
+        println!();
+        println!(
+            "  TOKEN=$(curl -s -u '{app_id}:{secret}' -d grant_type=client_credentials {base}/oauth/token \\"
+        );
+        println!("          | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')");
+        println!(
+            "  curl -s {base}/failover -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{"
+        );
+        println!("    \"flow\": [");
+        println!(
+            "      {{\"type\": \"Viber\", \"order\": 1, \"senderInfoTrackingId\": \"{sender}\", \"to\": \"+306912345678\", \"message\": {{\"text\": \"Hello from Cascade\"}}}},"
+        );
+        println!(
+            "      {{\"type\": \"Sms\", \"order\": 2, \"from\": \"Cascade\", \"to\": \"+306912345678\", \"message\": {{\"body\": \"Hello from Cascade\"}}}}"
+        );
+        println!("    ]}}'");
+        println!();
+        println!(
+            "  # then: curl -s {base}/failover/tracking/<trackingId> -H \"Authorization: Bearer $TOKEN\""
+        );
+    } else if let Some(id) = &prepared.existing_demo {
+        println!(
+            "Demo application: {id} (its secret was shown at the first start; `cascade admin applications reset-secret {id}` issues a new one)."
+        );
+    }
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cascade_core::flow::StepKind;
 use cascade_core::{Channel, Timestamp};
-use cascade_store::{SandboxSend, SandboxStore, Store};
+use cascade_store::{SandboxSend, Store};
 use serde_json::json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;

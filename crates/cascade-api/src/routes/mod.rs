@@ -1,0 +1,6 @@
+pub mod accounts;
+pub mod admin;
+pub mod failover;
+pub mod health;
+pub mod sandbox;
+pub mod tracking;

@@ -1,0 +1,46 @@
+//! `GET /failover/tracking/{trackingId}` and its timeline.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use cascade_core::FlowId;
+use cascade_core::tracking::render_tracking;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::extract::Caller;
+
+pub async fn get_tracking(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(tracking_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("failover")?;
+    // An id that is not even a UUID cannot exist: same answer as an unknown one.
+    let id = FlowId::parse(&tracking_id).map_err(|_| ApiError::TrackingNotFound)?;
+    let flow = state
+        .store
+        .flow(&caller.account_id, id)
+        .await?
+        .ok_or(ApiError::TrackingNotFound)?;
+    Ok(Json(render_tracking(&flow.definition, &flow.state)))
+}
+
+pub async fn get_events(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(tracking_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("failover")?;
+    let id = FlowId::parse(&tracking_id).map_err(|_| ApiError::TrackingNotFound)?;
+    let events = state
+        .store
+        .timeline(&caller.account_id, id)
+        .await?
+        .ok_or(ApiError::TrackingNotFound)?;
+    Ok(Json(
+        json!({"trackingId": id.to_string(), "events": events}),
+    ))
+}

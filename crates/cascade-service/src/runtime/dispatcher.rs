@@ -1,0 +1,182 @@
+//! Handing submit jobs to providers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cascade_core::StatusKind;
+use cascade_core::machines::Event;
+use cascade_providers::{SubmitError, SubmitRequest};
+use cascade_store::Job;
+use tokio::sync::{Semaphore, mpsc};
+
+use super::Runtime;
+use crate::clock;
+
+const TARGET: &str = "cascade::dispatcher";
+
+pub(super) async fn run_dispatcher_until_stopped(
+    runtime: Arc<Runtime>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+) {
+    let permits = Arc::new(Semaphore::new(runtime.config.dispatch_concurrency.max(1)));
+    loop {
+        let job = tokio::select! {
+            () = runtime.stop.cancelled() => return,
+            job = jobs.recv() => match job { Some(job) => job, None => return },
+        };
+        let permit = tokio::select! {
+            () = runtime.stop.cancelled() => return,
+            permit = Arc::clone(&permits).acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
+        if !runtime
+            .in_flight
+            .lock()
+            .expect("no panics under this lock")
+            .insert(job.id)
+        {
+            continue;
+        }
+        let rt = Arc::clone(&runtime);
+        runtime.tasks.spawn(async move {
+            let id = job.id;
+            submit_job(&rt, job).await;
+            rt.in_flight
+                .lock()
+                .expect("no panics under this lock")
+                .remove(&id);
+            drop(permit);
+        });
+    }
+}
+
+/// Claim jobs whose lease ran out or whose retry fell due, and queue them.
+pub(super) async fn run_job_poller_until_stopped(runtime: Arc<Runtime>) {
+    let lease_ms = i64::try_from(runtime.config.job_lease.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        match runtime.store.claim_jobs(clock::now(), lease_ms, 512).await {
+            Ok(jobs) => {
+                for job in jobs {
+                    let busy = runtime
+                        .in_flight
+                        .lock()
+                        .expect("no panics under this lock")
+                        .contains(&job.id);
+                    if !busy {
+                        let _ = runtime.jobs_tx.send(job);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(target: TARGET, error = %e, "could not claim submit jobs"),
+        }
+        tokio::select! {
+            () = runtime.stop.cancelled() => return,
+            () = tokio::time::sleep(runtime.config.job_poll) => {}
+        }
+    }
+}
+
+#[tracing::instrument(name = "submit", skip_all, fields(flow_id = %job.flow_id, order = job.order, attempt = job.attempts))]
+async fn submit_job(runtime: &Runtime, job: Job) {
+    let now = clock::now();
+    let channel = job.payload.channel();
+    let Some(provider) = runtime.providers.for_channel(channel) else {
+        let event = Event::InternalError {
+            order: job.order,
+            detail: format!("no provider is configured for {channel}"),
+        };
+        finish(runtime, &job, event).await;
+        return;
+    };
+    let request = SubmitRequest {
+        flow_id: job.flow_id,
+        order: job.order,
+        payload: job.payload.clone(),
+    };
+    let answer = match tokio::time::timeout(
+        runtime.config.submit_timeout,
+        provider.submit(&request),
+    )
+    .await
+    {
+        Ok(answer) => answer,
+        Err(_) => Err(SubmitError::Retryable {
+            reason: "the provider did not answer in time".into(),
+        }),
+    };
+    match answer {
+        Ok(ids) => match runtime
+            .store
+            .job_submitted(&job, provider.name(), ids, clock::now())
+            .await
+        {
+            Ok(applied) => runtime.absorb(&applied),
+            // The provider has the messages; the job stays leased and is retried after the
+            // lease, and providers deduplicate on our message ids.
+            Err(e) => {
+                tracing::error!(target: TARGET, error = %e, "submitted, but could not record it")
+            }
+        },
+        Err(SubmitError::Rejected {
+            status,
+            detailed_status,
+            description,
+        }) => {
+            let event = Event::SubmitFailed {
+                order: job.order,
+                status,
+                detailed_status,
+                description,
+            };
+            finish(runtime, &job, event).await;
+        }
+        Err(e) => {
+            if job.attempts + 1 >= runtime.config.max_submit_attempts {
+                tracing::warn!(target: TARGET, error = %e, "giving up after repeated failures");
+                let event = Event::SubmitFailed {
+                    order: job.order,
+                    status: StatusKind::Unsent,
+                    detailed_status: "Provider unavailable".into(),
+                    description: format!("Not sent after {} attempts: {e}", job.attempts + 1),
+                };
+                finish(runtime, &job, event).await;
+                return;
+            }
+            let delay = match &e {
+                SubmitError::RateLimited { retry_after_ms } => {
+                    Duration::from_millis(*retry_after_ms)
+                }
+                _ => backoff(job.attempts),
+            };
+            tracing::info!(target: TARGET, error = %e, ?delay, "submission will be retried");
+            let due = now.plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+            if let Err(e) = runtime.store.job_retry(&job, due).await {
+                tracing::error!(target: TARGET, error = %e, "could not schedule the retry; the lease will bring it back");
+            }
+        }
+    }
+}
+
+async fn finish(runtime: &Runtime, job: &Job, event: Event) {
+    match runtime.store.job_finished(job, event, clock::now()).await {
+        Ok(applied) => runtime.absorb(&applied),
+        Err(e) => {
+            tracing::error!(target: TARGET, error = %e, "could not record the job's end; the lease will bring it back")
+        }
+    }
+}
+
+/// 1 s, 2 s, 4 s … capped at one minute.
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(1u64 << attempts.min(6)).min(Duration::from_secs(60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_then_caps() {
+        let secs: Vec<u64> = (0..9).map(|a| backoff(a).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+}

@@ -1,0 +1,203 @@
+//! The engine runtime: everything that moves flows forward outside a request.
+//!
+//! - the **dispatcher** hands submit jobs to providers and records their answers;
+//! - the **job poller** re-claims jobs whose lease ran out (a crash, a retry falling due);
+//! - the **timer loop** fires durable timers when they fall due;
+//! - the runtime is the providers' [`ReportSink`]: reports are applied in the store.
+//!
+//! Every state change happens in the store's transactions; this module only carries
+//! effects (new jobs, earlier timers) from one transaction to the next piece of work.
+//! Nothing here is needed for correctness after a crash: jobs and timers are rows, and
+//! the loops pick them up again on start.
+
+mod dispatcher;
+mod timers;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cascade_core::flow::FlowDefinition;
+use cascade_core::machines::Report;
+use cascade_providers::{Providers, ReportSink};
+use cascade_store::{Applied, Job, ReportOutcome, Store, StoreError};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock;
+
+/// Tuning of the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Submissions in flight at once, over all providers.
+    pub dispatch_concurrency: usize,
+    /// How often the job poller looks for due or abandoned jobs.
+    pub job_poll: Duration,
+    /// Lease a claimed job gets; an unfinished job is claimed again after it.
+    pub job_lease: Duration,
+    /// A provider call that takes longer counts as a temporary failure.
+    pub submit_timeout: Duration,
+    /// Temporary failures tolerated before the step is given up as `Unsent`.
+    pub max_submit_attempts: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            dispatch_concurrency: 512,
+            job_poll: Duration::from_secs(1),
+            job_lease: Duration::from_secs(300),
+            submit_timeout: Duration::from_secs(30),
+            max_submit_attempts: 8,
+        }
+    }
+}
+
+/// The running engine. Create with [`Runtime::start`]; stop with [`Runtime::shutdown`].
+pub struct Runtime {
+    store: Arc<dyn Store>,
+    providers: Providers,
+    config: RuntimeConfig,
+    jobs_tx: mpsc::UnboundedSender<Job>,
+    /// Job ids being submitted right now, so a job claimed again by the poller while its
+    /// first submission is still running is not submitted twice by this process.
+    in_flight: Mutex<HashSet<i64>>,
+    timer_wake: Notify,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Start the dispatcher, the job poller and the timer loop.
+    ///
+    /// # Errors
+    /// When the store cannot release the leases of a previous run.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        providers: Providers,
+        config: RuntimeConfig,
+    ) -> Result<Arc<Runtime>, StoreError> {
+        // One process owns an SQLite store: leases held by an earlier run of it are void.
+        let released = store.release_all_jobs().await?;
+        if released > 0 {
+            tracing::info!(released, "released submit jobs left by the previous run");
+        }
+        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        let runtime = Arc::new(Runtime {
+            store,
+            providers,
+            config,
+            jobs_tx,
+            in_flight: Mutex::new(HashSet::new()),
+            timer_wake: Notify::new(),
+            stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+        runtime
+            .tasks
+            .spawn(dispatcher::run_dispatcher_until_stopped(
+                Arc::clone(&runtime),
+                jobs_rx,
+            ));
+        runtime
+            .tasks
+            .spawn(dispatcher::run_job_poller_until_stopped(Arc::clone(
+                &runtime,
+            )));
+        runtime
+            .tasks
+            .spawn(timers::run_timer_loop_until_stopped(Arc::clone(&runtime)));
+        Ok(runtime)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// A token cancelled when the runtime stops; for companion loops (sandbox reporter).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Spawn a companion task that is waited for at shutdown.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(task);
+    }
+
+    /// Store and start a flow. Returns when the flow is durable.
+    ///
+    /// # Errors
+    /// The store's error; nothing was stored then.
+    pub async fn accept(&self, def: FlowDefinition) -> Result<Applied, StoreError> {
+        let applied = self.store.accept_flow(def, clock::now()).await?;
+        self.absorb(&applied);
+        Ok(applied)
+    }
+
+    /// Carry a transaction's effects on: queue its jobs, wake the timer loop.
+    pub(crate) fn absorb(&self, applied: &Applied) {
+        for job in &applied.jobs {
+            // The receiver only goes away at shutdown; the job row stays and is claimed
+            // again on the next start.
+            let _ = self.jobs_tx.send(job.clone());
+        }
+        if applied.earliest_timer.is_some() {
+            self.timer_wake.notify_one();
+        }
+    }
+
+    /// Stop the loops and wait (up to `grace`) for submissions in flight to be recorded.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stop.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("runtime tasks still running after the grace period");
+        }
+    }
+}
+
+#[async_trait]
+impl ReportSink for Runtime {
+    async fn deliver(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+        report: Report,
+    ) -> Result<(), String> {
+        match self
+            .store
+            .apply_report(provider, provider_message_id, report, clock::now())
+            .await
+        {
+            Ok(ReportOutcome::Applied(applied)) => {
+                self.absorb(&applied);
+                Ok(())
+            }
+            Ok(ReportOutcome::Held) => {
+                tracing::debug!(
+                    provider,
+                    provider_message_id,
+                    "report held until its message id is known"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! `cascade admin ...`: the admin API's operations, run directly against the store (the
+//! server does not need to be running). Results are printed as JSON.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use cascade_core::Micros;
+use cascade_service::clock;
+use cascade_service::credentials::{random_secret, token_digest};
+use cascade_service::tenancy::{self, NewApplication, TenancyError};
+use cascade_store::{RateLimit, Store};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::startup::open_store;
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Accounts: create one or show one.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Set an account's balance.
+    #[command(subcommand)]
+    Balance(BalanceCommand),
+    /// Applications (API clients) of an account.
+    #[command(subcommand)]
+    Applications(ApplicationsCommand),
+    /// Viber senders registered to an account.
+    #[command(subcommand, name = "viber-senders")]
+    ViberSenders(ViberSendersCommand),
+    /// The admin API's token.
+    #[command(subcommand, name = "admin-token")]
+    AdminToken(AdminTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = 0.0)]
+        balance: f64,
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+    },
+    Show {
+        account_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BalanceCommand {
+    Set { account_id: String, balance: f64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApplicationsCommand {
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated subset of failover,sms,viber,voice,account (default: all).
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        #[arg(long)]
+        token_lifetime: Option<u32>,
+        /// Choose the application id instead of a generated one.
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, requires = "rate_burst")]
+        rate_per_second: Option<u32>,
+        #[arg(long, requires = "rate_per_second")]
+        rate_burst: Option<u32>,
+    },
+    /// Issue a new secret; the old one stops working.
+    ResetSecret { application_id: String },
+    /// Issue a new webhook signing secret.
+    RotateWebhookSecret { application_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ViberSendersCommand {
+    Add {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Generate a new admin token (the old one stops working at the next start).
+    Rotate,
+}
+
+/// Run one admin command and print its result.
+///
+/// # Errors
+/// Invalid input, unknown ids, or an unreachable store.
+pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let result = execute(&store, config, command).await;
+    store.close().await;
+    let value = result?;
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}
+
+async fn execute(
+    store: &Arc<dyn Store>,
+    config: &Config,
+    command: AdminCommand,
+) -> anyhow::Result<Value> {
+    let now = clock::now();
+    let money = |x: f64| Micros::from_decimal(x).context("not a valid amount");
+    Ok(match command {
+        AdminCommand::Accounts(AccountsCommand::Create {
+            name,
+            balance,
+            currency,
+        }) => {
+            let a = tenancy::create_account(
+                &**store,
+                &name,
+                money(balance)?,
+                &currency.to_ascii_uppercase(),
+                now,
+            )
+            .await
+            .map_err(explain)?;
+            json!({"accountId": a.id, "name": a.name, "balance": a.balance, "currency": a.currency})
+        }
+        AdminCommand::Accounts(AccountsCommand::Show { account_id }) => {
+            let Some(a) = store.account(&account_id).await? else {
+                bail!("account {account_id} not found")
+            };
+            json!({"accountId": a.id, "name": a.name, "balance": a.balance, "currency": a.currency, "createdAt": a.created_at})
+        }
+        AdminCommand::Balance(BalanceCommand::Set {
+            account_id,
+            balance,
+        }) => {
+            let a = tenancy::set_balance(&**store, &account_id, money(balance)?)
+                .await
+                .map_err(explain)?;
+            json!({"accountId": a.id, "balance": a.balance, "currency": a.currency})
+        }
+        AdminCommand::Applications(ApplicationsCommand::Create {
+            account,
+            name,
+            scopes,
+            token_lifetime,
+            id,
+            rate_per_second,
+            rate_burst,
+        }) => {
+            let rate_limit = rate_per_second
+                .zip(rate_burst)
+                .map(|(per_second, burst)| RateLimit { per_second, burst });
+            let req = NewApplication {
+                id,
+                name,
+                scopes,
+                token_lifetime_s: token_lifetime,
+                rate_limit,
+                secret: None,
+            };
+            let c = tenancy::create_application(&**store, &account, req, now)
+                .await
+                .map_err(explain)?;
+            json!({
+                "applicationId": c.application.id,
+                "accountId": c.application.account_id,
+                "scopes": c.application.scopes,
+                "tokenLifetimeSeconds": c.application.token_lifetime_s,
+                "secret": c.secret,
+                "webhookSecret": c.webhook_secret,
+            })
+        }
+        AdminCommand::Applications(ApplicationsCommand::ResetSecret { application_id }) => {
+            let secret = tenancy::reset_secret(&**store, &application_id)
+                .await
+                .map_err(explain)?;
+            json!({"applicationId": application_id, "secret": secret})
+        }
+        AdminCommand::Applications(ApplicationsCommand::RotateWebhookSecret { application_id }) => {
+            let secret = tenancy::rotate_webhook_secret(&**store, &application_id)
+                .await
+                .map_err(explain)?;
+            json!({"applicationId": application_id, "webhookSecret": secret})
+        }
+        AdminCommand::ViberSenders(ViberSendersCommand::Add { account, name }) => {
+            let s = tenancy::add_viber_sender(&**store, &account, &name, now)
+                .await
+                .map_err(explain)?;
+            json!({"senderInfoTrackingId": s.id, "name": s.name})
+        }
+        AdminCommand::AdminToken(AdminTokenCommand::Rotate) => {
+            if config.admin_token.is_some() {
+                bail!("CASCADE_ADMIN_TOKEN is set; change it there instead");
+            }
+            let token = random_secret();
+            store
+                .put_setting("admin_token_sha256", &token_digest(&token))
+                .await?;
+            json!({"adminToken": token, "note": "takes effect when cascade serve next starts"})
+        }
+    })
+}
+
+/// Turn a tenancy error into a readable message.
+fn explain(e: TenancyError) -> anyhow::Error {
+    match e {
+        TenancyError::Invalid(errors) => {
+            let lines: Vec<String> = errors.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            anyhow::anyhow!("invalid: {}", lines.join("; "))
+        }
+        other => anyhow::Error::new(other),
+    }
+}

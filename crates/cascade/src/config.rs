@@ -1,0 +1,428 @@
+//! Configuration: a TOML file (`--config` or `CASCADE_CONFIG`) and environment variables
+//! (`CASCADE_*`), the environment winning. Everything has a default, so a fresh machine
+//! runs with nothing set.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use cascade_core::flow::TtlClock;
+use cascade_core::pricing::{CountryPrices, OperatorTable, PriceList};
+use cascade_core::{Channel, Micros};
+use cascade_store::sqlite::Durability;
+use serde::Deserialize;
+
+/// Where the default SQLite store lives.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://cascade-data/cascade.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The whole configuration, every value checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    pub database_url: String,
+    pub admin_token: Option<String>,
+    /// `(applicationId, secret)` from `CASCADE_BOOTSTRAP_APPLICATION`.
+    pub bootstrap_application: Option<(String, String)>,
+    pub allow_private_callbacks: bool,
+    /// How long one TTL minute lasts for sandboxed channels.
+    pub sandbox_minute_ms: i64,
+    /// Channels served by sandbox providers (all three by default). A channel with no
+    /// provider fails its steps with an internal error (`statusCode` `"0"`).
+    pub sandbox_channels: Vec<Channel>,
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
+    pub body_limit_bytes: usize,
+    pub durability: Durability,
+    /// Balance of accounts created by start-up (demo, bootstrap).
+    pub default_balance: Micros,
+    pub prices: PriceList,
+    pub operators: OperatorTable,
+}
+
+impl Config {
+    /// TTL clock for accepted flows: every channel is sandboxed until real providers are
+    /// configured, so the sandbox minute applies to all of them.
+    pub fn ttl_clock(&self) -> TtlClock {
+        TtlClock {
+            sms_minute_ms: self.sandbox_minute_ms,
+            viber_minute_ms: self.sandbox_minute_ms,
+            voice_minute_ms: self.sandbox_minute_ms,
+        }
+    }
+}
+
+/// A setting that cannot be used, named so the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{name}: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+fn invalid(name: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        message: message.into(),
+    }
+}
+
+/// The file's shape. Keys mirror the environment variables in lower case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    admin_token: Option<String>,
+    bootstrap_application: Option<String>,
+    allow_private_callbacks: Option<bool>,
+    sandbox_minute_ms: Option<i64>,
+    sandbox_channels: Option<Vec<String>>,
+    rate_limit_per_second: Option<u32>,
+    rate_limit_burst: Option<u32>,
+    body_limit_bytes: Option<usize>,
+    durability: Option<String>,
+    default_balance: Option<f64>,
+    #[serde(default)]
+    prices: FilePrices,
+    #[serde(default)]
+    operators: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePrices {
+    sms: Option<CountryPrices>,
+    viber_text: Option<CountryPrices>,
+    viber_rich: Option<CountryPrices>,
+    voice_minute: Option<CountryPrices>,
+}
+
+impl Config {
+    /// Read the file (when given) and the environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first unusable setting.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let file_path = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("CASCADE_CONFIG").map(PathBuf::from));
+        let fc = match &file_path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let var = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
+
+        let listen = var("CASCADE_LISTEN")
+            .or(fc.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        if listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "CASCADE_LISTEN",
+                format!("{listen:?} is not host:port (e.g. 127.0.0.1:8080)"),
+            ));
+        }
+        let database_url = var("CASCADE_DATABASE_URL")
+            .or(fc.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            return Err(invalid(
+                "CASCADE_DATABASE_URL",
+                "PostgreSQL is not supported by this version yet; use an sqlite:// URL",
+            ));
+        }
+        if !database_url.starts_with("sqlite:") {
+            return Err(invalid(
+                "CASCADE_DATABASE_URL",
+                "must start with sqlite:// (or postgres:// once supported)",
+            ));
+        }
+        let admin_token = var("CASCADE_ADMIN_TOKEN").or(fc.admin_token);
+        if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(invalid(
+                "CASCADE_ADMIN_TOKEN",
+                "must be at least 16 characters",
+            ));
+        }
+        let bootstrap_application =
+            match var("CASCADE_BOOTSTRAP_APPLICATION").or(fc.bootstrap_application) {
+                None => None,
+                Some(text) => {
+                    let (id, secret) = text.split_once(':').ok_or_else(|| {
+                        invalid(
+                            "CASCADE_BOOTSTRAP_APPLICATION",
+                            "must be <applicationId>:<secret>",
+                        )
+                    })?;
+                    if !cascade_service::tenancy::valid_application_id(id) {
+                        return Err(invalid(
+                            "CASCADE_BOOTSTRAP_APPLICATION",
+                            "the id must be 3-64 of A-Z a-z 0-9 . _ -",
+                        ));
+                    }
+                    if secret.len() < 8 {
+                        return Err(invalid(
+                            "CASCADE_BOOTSTRAP_APPLICATION",
+                            "the secret must be at least 8 characters",
+                        ));
+                    }
+                    Some((id.to_owned(), secret.to_owned()))
+                }
+            };
+        let allow_private_callbacks = match var("CASCADE_ALLOW_PRIVATE_CALLBACKS") {
+            Some(v) => parse_bool("CASCADE_ALLOW_PRIVATE_CALLBACKS", &v)?,
+            None => fc.allow_private_callbacks.unwrap_or(false),
+        };
+        let sandbox_minute_ms = match var("CASCADE_SANDBOX_MINUTE_MS") {
+            Some(v) => parse_num::<i64>("CASCADE_SANDBOX_MINUTE_MS", &v)?,
+            None => fc.sandbox_minute_ms.unwrap_or(60_000),
+        };
+        if !(1..=3_600_000).contains(&sandbox_minute_ms) {
+            return Err(invalid(
+                "CASCADE_SANDBOX_MINUTE_MS",
+                "must be from 1 to 3600000",
+            ));
+        }
+        let channel_names: Vec<String> = match var("CASCADE_SANDBOX_CHANNELS") {
+            Some(v) => v
+                .split(',')
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty() && c != "none")
+                .collect(),
+            None => fc
+                .sandbox_channels
+                .unwrap_or_else(|| Channel::ALL.iter().map(|c| c.name().to_owned()).collect()),
+        };
+        let mut sandbox_channels = Vec::new();
+        for name in channel_names {
+            let channel = Channel::parse(&name).ok_or_else(|| {
+                invalid(
+                    "CASCADE_SANDBOX_CHANNELS",
+                    format!("{name:?} is not Sms, Viber or Voice"),
+                )
+            })?;
+            if !sandbox_channels.contains(&channel) {
+                sandbox_channels.push(channel);
+            }
+        }
+        let rate_limit_per_second = match var("CASCADE_RATE_LIMIT_PER_SECOND") {
+            Some(v) => parse_num("CASCADE_RATE_LIMIT_PER_SECOND", &v)?,
+            None => fc.rate_limit_per_second.unwrap_or(1000),
+        };
+        let rate_limit_burst = match var("CASCADE_RATE_LIMIT_BURST") {
+            Some(v) => parse_num("CASCADE_RATE_LIMIT_BURST", &v)?,
+            None => fc.rate_limit_burst.unwrap_or(2000),
+        };
+        let body_limit_bytes = match var("CASCADE_BODY_LIMIT_BYTES") {
+            Some(v) => parse_num("CASCADE_BODY_LIMIT_BYTES", &v)?,
+            None => fc.body_limit_bytes.unwrap_or(1024 * 1024),
+        };
+        if body_limit_bytes < 1024 {
+            return Err(invalid("CASCADE_BODY_LIMIT_BYTES", "must be at least 1024"));
+        }
+        let durability = match var("CASCADE_DURABILITY").or(fc.durability).as_deref() {
+            None | Some("full") => Durability::Full,
+            Some("normal") => Durability::Normal,
+            Some(other) => {
+                return Err(invalid(
+                    "CASCADE_DURABILITY",
+                    format!("{other:?} is not full or normal"),
+                ));
+            }
+        };
+        let default_balance = match var("CASCADE_DEFAULT_BALANCE") {
+            Some(v) => parse_num::<f64>("CASCADE_DEFAULT_BALANCE", &v)?,
+            None => fc.default_balance.unwrap_or(100.0),
+        };
+        let default_balance = Micros::from_decimal(default_balance)
+            .ok()
+            .filter(|m| !m.is_negative())
+            .ok_or_else(|| invalid("CASCADE_DEFAULT_BALANCE", "must be a non-negative amount"))?;
+        let base = PriceList::default();
+        let prices = PriceList {
+            sms: fc.prices.sms.unwrap_or(base.sms),
+            viber_text: fc.prices.viber_text.unwrap_or(base.viber_text),
+            viber_rich: fc.prices.viber_rich.unwrap_or(base.viber_rich),
+            voice_minute: fc.prices.voice_minute.unwrap_or(base.voice_minute),
+        };
+        for (name, p) in [
+            ("sms", &prices.sms),
+            ("viber_text", &prices.viber_text),
+            ("viber_rich", &prices.viber_rich),
+            ("voice_minute", &prices.voice_minute),
+        ] {
+            if p.default.is_negative() || p.countries.values().any(|m| m.is_negative()) {
+                return Err(invalid("prices", format!("{name} has a negative price")));
+            }
+            if p.countries
+                .keys()
+                .any(|c| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()))
+            {
+                return Err(invalid(
+                    "prices",
+                    format!("{name}: countries are ISO 3166-1 alpha-2 codes in capitals"),
+                ));
+            }
+        }
+        let operators =
+            OperatorTable::new(fc.operators.iter()).map_err(|m| invalid("operators", m))?;
+        Ok(Config {
+            listen,
+            database_url,
+            admin_token,
+            bootstrap_application,
+            allow_private_callbacks,
+            sandbox_minute_ms,
+            sandbox_channels,
+            rate_limit_per_second,
+            rate_limit_burst,
+            body_limit_bytes,
+            durability,
+            default_balance,
+            prices,
+            operators,
+        })
+    }
+}
+
+fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(invalid(
+            name,
+            format!("{v:?} is not a boolean (1/0, true/false)"),
+        )),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(name: &'static str, v: &str) -> Result<T, ConfigError> {
+    v.trim()
+        .parse()
+        .map_err(|_| invalid(name, format!("{v:?} is not a number")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = Config::load(None, &HashMap::new()).unwrap();
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.sandbox_minute_ms, 60_000);
+        assert_eq!((c.rate_limit_per_second, c.rate_limit_burst), (1000, 2000));
+        assert_eq!(c.prices, PriceList::default());
+        assert!(!c.allow_private_callbacks);
+        assert_eq!(c.sandbox_channels, Channel::ALL);
+        let none = Config::load(None, &env(&[("CASCADE_SANDBOX_CHANNELS", "none")])).unwrap();
+        assert!(none.sandbox_channels.is_empty());
+        let two = Config::load(None, &env(&[("CASCADE_SANDBOX_CHANNELS", "sms, VIBER")])).unwrap();
+        assert_eq!(two.sandbox_channels, [Channel::Sms, Channel::Viber]);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            r#"
+listen = "127.0.0.1:9000"
+sandbox_minute_ms = 500
+[prices.sms]
+default = 0.04
+countries = { GR = 0.03 }
+[operators]
+"+30694" = "Vodafone GR"
+"#,
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), &env(&[("CASCADE_LISTEN", "127.0.0.1:9100")])).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9100");
+        assert_eq!(c.sandbox_minute_ms, 500);
+        assert_eq!(c.prices.sms.for_country(Some("GR")), Micros::new(30_000));
+        assert_eq!(c.prices.viber_text, PriceList::default().viber_text);
+        assert_eq!(
+            c.operators
+                .lookup(&cascade_core::Msisdn::parse("+306941234567").unwrap()),
+            "Vodafone GR"
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("CASCADE_LISTEN", "nowhere")], "CASCADE_LISTEN"),
+            (
+                &[("CASCADE_DATABASE_URL", "mysql://x")],
+                "CASCADE_DATABASE_URL",
+            ),
+            (
+                &[("CASCADE_DATABASE_URL", "postgres://x")],
+                "CASCADE_DATABASE_URL",
+            ),
+            (
+                &[("CASCADE_BOOTSTRAP_APPLICATION", "no-colon")],
+                "CASCADE_BOOTSTRAP_APPLICATION",
+            ),
+            (
+                &[("CASCADE_BOOTSTRAP_APPLICATION", "app:short")],
+                "CASCADE_BOOTSTRAP_APPLICATION",
+            ),
+            (
+                &[("CASCADE_SANDBOX_MINUTE_MS", "0")],
+                "CASCADE_SANDBOX_MINUTE_MS",
+            ),
+            (
+                &[("CASCADE_SANDBOX_MINUTE_MS", "soon")],
+                "CASCADE_SANDBOX_MINUTE_MS",
+            ),
+            (
+                &[("CASCADE_ALLOW_PRIVATE_CALLBACKS", "maybe")],
+                "CASCADE_ALLOW_PRIVATE_CALLBACKS",
+            ),
+            (&[("CASCADE_ADMIN_TOKEN", "short")], "CASCADE_ADMIN_TOKEN"),
+            (&[("CASCADE_DURABILITY", "sometimes")], "CASCADE_DURABILITY"),
+            (
+                &[("CASCADE_SANDBOX_CHANNELS", "sms,fax")],
+                "CASCADE_SANDBOX_CHANNELS",
+            ),
+        ];
+        for (vars, name) in cases {
+            let err = Config::load(None, &env(vars)).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{vars:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+    }
+}

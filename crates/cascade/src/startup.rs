@@ -1,0 +1,165 @@
+//! Building and running the application: store, runtime, sandbox providers, HTTP API.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use cascade_api::{ApiSettings, ApiState};
+use cascade_providers::sandbox::{SandboxProvider, run_reporter_until_stopped};
+use cascade_providers::{Providers, ReportSink};
+use cascade_service::clock;
+use cascade_service::runtime::{Runtime, RuntimeConfig};
+use cascade_service::tenancy::{self, Prepared};
+use cascade_store::Store;
+use cascade_store::sqlite::{SqliteConfig, SqliteStore};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+
+/// A built application, listening but not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    runtime: Arc<Runtime>,
+    store: Arc<dyn Store>,
+    prepared: Prepared,
+    config: Config,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("addr", &self.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Open the store the configuration names, creating an SQLite file's directory.
+///
+/// # Errors
+/// When the directory or database cannot be created or migrated.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = &config.database_url;
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = path.split('?').next().unwrap_or(path);
+        if path != ":memory:" {
+            if let Some(dir) = std::path::Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+        }
+    }
+    let sqlite = SqliteConfig {
+        url: url.clone(),
+        durability: config.durability,
+        readers: 4,
+    };
+    let store = SqliteStore::open(&sqlite)
+        .await
+        .with_context(|| format!("opening the store at {url}"))?;
+    Ok(Arc::new(store))
+}
+
+impl Application {
+    /// Open the store, prepare tenancy, start the runtime and bind the listener.
+    ///
+    /// # Errors
+    /// Anything that keeps the service from starting, with context.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let store = open_store(&config).await?;
+        let bootstrap = config
+            .bootstrap_application
+            .as_ref()
+            .map(|(id, s)| (id.as_str(), s.as_str()));
+        let (admin, prepared) = tenancy::prepare(
+            &store,
+            config.admin_token.as_deref(),
+            bootstrap,
+            config.default_balance,
+            clock::now(),
+        )
+        .await
+        .context("preparing accounts and credentials")?;
+
+        let reports_due = Arc::new(Notify::new());
+        let mut providers = Providers::default();
+        for &channel in &config.sandbox_channels {
+            let provider =
+                SandboxProvider::new(channel, Arc::clone(&store), Arc::clone(&reports_due));
+            providers = providers.with(channel, Arc::new(provider));
+        }
+        let runtime = Runtime::start(Arc::clone(&store), providers, RuntimeConfig::default())
+            .await
+            .context("starting the engine")?;
+        let sink: Arc<dyn ReportSink> = Arc::clone(&runtime) as Arc<dyn ReportSink>;
+        runtime.spawn(run_reporter_until_stopped(
+            Arc::clone(&store),
+            sink,
+            reports_due,
+            runtime.stop_token(),
+        ));
+
+        let settings = ApiSettings {
+            prices: config.prices.clone(),
+            operators: config.operators.clone(),
+            ttl_clock: config.ttl_clock(),
+            body_limit: config.body_limit_bytes,
+        };
+        let state = Arc::new(ApiState::new(Arc::clone(&runtime), admin, settings));
+        let router = cascade_api::router(state);
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        Ok(Application {
+            listener,
+            router,
+            runtime,
+            store,
+            prepared,
+            config,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// What start-up created (admin token, demo application) to show once.
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Serve until `shutdown` completes, then stop the runtime and close the store.
+    ///
+    /// # Errors
+    /// When the HTTP server fails.
+    pub async fn run_until_stopped<F>(self, shutdown: F) -> anyhow::Result<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.runtime.shutdown(Duration::from_secs(10)).await;
+        self.store.close().await;
+        served.context("serving HTTP")
+    }
+}

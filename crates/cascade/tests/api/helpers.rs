@@ -1,0 +1,396 @@
+//! The test harness: [`spawn_app`] builds the application exactly as `cascade serve`
+//! does, on port 0 with a store in a temporary directory, and creates an account with an
+//! application and a Viber sender through the admin API. [`TestApp`] has one method per
+//! call the tests make. Logs stay quiet unless `TEST_LOG` is set.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use cascade::config::Config;
+use cascade::startup::Application;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const PHONE: &str = "+306912345678";
+
+static LOGS: Once = Once::new();
+
+fn init_logs() {
+    LOGS.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            cascade::telemetry::init("info,sqlx=warn");
+        }
+    });
+}
+
+/// A running application and the credentials made for the test.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub account_id: String,
+    pub app_id: String,
+    pub app_secret: String,
+    pub sender_id: String,
+    pub db_path: PathBuf,
+    token: tokio::sync::OnceCell<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Start with the defaults used by most tests: the sandbox with a TTL minute of 60 s.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Start with extra `CASCADE_*` settings (e.g. `("CASCADE_SANDBOX_MINUTE_MS", "100")`).
+pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db_path = dir.path().join("cascade.db");
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("CASCADE_LISTEN".into(), "127.0.0.1:0".into()),
+        (
+            "CASCADE_DATABASE_URL".into(),
+            format!("sqlite://{}", db_path.display()),
+        ),
+        ("CASCADE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+    ]);
+    for (k, v) in settings {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let config = Config::load(None, &env).expect("test configuration is valid");
+    let app = Application::build(config)
+        .await
+        .expect("the application builds");
+    let base = format!("http://{}", app.local_addr());
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until_stopped(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("the server runs");
+    });
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("a client");
+    let mut test = TestApp {
+        base,
+        client,
+        account_id: String::new(),
+        app_id: String::new(),
+        app_secret: String::new(),
+        sender_id: String::new(),
+        db_path,
+        token: tokio::sync::OnceCell::new(),
+        shutdown: Some(tx),
+        server: Some(server),
+        _dir: dir,
+    };
+    test.account_id = test.create_account(100.0).await;
+    let (id, secret) = test
+        .create_application(&test.account_id.clone(), json!({"name": "tests"}))
+        .await;
+    test.app_id = id;
+    test.app_secret = secret;
+    test.sender_id = test
+        .add_viber_sender(&test.account_id.clone(), "TestBrand")
+        .await;
+    test
+}
+
+impl TestApp {
+    /// Stop the server gracefully and wait for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    // --- admin ---------------------------------------------------------------------------
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn create_account(&self, balance: f64) -> String {
+        let r = self
+            .admin_post(
+                "/admin/accounts",
+                json!({"name": "Test account", "balance": balance, "currency": "EUR"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["accountId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Create an application; returns `(applicationId, secret)`.
+    pub async fn create_application(&self, account_id: &str, body: Value) -> (String, String) {
+        let r = self
+            .admin_post(&format!("/admin/accounts/{account_id}/applications"), body)
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        (
+            v["applicationId"].as_str().unwrap().to_owned(),
+            v["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn add_viber_sender(&self, account_id: &str, name: &str) -> String {
+        let r = self
+            .admin_post(
+                &format!("/admin/accounts/{account_id}/viber-senders"),
+                json!({"name": name}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["senderInfoTrackingId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn set_balance(&self, account_id: &str, balance: f64) {
+        let r = self
+            .client
+            .put(self.url(&format!("/admin/accounts/{account_id}/balance")))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"balance": balance}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    /// The account's balance as the admin API reports it.
+    pub async fn account_balance(&self, account_id: &str) -> f64 {
+        let r = self
+            .client
+            .get(self.url(&format!("/admin/accounts/{account_id}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["balance"]
+            .as_f64()
+            .unwrap()
+    }
+
+    /// Add a sandbox scenario rule.
+    pub async fn scenario(&self, rule: Value) -> Value {
+        let r = self.admin_post("/sandbox/scenarios", rule).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// What the sandbox providers received.
+    pub async fn sandbox_messages(&self) -> Vec<Value> {
+        let r = self
+            .client
+            .get(self.url("/sandbox/messages?limit=1000"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["messages"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    // --- auth ----------------------------------------------------------------------------
+
+    pub async fn request_token(
+        &self,
+        id: &str,
+        secret: &str,
+        scope: Option<&str>,
+    ) -> reqwest::Response {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        self.client
+            .post(self.url("/oauth/token"))
+            .basic_auth(id, Some(secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn token_for(&self, id: &str, secret: &str, scope: Option<&str>) -> String {
+        let r = self.request_token(id, secret, scope).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A token of the test application with every scope (fetched once).
+    pub async fn token(&self) -> String {
+        self.token
+            .get_or_init(|| self.token_for(&self.app_id, &self.app_secret, None))
+            .await
+            .clone()
+    }
+
+    // --- flows ---------------------------------------------------------------------------
+
+    pub async fn post_flow_with(&self, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/failover"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_flow(&self, body: &Value) -> reqwest::Response {
+        let token = self.token().await;
+        self.post_flow_with(&token, body).await
+    }
+
+    /// Send a flow that must be accepted; returns its trackingId.
+    pub async fn send_flow(&self, body: &Value) -> String {
+        let r = self.post_flow(body).await;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v["trackingId"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_tracking_with(&self, token: &str, id: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(&format!("/failover/tracking/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn tracking(&self, id: &str) -> Value {
+        let token = self.token().await;
+        let r = self.get_tracking_with(&token, id).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    pub async fn events(&self, id: &str) -> Vec<Value> {
+        let token = self.token().await;
+        let r = self
+            .client
+            .get(self.url(&format!("/failover/tracking/{id}/events")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["events"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Poll the tracking until `done` holds, or panic after `within`.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let t = self.tracking(id).await;
+            if done(&t) {
+                return t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "condition not reached within {within:?}; last tracking: {t:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Poll until the flow is `Succeeded` or `Failed`.
+    pub async fn wait_final(&self, id: &str) -> Value {
+        self.wait_for(id, Duration::from_secs(20), |t| {
+            matches!(t["status"].as_str(), Some("Succeeded" | "Failed"))
+        })
+        .await
+    }
+
+    /// Number of flows in the store (read-only look into the file).
+    pub async fn flow_count(&self) -> i64 {
+        use sqlx::ConnectOptions;
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&self.db_path)
+            .read_only(true);
+        let mut conn = opts.connect().await.expect("the store file opens");
+        sqlx::query_scalar("SELECT COUNT(*) FROM flows")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count")
+    }
+}
+
+// --- request bodies ----------------------------------------------------------------------
+
+pub fn sms_step(order: u32, body: &str) -> Value {
+    json!({"type": "Sms", "order": order, "from": "Cascade", "to": PHONE, "message": {"body": body}})
+}
+
+pub fn viber_step(order: u32, sender: &str) -> Value {
+    json!({"type": "Viber", "order": order, "senderInfoTrackingId": sender, "to": PHONE, "message": {"text": "Hello"}})
+}
+
+pub fn voice_step(order: u32) -> Value {
+    json!({
+        "type": "Voice", "order": order, "from": "+306900000000", "to": PHONE,
+        "dialPlan": {"verbs": [{"type": "SAY", "message": {"text": "Hello"}}]}
+    })
+}
+
+pub fn flow(steps: Vec<Value>) -> Value {
+    json!({"flow": steps})
+}
+
+/// A message's status name.
+pub fn status_of(message: &Value) -> &str {
+    message["status"]["name"].as_str().unwrap_or("")
+}
+
+/// Prices are printed as JSON numbers; compare them to micro precision.
+pub fn price(v: &Value) -> i64 {
+    (v.as_f64().expect("a number") * 1_000_000.0).round() as i64
+}

@@ -1,0 +1,17 @@
+//! Black-box tests of the HTTP API: each test starts the real application on port 0
+//! with a fresh SQLite store and talks to it over HTTP only (plus read-only looks into
+//! the store file to prove that rejected requests stored nothing).
+
+mod helpers;
+
+mod accounts;
+mod admin;
+mod auth;
+mod outcomes;
+mod reports;
+mod restart;
+mod sandbox;
+mod sms_parts;
+mod tracking;
+mod ttl;
+mod validation;
