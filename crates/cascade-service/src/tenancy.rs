@@ -185,13 +185,13 @@ pub async fn create_application(
 ) -> Result<CreatedApplication, TenancyError> {
     let mut errors = ValidationErrors::new();
     check_name(&req.name, &mut errors);
-    if let Some(id) = &req.id {
-        if !valid_application_id(id) {
-            errors.add(
-                "applicationId",
-                "must be 3 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'",
-            );
-        }
+    if let Some(id) = &req.id
+        && !valid_application_id(id)
+    {
+        errors.add(
+            "applicationId",
+            "must be 3 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'",
+        );
     }
     let scopes = match req.scopes {
         None => SCOPES.iter().map(|(s, _)| (*s).to_owned()).collect(),
@@ -218,15 +218,15 @@ pub async fn create_application(
             format!("must be from {MIN_TOKEN_LIFETIME_S} to {MAX_TOKEN_LIFETIME_S}"),
         );
     }
-    if let Some(r) = req.rate_limit {
-        if r.burst < r.per_second {
-            errors.add("rateLimit.burst", "must be at least perSecond");
-        }
+    if let Some(r) = req.rate_limit
+        && r.burst < r.per_second
+    {
+        errors.add("rateLimit.burst", "must be at least perSecond");
     }
-    if let Some(secret) = &req.secret {
-        if secret.len() < 8 {
-            errors.add("secret", "must be at least 8 characters");
-        }
+    if let Some(secret) = &req.secret
+        && secret.len() < 8
+    {
+        errors.add("secret", "must be at least 8 characters");
     }
     if !errors.is_empty() {
         return Err(TenancyError::Invalid(errors));

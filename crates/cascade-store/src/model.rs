@@ -147,6 +147,9 @@ pub struct Scenario {
     pub created_at: Timestamp,
 }
 
+/// Turns the rule chosen for a send (or none) into provider ids and scheduled reports.
+pub type SandboxPlanner = Box<dyn FnOnce(Option<&Scenario>) -> SandboxPlan + Send>;
+
 /// A message handed to a sandbox provider.
 pub struct SandboxSend {
     pub provider: String,
@@ -156,7 +159,7 @@ pub struct SandboxSend {
     pub to: String,
     pub payload: serde_json::Value,
     /// Turns the chosen rule (or none) into provider ids and scheduled reports.
-    pub planner: Box<dyn FnOnce(Option<&Scenario>) -> SandboxPlan + Send>,
+    pub planner: SandboxPlanner,
 }
 
 impl std::fmt::Debug for SandboxSend {

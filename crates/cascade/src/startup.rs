@@ -47,14 +47,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         .or_else(|| url.strip_prefix("sqlite:"))
     {
         let path = path.split('?').next().unwrap_or(path);
-        if path != ":memory:" {
-            if let Some(dir) = std::path::Path::new(path)
+        if path != ":memory:"
+            && let Some(dir) = std::path::Path::new(path)
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
+        {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
     }
     let sqlite = SqliteConfig {

@@ -208,10 +208,10 @@ async fn run_batch_inner(conn: &mut SqliteConnection, batch: &mut Vec<Op>) {
             tracing::error!(error = %e, "savepoint failed");
         }
         let outcome = op(conn).await;
-        if !outcome.ok {
-            if let Err(e) = exec(conn, "ROLLBACK TO op").await {
-                tracing::error!(error = %e, "savepoint rollback failed");
-            }
+        if !outcome.ok
+            && let Err(e) = exec(conn, "ROLLBACK TO op").await
+        {
+            tracing::error!(error = %e, "savepoint rollback failed");
         }
         if let Err(e) = exec(conn, "RELEASE op").await {
             tracing::error!(error = %e, "savepoint release failed");

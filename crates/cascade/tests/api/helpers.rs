@@ -37,9 +37,30 @@ pub struct TestApp {
     pub sender_id: String,
     pub db_path: PathBuf,
     token: tokio::sync::OnceCell<String>,
+    env: HashMap<String, String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
+}
+
+/// Build and serve the application; returns its base URL and how to stop it.
+async fn start_server(
+    env: &HashMap<String, String>,
+) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let config = Config::load(None, env).expect("test configuration is valid");
+    let app = Application::build(config)
+        .await
+        .expect("the application builds");
+    let base = format!("http://{}", app.local_addr());
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until_stopped(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("the server runs");
+    });
+    (base, tx, server)
 }
 
 /// Start with the defaults used by most tests: the sandbox with a TTL minute of 60 s.
@@ -63,19 +84,7 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
     for (k, v) in settings {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
-    let config = Config::load(None, &env).expect("test configuration is valid");
-    let app = Application::build(config)
-        .await
-        .expect("the application builds");
-    let base = format!("http://{}", app.local_addr());
-    let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        app.run_until_stopped(async {
-            let _ = rx.await;
-        })
-        .await
-        .expect("the server runs");
-    });
+    let (base, tx, server) = start_server(&env).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -89,6 +98,7 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
         sender_id: String::new(),
         db_path,
         token: tokio::sync::OnceCell::new(),
+        env,
         shutdown: Some(tx),
         server: Some(server),
         _dir: dir,
@@ -106,14 +116,20 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
 }
 
 impl TestApp {
-    /// Stop the server gracefully and wait for it.
-    pub async fn stop(mut self) {
+    /// Stop the server gracefully (as on SIGTERM) and start it again on the same store.
+    /// Credentials and tokens stay valid; the address changes.
+    pub async fn restart(mut self) -> TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
-            let _ = server.await;
+            server.await.expect("the server stops cleanly");
         }
+        let (base, tx, server) = start_server(&self.env).await;
+        self.base = base;
+        self.shutdown = Some(tx);
+        self.server = Some(server);
+        self
     }
 
     pub fn url(&self, path: &str) -> String {
