@@ -21,6 +21,10 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use sqlx::{Connection, SqliteConnection};
 
+/// The same allocator as the `cascade` binary, so the figures match what it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 struct Cli {
     #[command(subcommand)]
@@ -55,6 +59,9 @@ const SECRET: &str = "bench-secret-0123";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if std::env::var_os("RUST_LOG").is_some() {
+        cascade::telemetry::init("warn");
+    }
     let mut rows: Vec<(String, String)> = Vec::new();
     let all = matches!(cli.what, What::All);
     if all || matches!(cli.what, What::StaticBaseline) {

@@ -54,8 +54,8 @@ fn render_message(step: &Step, step_state: &StepState, msg: &MessageState, parts
     let status = json!({
         "name": msg.status.name_for(channel),
         "reason": {
-            "detailedStatus": msg.detailed_status,
-            "description": msg.description,
+            "detailedStatus": msg.detailed_status(),
+            "description": msg.description(),
         },
         "updatedDate": msg.updated_at,
     });

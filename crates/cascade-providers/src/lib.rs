@@ -20,6 +20,10 @@ use cascade_store::JobPayload;
 pub struct SubmitRequest {
     pub flow_id: FlowId,
     pub order: u32,
+    /// True when this is the job's first hand-over, straight from the transaction that
+    /// created it; false when it was claimed again (a retry, or after a restart), so the
+    /// provider may have seen it already.
+    pub first_attempt: bool,
     /// Everything about the step, as accepted.
     pub payload: JobPayload,
 }

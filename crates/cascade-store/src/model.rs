@@ -90,6 +90,9 @@ pub struct Job {
     pub flow_id: FlowId,
     pub order: u32,
     pub attempts: u32,
+    /// Claimed from the table (a retry or a recovery) rather than handed over by the
+    /// transaction that created it.
+    pub reclaimed: bool,
     pub payload: JobPayload,
 }
 
@@ -152,6 +155,8 @@ pub type SandboxPlanner = Box<dyn FnOnce(Option<&Scenario>) -> SandboxPlan + Sen
 
 /// A message handed to a sandbox provider.
 pub struct SandboxSend {
+    /// No earlier attempt can exist, so the duplicate check may be skipped.
+    pub first_attempt: bool,
     pub provider: String,
     pub channel: Channel,
     /// Cascade's own message id: a resend with the same ref is not sent again.

@@ -73,6 +73,7 @@ impl FailureCode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowState {
     pub status: FlowStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_code: Option<FailureCode>,
     pub steps: Vec<StepState>,
     pub updated_at: Timestamp,
@@ -136,8 +137,10 @@ pub struct StepState {
     pub order: u32,
     pub phase: StepPhase,
     /// Set exactly once, when the step's outcome is decided; the flow advances only then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<StatusKind>,
     pub started_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<Timestamp>,
     /// SMS `messageId` (shared by the parts); for Viber and Voice the message's own id.
     pub message_id: String,
@@ -156,27 +159,96 @@ pub enum FinalSource {
 }
 
 /// One message (one SMS part, or the step's single Viber or Voice message).
+///
+/// Stored on every change, so absent values are left out of the stored form and the
+/// status's own reason texts are not stored at all (see [`MessageState::set_status`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageState {
     /// `smsId`, or the Viber message's `trackingId`, or the voice `messageId`.
     pub id: String,
     /// 1-based part number.
     pub part: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_id: Option<String>,
     pub status: StatusKind,
-    pub detailed_status: String,
-    pub description: String,
+    /// `detailedStatus` when it differs from the status's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    /// `description` when it differs from the status's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
     pub updated_at: Timestamp,
     pub created_at: Timestamp,
     pub price: Micros,
     /// Milliseconds from send to the final report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_by: Option<AnsweredBy>,
     /// An operator reported by the provider, overriding the prefix table's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expired_on_delivery_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_source: Option<FinalSource>,
+}
+
+impl MessageState {
+    /// A new message, `Queued`.
+    pub fn queued(id: String, part: u32, price: Micros, now: Timestamp) -> Self {
+        Self {
+            id,
+            part,
+            provider_id: None,
+            status: StatusKind::Queued,
+            detail: None,
+            description: None,
+            updated_at: now,
+            created_at: now,
+            price,
+            latency_ms: None,
+            duration_s: None,
+            answered_by: None,
+            operator: None,
+            expired_on_delivery_at: None,
+            final_source: None,
+        }
+    }
+
+    /// Move to `status` at `at`, with the given reason texts (`None`: the status's own).
+    pub fn set_status(
+        &mut self,
+        status: StatusKind,
+        detail: Option<&str>,
+        description: Option<&str>,
+        at: Timestamp,
+    ) {
+        self.status = status;
+        self.detail = detail
+            .filter(|d| *d != status.default_detail())
+            .map(str::to_owned);
+        self.description = description
+            .filter(|d| *d != status.default_description())
+            .map(str::to_owned);
+        self.updated_at = at;
+    }
+
+    /// `status.reason.detailedStatus`.
+    pub fn detailed_status(&self) -> &str {
+        self.detail
+            .as_deref()
+            .unwrap_or(self.status.default_detail())
+    }
+
+    /// `status.reason.description`.
+    pub fn description(&self) -> &str {
+        self.description
+            .as_deref()
+            .unwrap_or(self.status.default_description())
+    }
 }
 
 /// Durable timers a flow can hold; at most one of each kind per step.

@@ -175,10 +175,12 @@ impl<'a> Machine<'a> {
         let now = self.now;
         let s = &mut self.state.steps[idx];
         for msg in &mut s.messages {
-            msg.status = StatusKind::Unsent;
-            msg.detailed_status = "Insufficient balance".to_owned();
-            msg.description = "The account's balance cannot cover this step.".to_owned();
-            msg.updated_at = now;
+            msg.set_status(
+                StatusKind::Unsent,
+                Some("Insufficient balance"),
+                Some("The account's balance cannot cover this step."),
+                now,
+            );
             msg.price = Micros::ZERO;
             msg.final_source = Some(FinalSource::Engine);
         }
@@ -220,10 +222,7 @@ impl<'a> Machine<'a> {
         for (msg, id) in s.messages.iter_mut().zip(&provider_ids) {
             msg.provider_id = Some(id.clone());
             if msg.status.rank() < sent.rank() {
-                msg.status = sent;
-                msg.detailed_status = sent.default_detail().to_owned();
-                msg.description = sent.default_description().to_owned();
-                msg.updated_at = now;
+                msg.set_status(sent, None, None, now);
             }
         }
         let mut entry = self
@@ -283,10 +282,7 @@ impl<'a> Machine<'a> {
         let s = &mut self.state.steps[idx];
         let refund = std::mem::take(&mut s.reserved);
         for msg in &mut s.messages {
-            msg.status = status;
-            msg.detailed_status.clone_from(&detailed_status);
-            msg.description.clone_from(&description);
-            msg.updated_at = now;
+            msg.set_status(status, Some(&detailed_status), Some(&description), now);
             msg.price = Micros::ZERO;
             msg.final_source = Some(FinalSource::Provider);
         }
@@ -357,16 +353,12 @@ impl<'a> Machine<'a> {
         let sent_at = self.state.steps[idx].sent_at;
         let msg = &mut self.state.steps[idx].messages[mi];
         let was_final = msg.status.is_final();
-        msg.status = report.status;
-        msg.detailed_status = report
-            .detailed_status
-            .clone()
-            .unwrap_or_else(|| report.status.default_detail().to_owned());
-        msg.description = report
-            .description
-            .clone()
-            .unwrap_or_else(|| report.status.default_description().to_owned());
-        msg.updated_at = report.at;
+        msg.set_status(
+            report.status,
+            report.detailed_status.as_deref(),
+            report.description.as_deref(),
+            report.at,
+        );
         if report.operator.is_some() {
             msg.operator.clone_from(&report.operator);
         }
@@ -447,10 +439,7 @@ impl<'a> Machine<'a> {
             if channel == Channel::Viber && msg.status == StatusKind::Delivered {
                 msg.expired_on_delivery_at = Some(now);
             }
-            msg.status = status;
-            msg.detailed_status = detail.to_owned();
-            msg.description = description.to_owned();
-            msg.updated_at = now;
+            msg.set_status(status, Some(detail), Some(description), now);
             msg.final_source = Some(FinalSource::Engine);
             expired.push((msg.part, status));
         }
@@ -480,10 +469,12 @@ impl<'a> Machine<'a> {
         let s = &mut self.state.steps[idx];
         for msg in &mut s.messages {
             if !msg.status.is_final() {
-                msg.status = StatusKind::Failed;
-                msg.detailed_status = "Internal error".to_owned();
-                msg.description = "Cascade could not send this message.".to_owned();
-                msg.updated_at = now;
+                msg.set_status(
+                    StatusKind::Failed,
+                    Some("Internal error"),
+                    Some("Cascade could not send this message."),
+                    now,
+                );
                 msg.final_source = Some(FinalSource::Engine);
             }
         }
@@ -520,23 +511,7 @@ impl<'a> Machine<'a> {
                     StepKind::Sms(_) => derived_id(flow, &format!("{order}:{part}")),
                     StepKind::Viber(_) | StepKind::Voice(_) => message_id.clone(),
                 };
-                MessageState {
-                    id,
-                    part,
-                    provider_id: None,
-                    status: StatusKind::Queued,
-                    detailed_status: StatusKind::Queued.default_detail().to_owned(),
-                    description: StatusKind::Queued.default_description().to_owned(),
-                    updated_at: now,
-                    created_at: now,
-                    price: per_message_price,
-                    latency_ms: None,
-                    duration_s: None,
-                    answered_by: None,
-                    operator: None,
-                    expired_on_delivery_at: None,
-                    final_source: None,
-                }
+                MessageState::queued(id, part, per_message_price, now)
             })
             .collect();
         let amount = reservation(def);
@@ -696,9 +671,15 @@ fn reservation(def: &Step) -> Micros {
 }
 
 /// Message ids derive from the flow id, so a retried submission carries the same ids
-/// and providers that deduplicate on them send once.
+/// and providers that deduplicate on them send once. They keep the flow's 48-bit
+/// millisecond prefix (a UUIDv8 laid out like v7), so indexes keyed by message id grow at
+/// their end like the flow ids do; the other bits come from a name-based hash.
 fn derived_id(flow: uuid::Uuid, name: &str) -> String {
-    uuid::Uuid::new_v5(&flow, name.as_bytes())
+    let hashed = *uuid::Uuid::new_v5(&flow, name.as_bytes()).as_bytes();
+    let mut bytes = hashed;
+    bytes[..6].copy_from_slice(&flow.as_bytes()[..6]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
         .hyphenated()
         .to_string()
 }

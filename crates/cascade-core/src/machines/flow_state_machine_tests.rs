@@ -499,7 +499,7 @@ fn sms_ttl_expiry_is_undelivered_expired() {
     sim.fire_timers(t(60_001));
     let msg = &sim.state.steps[0].messages[0];
     assert_eq!(
-        (msg.status, msg.detailed_status.as_str()),
+        (msg.status, msg.detailed_status()),
         (StatusKind::Undelivered, "Expired")
     );
     assert_eq!(
@@ -517,7 +517,7 @@ fn viber_ttl_without_delivery_is_ttl_expired() {
     sim.fire_timers(t(30_001));
     let msg = &sim.state.steps[0].messages[0];
     assert_eq!(
-        (msg.status, msg.detailed_status.as_str()),
+        (msg.status, msg.detailed_status()),
         (StatusKind::Expired, "TTL Expired")
     );
     assert_eq!(msg.expired_on_delivery_at, None);
@@ -742,6 +742,18 @@ fn message_ids_are_stable_per_flow() {
         .collect();
     assert_eq!(ids.len(), 2);
     assert_ne!(ids[0], ids[1]);
+}
+
+#[test]
+fn message_ids_share_the_flow_time_prefix() {
+    let def = flow(vec![sms_step(1, "hi", &[StatusKind::Failed])]);
+    let mut sim = Sim::new(def.clone(), eur(1.0));
+    sim.start();
+    let flow_id = def.tracking_id.to_string();
+    let msg = &sim.state.steps[0].messages[0].id;
+    assert_eq!(&msg[..13], &flow_id[..13], "same millisecond prefix");
+    assert_ne!(msg, &flow_id);
+    assert_eq!(uuid::Uuid::parse_str(msg).unwrap().get_version_num(), 8);
 }
 
 #[test]

@@ -66,10 +66,11 @@ impl Provider for SandboxProvider {
             Channel::Voice => "call",
         };
         let ids: Vec<String> = (0..count)
-            .map(|_| format!("sbx-{prefix}-{}", uuid::Uuid::new_v4().simple()))
+            .map(|_| format!("sbx-{prefix}-{}", uuid::Uuid::now_v7().simple()))
             .collect();
         let now = wall_clock();
         let send = SandboxSend {
+            first_attempt: request.first_attempt,
             provider: self.name().to_owned(),
             channel: self.channel,
             client_ref: payload.message_id.clone(),

@@ -90,6 +90,7 @@ async fn submit_job(runtime: &Runtime, job: Job) {
     let request = SubmitRequest {
         flow_id: job.flow_id,
         order: job.order,
+        first_attempt: !job.reclaimed && job.attempts == 0,
         payload: job.payload.clone(),
     };
     let answer = match tokio::time::timeout(

@@ -45,20 +45,25 @@ CREATE TABLE viber_senders (
 );
 CREATE INDEX viber_senders_account ON viber_senders (account_id);
 
--- One row per flow: the immutable definition and the engine's state, both JSON.
+-- One row per flow with the engine's state (JSON), rewritten on every change. The
+-- definition is written once into its own table, so updates stay small.
 CREATE TABLE flows (
-    id                  TEXT PRIMARY KEY,
+    id                  TEXT NOT NULL UNIQUE,
     account_id          TEXT NOT NULL,
     application_id      TEXT NOT NULL,
     status              TEXT NOT NULL,
     termination_channel TEXT,
     created_at          INTEGER NOT NULL,
     updated_at          INTEGER NOT NULL,
-    definition          TEXT NOT NULL,
     state               TEXT NOT NULL,
     event_seq           INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
+);
 CREATE INDEX flows_account_created ON flows (account_id, created_at, id);
+
+CREATE TABLE flow_definitions (
+    id         TEXT NOT NULL UNIQUE,
+    definition TEXT NOT NULL
+);
 
 -- The append-only timeline of each flow.
 CREATE TABLE flow_events (

@@ -2,17 +2,22 @@
 //!
 //! SQLite allows one writer at a time, so all writes go through one task that owns the
 //! write connection. Callers send it operations; it takes every operation waiting (up to
-//! [`MAX_BATCH`]), runs them in one `BEGIN IMMEDIATE … COMMIT`, each inside its own
-//! savepoint so one failing operation does not spoil the others, and answers each caller
-//! only after the commit. Under load this turns thousands of small transactions into a
-//! few large ones (one fsync each) without making a lone request wait. Reads use a
-//! separate pool of connections and run in parallel with the writer (WAL mode).
+//! [`MAX_BATCH`]), runs them in one `BEGIN IMMEDIATE … COMMIT` and answers each caller
+//! only after the commit, so one fsync covers the whole batch.
+//!
+//! Engine operations (flows, jobs, timers, reports) write into an in-memory
+//! [`writeset::WriteSet`] that is flushed with multi-row statements at the end of the
+//! batch; each operation's writes are its own until it succeeds, so one failing operation
+//! never spoils the others. Other operations run SQL directly inside a savepoint; those
+//! that read the engine's tables flush the batch first. Reads use a separate pool of
+//! connections and run in parallel with the writer (WAL mode).
 
+mod batch;
 mod flows;
 mod migrate;
 mod sandbox;
 mod tenancy;
-mod tx;
+mod writeset;
 
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -24,10 +29,12 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use self::batch::{BatchTx, Writer};
+use self::writeset::WriteSet;
 use crate::{Result, StoreError};
 
 /// Most operations one transaction takes.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 1024;
 /// Operations that may wait for the writer before callers are slowed down.
 const QUEUE_DEPTH: usize = 16_384;
 
@@ -60,9 +67,18 @@ impl SqliteConfig {
     }
 }
 
+type DirectFn =
+    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, OpOutcome> + Send>;
+type EngineFn = Box<dyn for<'c> FnOnce(&'c mut BatchTx) -> BoxFuture<'c, OpOutcome> + Send>;
+
 /// A batched operation: runs against the open transaction and returns how to answer its
 /// caller once the transaction's fate is known.
-type Op = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, OpOutcome> + Send>;
+enum Op {
+    /// Reads and writes through the batch's write set.
+    Engine { flush_first: bool, run: EngineFn },
+    /// Runs SQL itself, in a savepoint; `flush_first` when it reads the engine's tables.
+    Direct { flush_first: bool, run: DirectFn },
+}
 
 struct OpOutcome {
     ok: bool,
@@ -95,11 +111,14 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-32000");
-        let write_opts = base.clone().synchronous(match config.durability {
-            Durability::Full => SqliteSynchronous::Full,
-            Durability::Normal => SqliteSynchronous::Normal,
-        });
+            .pragma("cache_size", "-4000");
+        let write_opts =
+            base.clone()
+                .statement_cache_capacity(512)
+                .synchronous(match config.durability {
+                    Durability::Full => SqliteSynchronous::Full,
+                    Durability::Normal => SqliteSynchronous::Normal,
+                });
         let mut conn = SqliteConnection::connect_with(&write_opts).await?;
         migrate::run(&mut conn).await?;
         let readers = SqlitePoolOptions::new()
@@ -116,37 +135,59 @@ impl SqliteStore {
         })
     }
 
-    /// Run `f` in the writer's next transaction and return its value after COMMIT.
+    /// Run `f` against the connection in the writer's next transaction (in a savepoint)
+    /// and return its value after COMMIT. For tables the engine's write set never
+    /// touches.
     ///
     /// # Errors
     /// `f`'s own error (its changes are rolled back, the batch's others stand), or
-    /// [`StoreError::Unavailable`] when the commit failed, or [`StoreError::Closed`].
+    /// [`StoreError::CommitFailed`], or [`StoreError::Closed`].
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
+        self.direct(false, f).await
+    }
+
+    /// Like [`SqliteStore::write`], after writing the batch's pending engine rows, for
+    /// operations that read or change the engine's tables (jobs, timers, balances).
+    pub(crate) async fn write_after_flush<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        self.direct(true, f).await
+    }
+
+    async fn direct<T, F>(&self, flush_first: bool, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel::<Result<T>>();
-        let op: Op = Box::new(move |conn| {
-            Box::pin(async move {
-                match f(conn).await {
-                    Ok(value) => OpOutcome {
-                        ok: true,
-                        answer: Box::new(move |commit| {
-                            let _ = reply
-                                .send(commit.map(|()| value).map_err(StoreError::CommitFailed));
-                        }),
-                    },
-                    Err(e) => OpOutcome {
-                        ok: false,
-                        answer: Box::new(move |_| {
-                            let _ = reply.send(Err(e));
-                        }),
-                    },
-                }
-            })
-        });
-        self.writer.send(op).await.map_err(|_| StoreError::Closed)?;
+        let run: DirectFn =
+            Box::new(move |conn| Box::pin(async move { outcome(f(conn).await, reply) }));
+        self.writer
+            .send(Op::Direct { flush_first, run })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Run an engine operation against the batch's write set.
+    async fn write_engine<T, F>(&self, flush_first: bool, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut BatchTx) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<Result<T>>();
+        let run: EngineFn =
+            Box::new(move |tx| Box::pin(async move { outcome(f(tx).await, reply) }));
+        self.writer
+            .send(Op::Engine { flush_first, run })
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -163,7 +204,7 @@ impl SqliteStore {
             .take();
         // Closing happens when every sender is gone; this store keeps one, so instead the
         // task is aborted after the queue is drained by a final no-op write.
-        let _ = self.write(|_| Box::pin(async { Ok(()) })).await;
+        let _ = self.write_after_flush(|_| Box::pin(async { Ok(()) })).await;
         if let Some(task) = task {
             task.abort();
             let _ = task.await;
@@ -172,7 +213,32 @@ impl SqliteStore {
     }
 }
 
-async fn run_writer_until_stopped(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Op>) {
+/// How an operation's result reaches its caller once the batch commits (or not).
+fn outcome<T: Send + 'static>(result: Result<T>, reply: oneshot::Sender<Result<T>>) -> OpOutcome {
+    match result {
+        Ok(value) => OpOutcome {
+            ok: true,
+            answer: Box::new(move |commit| {
+                let _ = reply.send(commit.map(|()| value).map_err(StoreError::CommitFailed));
+            }),
+        },
+        Err(e) => OpOutcome {
+            ok: false,
+            answer: Box::new(move |_| {
+                let _ = reply.send(Err(e));
+            }),
+        },
+    }
+}
+
+async fn run_writer_until_stopped(conn: SqliteConnection, mut rx: mpsc::Receiver<Op>) {
+    let mut writer = match Writer::new(conn).await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "the store writer could not start");
+            return;
+        }
+    };
     let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -182,54 +248,113 @@ async fn run_writer_until_stopped(mut conn: SqliteConnection, mut rx: mpsc::Rece
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, &mut batch).await;
+        writer = run_batch(writer, &mut batch).await;
     }
-    let _ = conn.close().await;
+    let _ = writer.conn.close().await;
 }
 
 /// Boxed so the spawned writer future stays `Send` for every connection lifetime (a
 /// known limit of inference with sqlx's `Executor` on `&mut` connections).
-fn run_batch<'a>(conn: &'a mut SqliteConnection, batch: &'a mut Vec<Op>) -> BoxFuture<'a, ()> {
-    Box::pin(run_batch_inner(conn, batch))
+fn run_batch(writer: Writer, batch: &mut Vec<Op>) -> BoxFuture<'_, Writer> {
+    Box::pin(run_batch_inner(writer, batch))
 }
 
-async fn run_batch_inner(conn: &mut SqliteConnection, batch: &mut Vec<Op>) {
+async fn run_batch_inner(mut writer: Writer, batch: &mut Vec<Op>) -> Writer {
+    let started = std::time::Instant::now();
+    let ops = batch.len();
     let mut answers = Vec::with_capacity(batch.len());
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
-        tracing::error!(error = %e, "could not begin a write transaction");
-        for op in batch.drain(..) {
-            // Run nothing; answer every caller with the failure.
-            drop(op);
-        }
-        return;
-    }
-    for op in batch.drain(..) {
-        if let Err(e) = exec(conn, "SAVEPOINT op").await {
-            tracing::error!(error = %e, "savepoint failed");
-        }
-        let outcome = op(conn).await;
-        if !outcome.ok
-            && let Err(e) = exec(conn, "ROLLBACK TO op").await
+    if writer.held_reports.is_none() {
+        match sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM orphan_reports")
+            .fetch_one(&mut writer.conn)
+            .await
         {
-            tracing::error!(error = %e, "savepoint rollback failed");
+            Ok(n) => writer.held_reports = Some(n),
+            Err(e) => tracing::warn!(error = %e, "could not count held reports"),
         }
-        if let Err(e) = exec(conn, "RELEASE op").await {
-            tracing::error!(error = %e, "savepoint release failed");
-        }
-        answers.push(outcome.answer);
     }
-    let commit = exec(conn, "COMMIT").await;
-    let result = match commit {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            tracing::error!(error = %e, "commit failed; the batch is lost and its callers told");
-            let _ = exec(conn, "ROLLBACK").await;
-            Err(e.to_string())
+    if let Err(e) = exec(&mut writer.conn, "BEGIN IMMEDIATE").await {
+        tracing::error!(error = %e, "could not begin a write transaction");
+        // Dropping the operations drops their reply channels: callers see the store closed
+        // for this attempt.
+        batch.clear();
+        return writer;
+    }
+    let mut failure: Option<String> = None;
+    for op in batch.drain(..) {
+        if failure.is_some() {
+            // A flush already failed: the transaction is lost; answer without running.
+            drop(op);
+            continue;
         }
+        match op {
+            Op::Engine { flush_first, run } => {
+                if flush_first && let Err(e) = writer.flush().await {
+                    failure = Some(e.to_string());
+                    continue;
+                }
+                let mut tx = BatchTx {
+                    w: writer,
+                    own: WriteSet::default(),
+                };
+                let outcome = run(&mut tx).await;
+                writer = tx.w;
+                if outcome.ok {
+                    writer.batch.merge(tx.own);
+                }
+                answers.push(outcome.answer);
+            }
+            Op::Direct { flush_first, run } => {
+                if flush_first && let Err(e) = writer.flush().await {
+                    failure = Some(e.to_string());
+                    continue;
+                }
+                let conn = &mut writer.conn;
+                if let Err(e) = exec(conn, "SAVEPOINT op").await {
+                    tracing::error!(error = %e, "savepoint failed");
+                }
+                let outcome = run(conn).await;
+                if !outcome.ok
+                    && let Err(e) = exec(conn, "ROLLBACK TO op").await
+                {
+                    tracing::error!(error = %e, "savepoint rollback failed");
+                }
+                if let Err(e) = exec(conn, "RELEASE op").await {
+                    tracing::error!(error = %e, "savepoint release failed");
+                }
+                answers.push(outcome.answer);
+            }
+        }
+    }
+    let ops_done = started.elapsed();
+    if failure.is_none()
+        && let Err(e) = writer.flush().await
+    {
+        failure = Some(e.to_string());
+    }
+    let flushed = started.elapsed();
+    let result = match failure {
+        None => match exec(&mut writer.conn, "COMMIT").await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        },
+        Some(e) => Err(e),
     };
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "the write batch failed; its callers are told");
+        let _ = exec(&mut writer.conn, "ROLLBACK").await;
+        writer.forget();
+    }
     for answer in answers {
         answer(result.clone());
     }
+    tracing::debug!(
+        ops,
+        ops_us = u64::try_from(ops_done.as_micros()).unwrap_or(u64::MAX),
+        flush_us = u64::try_from((flushed - ops_done).as_micros()).unwrap_or(u64::MAX),
+        elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "write batch"
+    );
+    writer
 }
 
 #[async_trait::async_trait]

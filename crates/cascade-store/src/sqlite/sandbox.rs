@@ -6,20 +6,23 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
-use super::tx::to_u32;
+use super::batch::to_u32;
+use super::writeset::SandboxMessageRow;
 use crate::model::{
     NewScenario, SandboxMessage, SandboxReport, SandboxSend, SandboxSendOutcome, Scenario,
 };
 use crate::{Result, SandboxStore, StoreError};
 
-const SCENARIO_COLUMNS: &str = "id, channel, recipient, rule, times_left, created_at";
+pub(super) const SCENARIO_COLUMNS: &str = "id, channel, recipient, rule, times_left, created_at";
 
 #[async_trait]
 impl SandboxStore for SqliteStore {
     async fn create_scenario(&self, scenario: &NewScenario, now: Timestamp) -> Result<Scenario> {
         let s = scenario.clone();
-        self.write(move |conn| {
+        // After a flush (pending `times` uses are written) and dropping the cached rules.
+        self.write_engine(true, move |tx| {
             Box::pin(async move {
+                tx.w.scenarios = None;
                 let row = sqlx::query(&format!(
                     "INSERT INTO sandbox_scenarios (channel, recipient, rule, times_left, created_at)
                      VALUES (?, ?, ?, ?, ?) RETURNING {SCENARIO_COLUMNS}"
@@ -29,7 +32,7 @@ impl SandboxStore for SqliteStore {
                 .bind(serde_json::to_string(&s.rule)?)
                 .bind(s.times.map(i64::from))
                 .bind(now.as_millis())
-                .fetch_one(&mut *conn)
+                .fetch_one(&mut tx.w.conn)
                 .await?;
                 scenario_from_row(&row)
             })
@@ -47,10 +50,11 @@ impl SandboxStore for SqliteStore {
     }
 
     async fn delete_scenarios(&self) -> Result<u64> {
-        self.write(|conn| {
+        self.write_engine(true, |tx| {
             Box::pin(async move {
+                tx.w.scenarios = None;
                 Ok(sqlx::query("DELETE FROM sandbox_scenarios")
-                    .execute(&mut *conn)
+                    .execute(&mut tx.w.conn)
                     .await?
                     .rows_affected())
             })
@@ -60,6 +64,7 @@ impl SandboxStore for SqliteStore {
 
     async fn sandbox_send(&self, send: SandboxSend, now: Timestamp) -> Result<SandboxSendOutcome> {
         let SandboxSend {
+            first_attempt,
             provider,
             channel,
             client_ref,
@@ -68,56 +73,77 @@ impl SandboxStore for SqliteStore {
             planner,
         } = send;
         let payload = serde_json::to_string(&payload)?;
-        self.write(move |conn| {
+        self.write_engine(false, move |tx| {
             Box::pin(async move {
-                let seen: Option<String> = sqlx::query_scalar("SELECT provider_ids FROM sandbox_messages WHERE client_ref = ?")
-                    .bind(&client_ref)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                if let Some(ids) = seen {
-                    return Ok(SandboxSendOutcome { provider_ids: serde_json::from_str(&ids)?, duplicate: true, scenario_id: None });
+                let pending = tx
+                    .own
+                    .sandbox_refs
+                    .get(&client_ref)
+                    .or_else(|| tx.w.batch.sandbox_refs.get(&client_ref));
+                if let Some(ids) = pending {
+                    return Ok(SandboxSendOutcome {
+                        provider_ids: ids.clone(),
+                        duplicate: true,
+                        scenario_id: None,
+                    });
                 }
-                let row = sqlx::query(&format!(
-                    "SELECT {SCENARIO_COLUMNS} FROM sandbox_scenarios
-                     WHERE channel = ? AND (recipient = ? OR recipient = '*')
-                       AND (times_left IS NULL OR times_left > 0)
-                     ORDER BY id DESC LIMIT 1"
-                ))
-                .bind(channel.name())
-                .bind(&to)
-                .fetch_optional(&mut *conn)
-                .await?;
-                let scenario = row.as_ref().map(scenario_from_row).transpose()?;
-                if let Some(s) = scenario.as_ref().filter(|s| s.times_left.is_some()) {
-                    sqlx::query("UPDATE sandbox_scenarios SET times_left = times_left - 1 WHERE id = ?")
-                        .bind(s.id)
-                        .execute(&mut *conn)
-                        .await?;
+                let seen: Option<String> = if first_attempt {
+                    None
+                } else {
+                    sqlx::query_scalar(
+                        "SELECT provider_ids FROM sandbox_messages WHERE client_ref = ?",
+                    )
+                    .bind(&client_ref)
+                    .fetch_optional(&mut tx.w.conn)
+                    .await?
+                };
+                if let Some(ids) = seen {
+                    return Ok(SandboxSendOutcome {
+                        provider_ids: serde_json::from_str(&ids)?,
+                        duplicate: true,
+                        scenario_id: None,
+                    });
+                }
+                let used = |id: i64, tx: &super::batch::BatchTx| {
+                    tx.own.scenario_uses.get(&id).copied().unwrap_or(0)
+                        + tx.w.batch.scenario_uses.get(&id).copied().unwrap_or(0)
+                };
+                let rules = tx.w.scenarios().await?.to_vec();
+                // The newest matching rule with sends left wins.
+                let chosen = rules.into_iter().rev().find(|s| {
+                    s.channel == channel
+                        && (s.to == to || s.to == "*")
+                        && s.times_left.is_none_or(|left| left > used(s.id, tx))
+                });
+                if let Some(s) = chosen.as_ref().filter(|s| s.times_left.is_some()) {
+                    *tx.own.scenario_uses.entry(s.id).or_default() += 1;
+                }
+                let mut scenario = chosen;
+                if let Some(s) = scenario.as_mut() {
+                    s.times_left = s.times_left.map(|left| left.saturating_sub(used(s.id, tx)));
                 }
                 let plan = planner(scenario.as_ref());
-                sqlx::query(
-                    "INSERT INTO sandbox_messages (provider, channel, client_ref, recipient, provider_ids, payload, scenario_id, received_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&provider)
-                .bind(channel.name())
-                .bind(&client_ref)
-                .bind(&to)
-                .bind(serde_json::to_string(&plan.provider_ids)?)
-                .bind(&payload)
-                .bind(scenario.as_ref().map(|s| s.id))
-                .bind(now.as_millis())
-                .execute(&mut *conn)
-                .await?;
                 for r in &plan.reports {
-                    sqlx::query("INSERT INTO sandbox_reports (provider, provider_message_id, report, due_at) VALUES (?, ?, ?, ?)")
-                        .bind(&provider)
-                        .bind(&r.provider_message_id)
-                        .bind(serde_json::to_string(&r.report)?)
-                        .bind(r.due_at.as_millis())
-                        .execute(&mut *conn)
-                        .await?;
+                    tx.own.sandbox_reports.push((
+                        provider.clone(),
+                        r.provider_message_id.clone(),
+                        serde_json::to_string(&r.report)?,
+                        r.due_at,
+                    ));
                 }
+                tx.own
+                    .sandbox_refs
+                    .insert(client_ref.clone(), plan.provider_ids.clone());
+                tx.own.sandbox_messages.push(SandboxMessageRow {
+                    provider,
+                    channel: channel.name(),
+                    client_ref,
+                    to,
+                    provider_ids: serde_json::to_string(&plan.provider_ids)?,
+                    payload,
+                    scenario_id: scenario.as_ref().map(|s| s.id),
+                    received_at: now,
+                });
                 Ok(SandboxSendOutcome {
                     provider_ids: plan.provider_ids,
                     duplicate: false,
@@ -150,14 +176,22 @@ impl SandboxStore for SqliteStore {
     }
 
     async fn ack_sandbox_reports(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         let ids = ids.to_vec();
         self.write(move |conn| {
             Box::pin(async move {
-                for id in ids {
-                    sqlx::query("DELETE FROM sandbox_reports WHERE id = ?")
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
+                for chunk in ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                        "DELETE FROM sandbox_reports WHERE id IN (",
+                    );
+                    let mut sep = q.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *conn).await?;
                 }
                 Ok(())
             })
@@ -204,7 +238,7 @@ fn parse_channel(text: &str) -> Result<Channel> {
     Channel::parse(text).ok_or_else(|| StoreError::Corrupt(format!("channel {text}")))
 }
 
-fn scenario_from_row(r: &SqliteRow) -> Result<Scenario> {
+pub(super) fn scenario_from_row(r: &SqliteRow) -> Result<Scenario> {
     let times_left: Option<i64> = r.try_get(4)?;
     Ok(Scenario {
         id: r.try_get(0)?,

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
-use super::tx::to_u32;
+use super::batch::to_u32;
 use crate::model::{AccessToken, Account, Application, RateLimit, ViberSender};
 use crate::{Result, TenancyStore};
 
@@ -42,7 +42,7 @@ impl TenancyStore for SqliteStore {
 
     async fn set_balance(&self, id: &str, balance: Micros) -> Result<Option<Account>> {
         let id = id.to_owned();
-        self.write(move |conn| {
+        self.write_after_flush(move |conn| {
             Box::pin(async move {
                 let row = sqlx::query(
                     "UPDATE accounts SET balance_micros = ? WHERE id = ?

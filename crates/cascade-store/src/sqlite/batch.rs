@@ -1,0 +1,424 @@
+//! The writer's state and [`BatchTx`], the [`FlowTx`] engine operations run against:
+//! reads go through the operation's own writes, the batch's, the writer's flow cache and
+//! finally the database; writes stay in memory until the batch is flushed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cascade_core::machines::{Report, TimelineEntry, TimerKind};
+use cascade_core::{FlowId, Micros, Timestamp};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::writeset::{Balance, JobRow, WriteSet};
+use crate::driver::{FlowTx, LoadedFlow, MessageRef};
+use crate::model::{JobPayload, Scenario};
+use crate::{Result, StoreError};
+
+/// Flows the writer has seen recently. The writer is the only process changing flows, so
+/// after a commit the cache equals the rows; after a failed commit it is cleared.
+#[derive(Debug, Default)]
+pub(super) struct FlowCache {
+    flows: HashMap<FlowId, LoadedFlow>,
+}
+
+const CACHE_CAPACITY: usize = 20_000;
+
+impl FlowCache {
+    pub fn get(&self, id: &FlowId) -> Option<&LoadedFlow> {
+        self.flows.get(id)
+    }
+
+    pub fn put(&mut self, flow: LoadedFlow) {
+        if self.flows.len() >= CACHE_CAPACITY {
+            // Finished flows rarely come back; drop them first, then anything.
+            self.flows.retain(|_, f| !f.state.is_final());
+            if self.flows.len() >= CACHE_CAPACITY / 2 {
+                self.flows.clear();
+            }
+        }
+        self.flows.insert(flow.id(), flow);
+    }
+
+    pub fn clear(&mut self) {
+        self.flows.clear();
+    }
+}
+
+/// What the writer task owns.
+pub(super) struct Writer {
+    pub conn: SqliteConnection,
+    pub cache: FlowCache,
+    /// Provider message ids recorded recently, so most reports match without a read.
+    pub refs: HashMap<(String, String), MessageRef>,
+    /// The sandbox's scenario rules (`times_left` as committed); loaded on first use.
+    pub scenarios: Option<Vec<Scenario>>,
+    /// Writes of the batch so far (merged operations).
+    pub batch: WriteSet,
+    pub next_job_id: i64,
+    /// Rows in `orphan_reports`; `None` when unknown (after a failed batch).
+    pub held_reports: Option<i64>,
+}
+
+const REF_CACHE_CAPACITY: usize = 100_000;
+
+impl Writer {
+    pub async fn new(mut conn: SqliteConnection) -> Result<Writer> {
+        let max_job: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM jobs")
+            .fetch_one(&mut conn)
+            .await?;
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orphan_reports")
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(Writer {
+            conn,
+            cache: FlowCache::default(),
+            refs: HashMap::new(),
+            scenarios: None,
+            batch: WriteSet::default(),
+            next_job_id: max_job.unwrap_or(0) + 1,
+            held_reports: Some(held),
+        })
+    }
+
+    /// Forget everything cached: the batch failed, the rows are what they were.
+    pub fn forget(&mut self) {
+        self.cache.clear();
+        self.refs.clear();
+        self.scenarios = None;
+        self.held_reports = None;
+        self.batch = WriteSet::default();
+    }
+
+    /// The scenario rules, loaded when not cached.
+    pub async fn scenarios(&mut self) -> Result<&[Scenario]> {
+        if self.scenarios.is_none() {
+            let rows = sqlx::query(&format!(
+                "SELECT {} FROM sandbox_scenarios ORDER BY id",
+                super::sandbox::SCENARIO_COLUMNS
+            ))
+            .fetch_all(&mut self.conn)
+            .await?;
+            let list = rows
+                .iter()
+                .map(super::sandbox::scenario_from_row)
+                .collect::<Result<Vec<_>>>()?;
+            self.scenarios = Some(list);
+        }
+        Ok(self.scenarios.as_deref().unwrap_or_default())
+    }
+
+    /// Write the batch so far to the open transaction. (Boxed to keep the writer future
+    /// provably `Send`; see `run_batch`.)
+    pub fn flush(&mut self) -> futures_util::future::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if self.batch.is_empty() {
+                self.batch.balances.clear();
+                return Ok(());
+            }
+            let refs: Vec<((String, String), MessageRef)> = self
+                .batch
+                .refs
+                .iter()
+                .map(|(k, (at, _))| (k.clone(), *at))
+                .collect();
+            let uses: Vec<(i64, u32)> = self
+                .batch
+                .scenario_uses
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .collect();
+            let taken = i64::try_from(self.batch.held_deletes.len()).unwrap_or(i64::MAX);
+            let flows = self.batch.flush(&mut self.conn).await?;
+            for f in flows {
+                self.cache.put(f);
+            }
+            if self.refs.len() + refs.len() > REF_CACHE_CAPACITY {
+                self.refs.clear();
+            }
+            self.refs.extend(refs);
+            if let Some(list) = self.scenarios.as_mut() {
+                for (id, n) in uses {
+                    if let Some(s) = list.iter_mut().find(|s| s.id == id) {
+                        s.times_left = s.times_left.map(|t| t.saturating_sub(n));
+                    }
+                }
+            }
+            self.held_reports = self.held_reports.map(|h| (h - taken).max(0));
+            Ok(())
+        })
+    }
+}
+
+/// One engine operation's view: its own writes over the writer's.
+pub(super) struct BatchTx {
+    pub w: Writer,
+    pub own: WriteSet,
+}
+
+impl BatchTx {
+    async fn balance(&mut self, account_id: &str) -> Result<Option<Micros>> {
+        if let Some(b) = self
+            .own
+            .balances
+            .get(account_id)
+            .or_else(|| self.w.batch.balances.get(account_id))
+        {
+            return Ok(Some(b.value));
+        }
+        let value: Option<i64> =
+            sqlx::query_scalar("SELECT balance_micros FROM accounts WHERE id = ?")
+                .bind(account_id)
+                .fetch_optional(&mut self.w.conn)
+                .await?;
+        let value = value.map(Micros::new);
+        if let Some(v) = value {
+            self.own.balances.insert(
+                account_id.to_owned(),
+                Balance {
+                    value: v,
+                    dirty: false,
+                },
+            );
+        }
+        Ok(value)
+    }
+
+    fn set_balance(&mut self, account_id: &str, value: Micros) {
+        self.own
+            .balances
+            .insert(account_id.to_owned(), Balance { value, dirty: true });
+    }
+}
+
+#[async_trait]
+impl FlowTx for BatchTx {
+    async fn load_flow(&mut self, id: FlowId) -> Result<Option<LoadedFlow>> {
+        if let Some(f) = self
+            .own
+            .flows
+            .get(&id)
+            .or_else(|| self.w.batch.flows.get(&id))
+            .or_else(|| self.w.cache.get(&id))
+        {
+            return Ok(Some(f.clone()));
+        }
+        let row = sqlx::query(
+            "SELECT d.definition, f.state, f.event_seq FROM flows f JOIN flow_definitions d ON d.id = f.id WHERE f.id = ?",
+        )
+            .bind(id.to_string())
+            .fetch_optional(&mut self.w.conn)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let def_json: &str = row.try_get(0)?;
+        let flow = LoadedFlow {
+            def: Arc::new(serde_json::from_str(def_json)?),
+            def_json: def_json.into(),
+            state: serde_json::from_str(row.try_get::<&str, _>(1)?)?,
+            event_seq: row.try_get(2)?,
+            is_new: false,
+        };
+        self.w.cache.put(flow.clone());
+        Ok(Some(flow))
+    }
+
+    async fn save_flow(&mut self, flow: &LoadedFlow) -> Result<()> {
+        self.own.flows.insert(flow.id(), flow.clone());
+        Ok(())
+    }
+
+    async fn reserve_funds(
+        &mut self,
+        account_id: &str,
+        amount: Micros,
+        debit: bool,
+    ) -> Result<bool> {
+        let Some(balance) = self.balance(account_id).await? else {
+            return Ok(false);
+        };
+        if balance < amount {
+            return Ok(false);
+        }
+        if debit {
+            self.set_balance(account_id, balance - amount);
+        }
+        Ok(true)
+    }
+
+    async fn adjust_balance(&mut self, account_id: &str, delta: Micros) -> Result<()> {
+        if let Some(balance) = self.balance(account_id).await? {
+            self.set_balance(account_id, balance + delta);
+        }
+        Ok(())
+    }
+
+    async fn insert_job(
+        &mut self,
+        flow: FlowId,
+        order: u32,
+        payload: &JobPayload,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<i64> {
+        let id = self.w.next_job_id;
+        self.w.next_job_id += 1;
+        self.own.job_inserts.push(JobRow {
+            id,
+            flow,
+            order,
+            payload: serde_json::to_string(payload)?,
+            due_at: now,
+            claimed_until: lease_until,
+        });
+        Ok(id)
+    }
+
+    async fn delete_job(&mut self, id: i64) -> Result<()> {
+        if let Some(i) = self.own.job_inserts.iter().position(|j| j.id == id) {
+            self.own.job_inserts.swap_remove(i);
+        } else {
+            self.own.job_deletes.push(id);
+        }
+        Ok(())
+    }
+
+    async fn set_timer(
+        &mut self,
+        flow: FlowId,
+        order: u32,
+        kind: TimerKind,
+        at: Timestamp,
+    ) -> Result<()> {
+        self.own.timers.insert((flow, order, kind), Some(at));
+        Ok(())
+    }
+
+    async fn cancel_timer(&mut self, flow: FlowId, order: u32, kind: TimerKind) -> Result<()> {
+        self.own.timers.insert((flow, order, kind), None);
+        Ok(())
+    }
+
+    async fn append_timeline(
+        &mut self,
+        flow: FlowId,
+        first_seq: i64,
+        entries: &[TimelineEntry],
+    ) -> Result<()> {
+        for (i, entry) in entries.iter().enumerate() {
+            let seq = first_seq + i64::try_from(i).unwrap_or(i64::MAX);
+            self.own
+                .timeline
+                .push((flow, seq, serde_json::to_string(entry)?));
+        }
+        Ok(())
+    }
+
+    async fn insert_provider_refs(
+        &mut self,
+        provider: &str,
+        flow: FlowId,
+        order: u32,
+        ids: &[String],
+        now: Timestamp,
+    ) -> Result<()> {
+        for (i, pmid) in ids.iter().enumerate() {
+            let part = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            self.own.refs.insert(
+                (provider.to_owned(), pmid.clone()),
+                (MessageRef { flow, order, part }, now),
+            );
+        }
+        Ok(())
+    }
+
+    async fn find_provider_ref(
+        &mut self,
+        provider: &str,
+        pmid: &str,
+    ) -> Result<Option<MessageRef>> {
+        let key = (provider.to_owned(), pmid.to_owned());
+        if let Some((at, _)) = self
+            .own
+            .refs
+            .get(&key)
+            .or_else(|| self.w.batch.refs.get(&key))
+        {
+            return Ok(Some(*at));
+        }
+        if let Some(at) = self.w.refs.get(&key) {
+            return Ok(Some(*at));
+        }
+        let row = sqlx::query(
+            "SELECT flow_id, step_order, part FROM provider_refs WHERE provider = ? AND provider_message_id = ?",
+        )
+        .bind(provider)
+        .bind(pmid)
+        .fetch_optional(&mut self.w.conn)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let flow = FlowId::parse(row.try_get::<&str, _>(0)?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some(MessageRef {
+            flow,
+            order: to_u32(row.try_get(1)?)?,
+            part: to_u32(row.try_get(2)?)?,
+        }))
+    }
+
+    /// Written at once (not batched): it is the last thing its operation does, so an
+    /// operation never fails after it.
+    async fn hold_report(
+        &mut self,
+        provider: &str,
+        pmid: &str,
+        report: &Report,
+        now: Timestamp,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO orphan_reports (provider, provider_message_id, report, received_at) VALUES (?, ?, ?, ?)")
+            .bind(provider)
+            .bind(pmid)
+            .bind(serde_json::to_string(report)?)
+            .bind(now.as_millis())
+            .execute(&mut self.w.conn)
+            .await?;
+        self.w.held_reports = self.w.held_reports.map(|h| h + 1);
+        Ok(())
+    }
+
+    async fn take_held_reports(
+        &mut self,
+        provider: &str,
+        ids: &[String],
+    ) -> Result<Vec<(String, Report)>> {
+        if ids.is_empty() || self.w.held_reports == Some(0) {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT id, provider_message_id, report FROM orphan_reports WHERE provider = ",
+        );
+        q.push_bind(provider).push(" AND provider_message_id IN (");
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(id.as_str());
+        }
+        q.push(") ORDER BY id");
+        let rows = q.build().fetch_all(&mut self.w.conn).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: i64 = row.try_get(0)?;
+            if self.own.held_deletes.contains(&id) || self.w.batch.held_deletes.contains(&id) {
+                continue;
+            }
+            self.own.held_deletes.push(id);
+            out.push((
+                row.try_get(1)?,
+                serde_json::from_str(row.try_get::<&str, _>(2)?)?,
+            ));
+        }
+        Ok(out)
+    }
+}
+
+pub(super) fn to_u32(v: i64) -> Result<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is out of range")))
+}

@@ -1,0 +1,354 @@
+//! Writes of one batch, kept in memory and flushed with multi-row statements.
+//!
+//! Engine operations (accepting a flow, applying an event) do not touch the database
+//! directly: they record rows here, reading through it, so each operation can be undone
+//! by dropping its own [`WriteSet`] and a batch of hundreds of operations costs a handful
+//! of statements. [`WriteSet::flush`] runs before COMMIT (and before any operation that
+//! reads these tables with SQL).
+
+use std::collections::HashMap;
+
+use cascade_core::machines::TimerKind;
+use cascade_core::{FlowId, Micros, Timestamp};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use crate::Result;
+use crate::driver::{LoadedFlow, MessageRef};
+
+/// Most rows per multi-row statement; well under SQLite's 32 766 bound parameters.
+const CHUNK: usize = 256;
+
+/// Split `items` into chunks whose sizes are powers of two (at most [`CHUNK`]), so a
+/// table's multi-row statements come in a few shapes that stay in the connection's
+/// prepared-statement cache instead of being parsed again for every batch size.
+fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = if rest.len() >= CHUNK {
+            CHUNK
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (head, tail) = rest.split_at(size);
+        rest = tail;
+        Some(head)
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Balance {
+    pub value: Micros,
+    pub dirty: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct JobRow {
+    pub id: i64,
+    pub flow: FlowId,
+    pub order: u32,
+    pub payload: String,
+    pub due_at: Timestamp,
+    pub claimed_until: Timestamp,
+}
+
+pub(super) type TimerKey = (FlowId, u32, TimerKind);
+
+#[derive(Debug, Default)]
+pub(super) struct WriteSet {
+    /// Flows saved by this batch (inserted or updated).
+    pub flows: HashMap<FlowId, LoadedFlow>,
+    /// Account balances read or changed by this batch.
+    pub balances: HashMap<String, Balance>,
+    pub job_inserts: Vec<JobRow>,
+    pub job_deletes: Vec<i64>,
+    /// `Some(at)`: create or move the timer; `None`: delete it.
+    pub timers: HashMap<TimerKey, Option<Timestamp>>,
+    /// (flow, seq, entry JSON)
+    pub timeline: Vec<(FlowId, i64, String)>,
+    /// (provider, provider message id) → message, created at.
+    pub refs: HashMap<(String, String), (MessageRef, Timestamp)>,
+    /// Held reports (orphan_reports ids) taken by this batch.
+    pub held_deletes: Vec<i64>,
+    /// Messages the sandbox providers received, and by `client_ref` their provider ids.
+    pub sandbox_messages: Vec<SandboxMessageRow>,
+    pub sandbox_refs: HashMap<String, Vec<String>>,
+    /// Reports the sandbox owes: (provider, provider message id, report JSON, due at).
+    pub sandbox_reports: Vec<(String, String, String, Timestamp)>,
+    /// Scenario id → sends that used up one of its `times`.
+    pub scenario_uses: HashMap<i64, u32>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct SandboxMessageRow {
+    pub provider: String,
+    pub channel: &'static str,
+    pub client_ref: String,
+    pub to: String,
+    pub provider_ids: String,
+    pub payload: String,
+    pub scenario_id: Option<i64>,
+    pub received_at: Timestamp,
+}
+
+impl WriteSet {
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+            && !self.balances.values().any(|b| b.dirty)
+            && self.job_inserts.is_empty()
+            && self.job_deletes.is_empty()
+            && self.timers.is_empty()
+            && self.timeline.is_empty()
+            && self.refs.is_empty()
+            && self.held_deletes.is_empty()
+            && self.sandbox_messages.is_empty()
+            && self.sandbox_reports.is_empty()
+            && self.scenario_uses.is_empty()
+    }
+
+    /// Take an operation's writes into the batch (the operation succeeded).
+    pub fn merge(&mut self, child: WriteSet) {
+        self.flows.extend(child.flows);
+        self.balances.extend(child.balances);
+        self.job_inserts.extend(child.job_inserts);
+        for id in child.job_deletes {
+            if let Some(i) = self.job_inserts.iter().position(|j| j.id == id) {
+                // Created and finished within one batch: it never needs to exist.
+                self.job_inserts.swap_remove(i);
+            } else {
+                self.job_deletes.push(id);
+            }
+        }
+        self.timers.extend(child.timers);
+        self.timeline.extend(child.timeline);
+        self.refs.extend(child.refs);
+        self.held_deletes.extend(child.held_deletes);
+        self.sandbox_messages.extend(child.sandbox_messages);
+        self.sandbox_refs.extend(child.sandbox_refs);
+        self.sandbox_reports.extend(child.sandbox_reports);
+        for (id, n) in child.scenario_uses {
+            *self.scenario_uses.entry(id).or_default() += n;
+        }
+    }
+
+    /// Write everything to the open transaction and empty the set. Returns the flows
+    /// written, for the writer's cache.
+    pub async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<Vec<LoadedFlow>> {
+        let flows: Vec<LoadedFlow> = std::mem::take(&mut self.flows).into_values().collect();
+        let states: Vec<String> = flows
+            .iter()
+            .map(|f| serde_json::to_string(&f.state))
+            .collect::<Result<_, _>>()?;
+        let new: Vec<&LoadedFlow> = flows.iter().filter(|f| f.is_new).collect();
+        for chunk in chunks(&new) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("INSERT INTO flow_definitions (id, definition) ");
+            q.push_values(chunk, |mut b, f| {
+                b.push_bind(f.id().to_string()).push_bind(&*f.def_json);
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        for (chunk, states) in chunks(&flows).zip(chunks(&states)) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO flows (id, account_id, application_id, status, termination_channel, created_at, \
+                 updated_at, state, event_seq) ",
+            );
+            q.push_values(chunk.iter().zip(states), |mut b, (f, state)| {
+                b.push_bind(f.id().to_string())
+                    .push_bind(f.def.account_id.as_str())
+                    .push_bind(f.def.application_id.as_str())
+                    .push_bind(f.state.status.name())
+                    .push_bind(f.state.termination_channel(&f.def).map(|c| c.name()))
+                    .push_bind(f.def.created_at.as_millis())
+                    .push_bind(f.state.updated_at.as_millis())
+                    .push_bind(state.as_str())
+                    .push_bind(f.event_seq);
+            });
+            q.push(
+                " ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+                 termination_channel = excluded.termination_channel, updated_at = excluded.updated_at, \
+                 state = excluded.state, event_seq = excluded.event_seq",
+            );
+            q.build().execute(&mut *conn).await?;
+        }
+        let flows = flows
+            .into_iter()
+            .map(|mut f| {
+                f.is_new = false;
+                f
+            })
+            .collect();
+
+        for (account, balance) in self.balances.drain().filter(|(_, b)| b.dirty) {
+            sqlx::query("UPDATE accounts SET balance_micros = ? WHERE id = ?")
+                .bind(balance.value.get())
+                .bind(account)
+                .execute(&mut *conn)
+                .await?;
+        }
+
+        let jobs = std::mem::take(&mut self.job_inserts);
+        for chunk in chunks(&jobs) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO jobs (id, flow_id, step_order, payload, due_at, claimed_until, attempts) ",
+            );
+            q.push_values(chunk, |mut b, j| {
+                b.push_bind(j.id)
+                    .push_bind(j.flow.to_string())
+                    .push_bind(i64::from(j.order))
+                    .push_bind(j.payload.as_str())
+                    .push_bind(j.due_at.as_millis())
+                    .push_bind(j.claimed_until.as_millis())
+                    .push_bind(0_i64);
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        delete_ids(conn, "jobs", &std::mem::take(&mut self.job_deletes)).await?;
+
+        let (upserts, deletes): (Vec<_>, Vec<_>) =
+            self.timers.drain().partition(|(_, at)| at.is_some());
+        for chunk in chunks(&upserts) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT OR REPLACE INTO timers (flow_id, step_order, kind, due_at) ",
+            );
+            q.push_values(chunk, |mut b, ((flow, order, kind), at)| {
+                b.push_bind(flow.to_string())
+                    .push_bind(i64::from(*order))
+                    .push_bind(kind.name())
+                    .push_bind(at.map_or(0, Timestamp::as_millis));
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        for chunk in chunks(&deletes) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "DELETE FROM timers WHERE (flow_id, step_order, kind) IN (",
+            );
+            let mut sep = q.separated(", ");
+            for ((flow, order, kind), _) in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(flow.to_string())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(i64::from(*order))
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(kind.name())
+                    .push_unseparated(")");
+            }
+            q.push(")");
+            q.build().execute(&mut *conn).await?;
+        }
+
+        let timeline = std::mem::take(&mut self.timeline);
+        for chunk in chunks(&timeline) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("INSERT INTO flow_events (flow_id, seq, entry) ");
+            q.push_values(chunk, |mut b, (flow, seq, entry)| {
+                b.push_bind(flow.to_string())
+                    .push_bind(*seq)
+                    .push_bind(entry.as_str());
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+
+        let refs: Vec<_> = self.refs.drain().collect();
+        for chunk in chunks(&refs) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT OR REPLACE INTO provider_refs (provider, provider_message_id, flow_id, step_order, part, created_at) ",
+            );
+            q.push_values(chunk, |mut b, ((provider, pmid), (at, created))| {
+                b.push_bind(provider.as_str())
+                    .push_bind(pmid.as_str())
+                    .push_bind(at.flow.to_string())
+                    .push_bind(i64::from(at.order))
+                    .push_bind(i64::from(at.part))
+                    .push_bind(created.as_millis());
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        delete_ids(
+            conn,
+            "orphan_reports",
+            &std::mem::take(&mut self.held_deletes),
+        )
+        .await?;
+
+        let messages = std::mem::take(&mut self.sandbox_messages);
+        self.sandbox_refs.clear();
+        for chunk in chunks(&messages) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT OR IGNORE INTO sandbox_messages (provider, channel, client_ref, recipient, provider_ids, payload, \
+                 scenario_id, received_at) ",
+            );
+            q.push_values(chunk, |mut b, m| {
+                b.push_bind(m.provider.as_str())
+                    .push_bind(m.channel)
+                    .push_bind(m.client_ref.as_str())
+                    .push_bind(m.to.as_str())
+                    .push_bind(m.provider_ids.as_str())
+                    .push_bind(m.payload.as_str())
+                    .push_bind(m.scenario_id)
+                    .push_bind(m.received_at.as_millis());
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        let reports = std::mem::take(&mut self.sandbox_reports);
+        for chunk in chunks(&reports) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO sandbox_reports (provider, provider_message_id, report, due_at) ",
+            );
+            q.push_values(chunk, |mut b, (provider, pmid, report, due)| {
+                b.push_bind(provider.as_str())
+                    .push_bind(pmid.as_str())
+                    .push_bind(report.as_str())
+                    .push_bind(due.as_millis());
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        for (id, n) in self.scenario_uses.drain() {
+            sqlx::query(
+                "UPDATE sandbox_scenarios SET times_left = MAX(times_left - ?, 0) WHERE id = ?",
+            )
+            .bind(i64::from(n))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(flows)
+    }
+}
+
+async fn delete_ids(conn: &mut SqliteConnection, table: &'static str, ids: &[i64]) -> Result<()> {
+    for chunk in chunks(ids) {
+        let mut q = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE id IN ("));
+        let mut sep = q.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        q.push(")");
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_sizes_are_powers_of_two_covering_everything() {
+        for len in [0usize, 1, 2, 3, 7, 37, 255, 256, 257, 1000] {
+            let items: Vec<usize> = (0..len).collect();
+            let parts: Vec<&[usize]> = chunks(&items).collect();
+            assert!(
+                parts
+                    .iter()
+                    .all(|c| c.len().is_power_of_two() && c.len() <= CHUNK),
+                "{len}"
+            );
+            assert_eq!(parts.concat(), items, "{len}");
+        }
+        let sizes: Vec<usize> = chunks(&[0u8; 37]).map(<[u8]>::len).collect();
+        assert_eq!(sizes, [32, 4, 1]);
+    }
+}
