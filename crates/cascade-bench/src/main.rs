@@ -79,11 +79,15 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
     if all || matches!(cli.what, What::SqliteBaseline) {
-        let r = sqlite_baseline(&cli).await?;
-        rows.push((
-            "Baseline: raw SQLite inserts, 2 KB rows, 512 per transaction".into(),
-            format!("{r:.0} rows/s"),
-        ));
+        for per_statement in [1, 64] {
+            let r = sqlite_baseline(&cli, per_statement).await?;
+            rows.push((
+                format!(
+                    "Baseline: raw SQLite inserts via sqlx, 2 KB rows, {per_statement} row(s) per statement, 512 per transaction"
+                ),
+                format!("{r:.0} rows/s"),
+            ));
+        }
     }
     if all || matches!(cli.what, What::Complete) {
         let (rate, elapsed) = complete(&cli).await?;
@@ -366,9 +370,9 @@ async fn complete(cli: &Cli) -> anyhow::Result<(f64, f64)> {
     Ok((cli.flows as f64 / elapsed, elapsed))
 }
 
-/// Rows/s for plain inserts of 2 KB rows into an indexed table, 512 per transaction, with
-/// the same WAL and synchronous settings Cascade uses.
-async fn sqlite_baseline(cli: &Cli) -> anyhow::Result<f64> {
+/// Rows/s for plain inserts of 2 KB rows into an indexed table, 512 per transaction,
+/// `per_statement` rows per INSERT, with the WAL and synchronous settings Cascade uses.
+async fn sqlite_baseline(cli: &Cli, per_statement: usize) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("raw.db").display());
     let mut conn = SqliteConnection::connect(&url).await?;
@@ -395,14 +399,18 @@ async fn sqlite_baseline(cli: &Cli) -> anyhow::Result<f64> {
     let mut n: u64 = 0;
     while Instant::now() < deadline {
         let mut tx = conn.begin().await?;
-        for _ in 0..512 {
-            n += 1;
-            sqlx::query("INSERT INTO t (id, account, created, body) VALUES (?, 'acc', ?, ?)")
-                .bind(format!("{n:020}"))
-                .bind(n as i64)
-                .bind(&body)
-                .execute(&mut *tx)
-                .await?;
+        for _ in 0..512 / per_statement {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO t (id, account, created, body) ",
+            );
+            q.push_values(0..per_statement, |mut b, _| {
+                n += 1;
+                b.push_bind(format!("{n:020}"))
+                    .push_bind("acc")
+                    .push_bind(n as i64)
+                    .push_bind(body.as_str());
+            });
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
     }

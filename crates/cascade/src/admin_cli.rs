@@ -39,7 +39,7 @@ pub enum AccountsCommand {
     Create {
         #[arg(long)]
         name: String,
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         balance: f64,
         #[arg(long, default_value = "EUR")]
         currency: String,
@@ -51,7 +51,11 @@ pub enum AccountsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BalanceCommand {
-    Set { account_id: String, balance: f64 },
+    Set {
+        account_id: String,
+        #[arg(allow_negative_numbers = true)]
+        balance: f64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -418,6 +418,19 @@ countries = { GR = 0.03 }
     }
 
     #[test]
+    fn the_example_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cascade.example.toml");
+        let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+        assert_eq!(c.prices.sms.for_country(Some("GR")), Micros::new(35_000));
+        assert_eq!(
+            c.prices.voice_minute.for_country(Some("US")),
+            Micros::new(20_000)
+        );
+        let cosmote = cascade_core::Msisdn::parse("+306971234567").unwrap();
+        assert_eq!(c.operators.lookup(&cosmote), "Cosmote");
+    }
+
+    #[test]
     fn unknown_file_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");

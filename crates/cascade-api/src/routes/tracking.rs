@@ -17,9 +17,7 @@ pub async fn get_tracking(
     caller: Caller,
     Path(tracking_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("failover")?;
-    // An id that is not even a UUID cannot exist: same answer as an unknown one.
-    let id = FlowId::parse(&tracking_id).map_err(|_| ApiError::TrackingNotFound)?;
+    let id = tracking_id_of(&caller, &tracking_id)?;
     let flow = state
         .store
         .flow(&caller.account_id, id)
@@ -33,8 +31,7 @@ pub async fn get_events(
     caller: Caller,
     Path(tracking_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("failover")?;
-    let id = FlowId::parse(&tracking_id).map_err(|_| ApiError::TrackingNotFound)?;
+    let id = tracking_id_of(&caller, &tracking_id)?;
     let events = state
         .store
         .timeline(&caller.account_id, id)
@@ -43,4 +40,11 @@ pub async fn get_events(
     Ok(Json(
         json!({"trackingId": id.to_string(), "events": events}),
     ))
+}
+
+/// The caller may read trackings, and the id can exist at all (a text that is not even a
+/// UUID gets the same 404 as an unknown id).
+fn tracking_id_of(caller: &Caller, raw: &str) -> Result<FlowId, ApiError> {
+    caller.require("failover")?;
+    FlowId::parse(raw).map_err(|_| ApiError::TrackingNotFound)
 }

@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
 use super::batch::to_u32;
-use super::writeset::SandboxMessageRow;
+use super::writeset::{SandboxMessageRow, delete_ids};
 use crate::model::{
     NewScenario, SandboxMessage, SandboxReport, SandboxSend, SandboxSendOutcome, Scenario,
 };
@@ -181,20 +181,7 @@ impl SandboxStore for SqliteStore {
         }
         let ids = ids.to_vec();
         self.write(move |conn| {
-            Box::pin(async move {
-                for chunk in ids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                        "DELETE FROM sandbox_reports WHERE id IN (",
-                    );
-                    let mut sep = q.separated(", ");
-                    for id in chunk {
-                        sep.push_bind(*id);
-                    }
-                    q.push(")");
-                    q.build().execute(&mut *conn).await?;
-                }
-                Ok(())
-            })
+            Box::pin(async move { delete_ids(conn, "sandbox_reports", &ids).await })
         })
         .await
     }

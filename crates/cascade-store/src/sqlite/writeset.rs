@@ -318,7 +318,12 @@ impl WriteSet {
     }
 }
 
-async fn delete_ids(conn: &mut SqliteConnection, table: &'static str, ids: &[i64]) -> Result<()> {
+/// `DELETE FROM table WHERE id IN (...)`, in chunks.
+pub(super) async fn delete_ids(
+    conn: &mut SqliteConnection,
+    table: &'static str,
+    ids: &[i64],
+) -> Result<()> {
     for chunk in chunks(ids) {
         let mut q = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE id IN ("));
         let mut sep = q.separated(", ");

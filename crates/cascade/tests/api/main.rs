@@ -7,6 +7,7 @@ mod helpers;
 mod accounts;
 mod admin;
 mod auth;
+mod cli;
 mod outcomes;
 mod reports;
 mod restart;
