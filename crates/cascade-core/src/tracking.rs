@@ -99,10 +99,10 @@ fn render_message(step: &Step, step_state: &StepState, msg: &MessageState, parts
             m.insert("label".into(), json!(viber.label));
             m.insert("ttl".into(), crate::flow::echo::viber_ttl_json(viber));
             m.insert("expireOnDelivery".into(), json!(viber.expire_on_delivery));
-            m.insert(
-                "expiredOnDeliveryAt".into(),
-                json!(msg.expired_on_delivery_at),
-            );
+            // The seed: "Present only when expireOnDelivery was true and the message expired."
+            if let Some(at) = msg.expired_on_delivery_at {
+                m.insert("expiredOnDeliveryAt".into(), json!(at));
+            }
         }
         StepKind::Voice(voice) => {
             m.insert("messageId".into(), json!(msg.id));
