@@ -8,6 +8,7 @@ pub mod ids;
 pub mod machines;
 pub mod money;
 pub mod pricing;
+pub mod search;
 pub mod sms;
 pub mod time;
 pub mod tracking;

@@ -13,10 +13,12 @@
 mod driver;
 mod error;
 mod model;
+mod search;
 pub mod sqlite;
 
 pub use error::StoreError;
 pub use model::*;
+pub use search::SearchStore;
 
 use async_trait::async_trait;
 use cascade_core::flow::FlowDefinition;
@@ -134,7 +136,7 @@ pub trait SandboxStore: Send + Sync {
 
 /// The whole storage API.
 #[async_trait]
-pub trait Store: TenancyStore + FlowStore + SandboxStore + std::fmt::Debug {
+pub trait Store: TenancyStore + FlowStore + SandboxStore + SearchStore + std::fmt::Debug {
     /// Succeeds when the store answers.
     async fn ping(&self) -> Result<()>;
 

@@ -3,4 +3,5 @@ pub mod admin;
 pub mod failover;
 pub mod health;
 pub mod sandbox;
+pub mod search;
 pub mod tracking;

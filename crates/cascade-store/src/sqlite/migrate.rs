@@ -5,11 +5,23 @@ use sqlx::{Connection, SqliteConnection};
 
 use crate::Result;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "core",
-    include_str!("../../migrations/sqlite/0001_core.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "core",
+        include_str!("../../migrations/sqlite/0001_core.sql"),
+    ),
+    (
+        2,
+        "search",
+        include_str!("../../migrations/sqlite/0002_search.sql"),
+    ),
+    (
+        3,
+        "callbacks_idempotency",
+        include_str!("../../migrations/sqlite/0003_callbacks_idempotency.sql"),
+    ),
+];
 
 pub(super) async fn run(conn: &mut SqliteConnection) -> Result<()> {
     sqlx::raw_sql(

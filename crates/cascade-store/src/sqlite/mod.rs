@@ -16,6 +16,7 @@ mod batch;
 mod flows;
 mod migrate;
 mod sandbox;
+mod search;
 mod tenancy;
 mod writeset;
 

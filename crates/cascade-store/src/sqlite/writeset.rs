@@ -150,6 +150,21 @@ impl WriteSet {
             });
             q.build().execute(&mut *conn).await?;
         }
+        let steps: Vec<SearchStepRow> = new.iter().flat_map(|f| SearchStepRow::of(f)).collect();
+        for chunk in chunks(&steps) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO flow_steps (flow_id, account_id, channel, recipient, recipient_rev, created_at) ",
+            );
+            q.push_values(chunk, |mut b, s| {
+                b.push_bind(s.flow.as_str())
+                    .push_bind(s.account)
+                    .push_bind(s.channel)
+                    .push_bind(s.recipient.as_str())
+                    .push_bind(s.recipient_rev.as_str())
+                    .push_bind(s.created_at);
+            });
+            q.build().execute(&mut *conn).await?;
+        }
         for (chunk, states) in chunks(&flows).zip(chunks(&states)) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO flows (id, account_id, application_id, status, termination_channel, created_at, \
@@ -315,6 +330,33 @@ impl WriteSet {
             .await?;
         }
         Ok(flows)
+    }
+}
+
+/// A step's row in `flow_steps` (what search filters on).
+struct SearchStepRow<'a> {
+    flow: String,
+    account: &'a str,
+    channel: &'static str,
+    recipient: String,
+    recipient_rev: String,
+    created_at: i64,
+}
+
+impl<'a> SearchStepRow<'a> {
+    fn of(flow: &'a LoadedFlow) -> impl Iterator<Item = SearchStepRow<'a>> {
+        let id = flow.id().to_string();
+        flow.def.steps.iter().map(move |step| {
+            let recipient = step.recipient().to_lowercase();
+            SearchStepRow {
+                flow: id.clone(),
+                account: flow.def.account_id.as_str(),
+                channel: step.channel().name(),
+                recipient_rev: recipient.chars().rev().collect(),
+                recipient,
+                created_at: flow.def.created_at.as_millis(),
+            }
+        })
     }
 }
 

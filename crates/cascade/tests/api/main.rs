@@ -12,6 +12,7 @@ mod outcomes;
 mod reports;
 mod restart;
 mod sandbox;
+mod search;
 mod sms_parts;
 mod tracking;
 mod ttl;

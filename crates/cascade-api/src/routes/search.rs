@@ -1,0 +1,1 @@
+//! `POST /failover/tracking`: search an account's trackings.

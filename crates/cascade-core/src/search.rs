@@ -1,0 +1,1 @@
+//! Search over trackings (`POST /failover/tracking`): the query model and its parsing.

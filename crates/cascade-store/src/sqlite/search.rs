@@ -1,0 +1,7 @@
+//! [`SearchStore`] for SQLite.
+
+use crate::SearchStore;
+
+use super::SqliteStore;
+
+impl SearchStore for SqliteStore {}
