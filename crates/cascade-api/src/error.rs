@@ -37,6 +37,12 @@ pub enum ApiError {
     /// 409 `409000000`: the resource already exists.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 409 `409022001`: an idempotency key in flight, or reused with another body.
+    #[error("idempotency conflict: {0}")]
+    IdempotencyConflict(String),
+    /// 429 `429000000`: the application's rate limit; retry after the given seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
     /// 413 `413000000`.
     #[error("body too large")]
     PayloadTooLarge { limit: usize },
@@ -82,6 +88,12 @@ impl ApiError {
                 "409000000",
                 format!("Already exists: {what}."),
             ),
+            ApiError::IdempotencyConflict(m) => (StatusCode::CONFLICT, "409022001", m.clone()),
+            ApiError::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "429000000",
+                format!("Rate limit exceeded; retry after {retry_after_secs} s."),
+            ),
             ApiError::PayloadTooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "413000000",
@@ -123,6 +135,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response
     }

@@ -113,7 +113,12 @@ impl FromRequestParts<Arc<ApiState>> for Caller {
         state: &Arc<ApiState>,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        state.tokens.authenticate(&*state.store, token).await
+        let caller = state.tokens.authenticate(&*state.store, token).await?;
+        state
+            .limiter
+            .check(&*state.store, &caller.application_id)
+            .await?;
+        Ok(caller)
     }
 }
 

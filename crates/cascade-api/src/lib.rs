@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod ratelimit;
 mod routes;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use cascade_core::flow::TtlClock;
 use cascade_core::pricing::{OperatorTable, PriceList};
 use cascade_service::Runtime;
 use cascade_service::tenancy::AdminAuth;
-use cascade_store::Store;
+use cascade_store::{RateLimit, Store};
 
 pub use error::ApiError;
 
@@ -29,6 +30,10 @@ pub struct ApiSettings {
     pub ttl_clock: TtlClock,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// Accept callback URLs on loopback, private, link-local or multicast addresses.
+    pub allow_private_callbacks: bool,
+    /// The per-application rate limit unless an application has its own (0 = off).
+    pub rate_limit: RateLimit,
 }
 
 impl Default for ApiSettings {
@@ -38,6 +43,11 @@ impl Default for ApiSettings {
             operators: OperatorTable::default(),
             ttl_clock: TtlClock::default(),
             body_limit: 1024 * 1024,
+            allow_private_callbacks: false,
+            rate_limit: RateLimit {
+                per_second: 1000,
+                burst: 2000,
+            },
         }
     }
 }
@@ -50,17 +60,22 @@ pub struct ApiState {
     pub admin: AdminAuth,
     pub settings: ApiSettings,
     pub tokens: auth::TokenCache,
+    pub limiter: ratelimit::RateLimiter,
+    pub in_flight: routes::failover::InFlightKeys,
 }
 
 impl ApiState {
     pub fn new(runtime: Arc<Runtime>, admin: AdminAuth, settings: ApiSettings) -> Self {
         let store = Arc::clone(runtime.store());
+        let limiter = ratelimit::RateLimiter::new(settings.rate_limit);
         Self {
             runtime,
             store,
             admin,
             settings,
             tokens: auth::TokenCache::default(),
+            limiter,
+            in_flight: routes::failover::InFlightKeys::default(),
         }
     }
 }
@@ -70,6 +85,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/oauth/token", post(auth::issue_token))
         .route("/failover", post(routes::failover::send_flow))
+        .route("/failover/tracking", post(routes::search::search))
         .route(
             "/failover/tracking/{tracking_id}",
             get(routes::tracking::get_tracking),
@@ -107,6 +123,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 .delete(routes::sandbox::delete_scenarios),
         )
         .route("/sandbox/messages", get(routes::sandbox::list_messages))
+        .route("/admin/callbacks", get(routes::callbacks::list))
+        .route(
+            "/admin/callbacks/{callback_id}/redeliver",
+            post(routes::callbacks::redeliver),
+        )
+        .route(
+            "/admin/flows/{tracking_id}/callbacks/redeliver",
+            post(routes::callbacks::redeliver_flow),
+        )
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .fallback(routes::health::no_route)

@@ -7,6 +7,7 @@ pub mod flow;
 pub mod ids;
 pub mod machines;
 pub mod money;
+pub mod net;
 pub mod pricing;
 pub mod search;
 pub mod sms;

@@ -34,6 +34,16 @@ impl SubmitRequest {
     }
 }
 
+/// A provider took the messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The name reports about these messages are matched under.
+    pub provider: String,
+    /// One provider message id per message, in part order. Several parts may share one
+    /// id (a provider that answers one id for a whole long message).
+    pub message_ids: Vec<String>,
+}
+
 /// Why a submission did not go through, by what the dispatcher does next.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -60,24 +70,29 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// The name reports are matched under (provider message ids are unique per provider).
     fn name(&self) -> &str;
 
-    /// Hand the messages over. Returns one provider message id per message, in part
-    /// order.
+    /// Hand the messages over. Returns, per message in part order, the provider's id for
+    /// it, and the name reports will come under (a provider with several upstream
+    /// connections answers with the one used).
     ///
     /// # Errors
     /// See [`SubmitError`].
-    async fn submit(&self, request: &SubmitRequest) -> Result<Vec<String>, SubmitError>;
+    async fn submit(&self, request: &SubmitRequest) -> Result<Accepted, SubmitError>;
 }
 
 /// Where providers deliver reports. Returns once the report is durably recorded.
 #[async_trait]
 pub trait ReportSink: Send + Sync {
+    /// Record a report about the message with `provider_message_ids` — the forms its id
+    /// may take, most likely first (usually one; an SMSC may print receipt ids in another
+    /// base than its submit answers).
+    ///
     /// # Errors
     /// A message when the report could not be recorded; the provider keeps it and
     /// delivers it again.
     async fn deliver(
         &self,
         provider: &str,
-        provider_message_id: &str,
+        provider_message_ids: &[String],
         report: Report,
     ) -> Result<(), String>;
 }

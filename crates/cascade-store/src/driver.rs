@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cascade_core::flow::FlowDefinition;
-use cascade_core::machines::{Command, Event, FlowState, Report, TimelineEntry, TimerKind, step};
+use cascade_core::machines::{
+    Change, Command, Event, FlowState, Report, TimelineEntry, TimerKind, step,
+};
+use cascade_core::tracking::render_tracking;
 use cascade_core::{FlowId, Micros, Timestamp};
 
 use crate::model::{Applied, Job, JobPayload, ReportOutcome};
@@ -29,6 +32,23 @@ pub(crate) struct LoadedFlow {
     pub event_seq: i64,
     /// Not stored yet: its definition must be written too.
     pub is_new: bool,
+    /// Number of callbacks enqueued so far (the last `X-Cascade-Sequence`).
+    pub callback_seq: i64,
+}
+
+/// A callback to deliver, created with the change it reports.
+#[derive(Debug, Clone)]
+pub(crate) struct NewCallback {
+    /// `X-Cascade-Event-Id`, the same on every attempt.
+    pub event_id: String,
+    pub flow: FlowId,
+    /// `X-Cascade-Sequence`: per flow, from 1.
+    pub seq: i64,
+    pub application_id: String,
+    pub url: String,
+    /// The tracking object as it was after the change.
+    pub body: String,
+    pub created_at: Timestamp,
 }
 
 impl LoadedFlow {
@@ -92,19 +112,25 @@ pub(crate) trait FlowTx: Send {
         ids: &[String],
         now: Timestamp,
     ) -> Result<()>;
-    async fn find_provider_ref(
+    /// The messages a provider id stands for (several parts when a provider answered one
+    /// id for a whole long message); empty when unknown.
+    async fn find_provider_refs(
         &mut self,
         provider: &str,
         provider_message_id: &str,
-    ) -> Result<Option<MessageRef>>;
+    ) -> Result<Vec<MessageRef>>;
     /// Keep a report whose provider id is not known yet.
+    /// Keep a report whose provider id is not known yet, under each candidate form of
+    /// its id; taking it by any of them takes it whole.
     async fn hold_report(
         &mut self,
         provider: &str,
-        provider_message_id: &str,
+        candidates: &[String],
         report: &Report,
         now: Timestamp,
     ) -> Result<()>;
+    /// Add a callback to the outbox.
+    async fn enqueue_callback(&mut self, callback: &NewCallback) -> Result<()>;
     /// Remove and return held reports for these provider ids, oldest first.
     async fn take_held_reports(
         &mut self,
@@ -129,6 +155,7 @@ pub(crate) async fn accept<T: FlowTx + ?Sized>(
         def_json,
         event_seq: 0,
         is_new: true,
+        callback_seq: 0,
     };
     let mut out = Applied::default();
     apply_events(tx, &mut flow, vec![Event::Start], now, &mut out).await?;
@@ -164,15 +191,15 @@ pub(crate) async fn job_submitted<T: FlowTx + ?Sized>(
     let held = tx.take_held_reports(provider, &provider_ids).await?;
     let mut events = Vec::with_capacity(1 + held.len());
     for (pmid, report) in held {
-        let part = provider_ids
-            .iter()
-            .position(|p| *p == pmid)
-            .map_or(1, |i| i + 1);
-        events.push(Event::Report {
-            order: job.order,
-            part: u32::try_from(part).unwrap_or(1),
-            report,
-        });
+        // Every part the provider gave this id to (usually one).
+        for (i, _) in provider_ids.iter().enumerate().filter(|(_, p)| **p == pmid) {
+            let part = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            events.push(Event::Report {
+                order: job.order,
+                part,
+                report: report.clone(),
+            });
+        }
     }
     events.insert(
         0,
@@ -197,27 +224,45 @@ pub(crate) async fn job_finished<T: FlowTx + ?Sized>(
     apply_one(tx, job.flow_id, event, now).await
 }
 
-/// A provider report: apply it to its message, or hold it until its id is known.
+/// A provider report: apply it to the message of the first candidate id that is known,
+/// or hold it under all of them until one is. `candidates` are the forms the provider's
+/// id may take (most likely first); usually just one.
 pub(crate) async fn report<T: FlowTx + ?Sized>(
     tx: &mut T,
     provider: &str,
-    provider_message_id: &str,
+    candidates: &[String],
     report: Report,
     now: Timestamp,
 ) -> Result<ReportOutcome> {
-    let Some(at) = tx.find_provider_ref(provider, provider_message_id).await? else {
-        tx.hold_report(provider, provider_message_id, &report, now)
-            .await?;
+    let mut found = Vec::new();
+    for candidate in candidates {
+        found = tx.find_provider_refs(provider, candidate).await?;
+        if !found.is_empty() {
+            break;
+        }
+    }
+    if found.is_empty() {
+        tx.hold_report(provider, candidates, &report, now).await?;
         return Ok(ReportOutcome::Held);
-    };
-    let event = Event::Report {
-        order: at.order,
-        part: at.part,
-        report,
-    };
-    Ok(ReportOutcome::Applied(
-        apply_one(tx, at.flow, event, now).await?,
-    ))
+    }
+    let mut out = Applied::default();
+    let mut flows: Vec<FlowId> = found.iter().map(|r| r.flow).collect();
+    flows.sort();
+    flows.dedup();
+    for flow_id in flows {
+        let events = found
+            .iter()
+            .filter(|r| r.flow == flow_id)
+            .map(|r| Event::Report {
+                order: r.order,
+                part: r.part,
+                report: report.clone(),
+            })
+            .collect();
+        let mut flow = load(tx, flow_id).await?;
+        apply_events(tx, &mut flow, events, now, &mut out).await?;
+    }
+    Ok(ReportOutcome::Applied(out))
 }
 
 /// A due timer (already removed from the timer table by the caller).
@@ -288,6 +333,8 @@ pub(crate) async fn apply_events<T: FlowTx + ?Sized>(
             }
         };
         flow.state = state;
+        let mut changed = false;
+        let mut completed = false;
         for command in commands {
             match command {
                 Command::ReserveFunds {
@@ -331,9 +378,29 @@ pub(crate) async fn apply_events<T: FlowTx + ?Sized>(
                 }
                 Command::CancelTimer { order, kind } => tx.cancel_timer(id, order, kind).await?,
                 Command::Record(entry) => timeline.push(entry),
-                // Callbacks subscribe to these; until an outbox exists nothing listens.
-                Command::Notify(_) => {}
+                Command::Notify(change) => {
+                    changed = true;
+                    completed |= matches!(change, Change::Flow { status } if status.is_final());
+                }
             }
+        }
+        if let Some(callback) = &flow.def.callback
+            && ((changed && callback.strategy.on_every_change()) || completed)
+        {
+            // One callback per event that changed something, carrying the snapshot
+            // after it; written in this transaction, so it exists iff the change does.
+            flow.callback_seq += 1;
+            let row = NewCallback {
+                event_id: uuid::Uuid::now_v7().to_string(),
+                flow: id,
+                seq: flow.callback_seq,
+                application_id: flow.def.application_id.clone(),
+                url: callback.url.clone(),
+                body: serde_json::to_string(&render_tracking(&flow.def, &flow.state))?,
+                created_at: now,
+            };
+            tx.enqueue_callback(&row).await?;
+            out.callbacks += 1;
         }
     }
     if !timeline.is_empty() {
@@ -358,6 +425,7 @@ fn job_payload(flow: &LoadedFlow, order: u32) -> JobPayload {
         .step(order)
         .expect("a submitted step has started");
     JobPayload {
+        created_at: state.started_at,
         account_id: flow.def.account_id.clone(),
         application_id: flow.def.application_id.clone(),
         step,

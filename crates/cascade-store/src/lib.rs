@@ -10,12 +10,14 @@
 //! requests into each transaction, and a pool of readers. A PostgreSQL implementation
 //! (several nodes, `FOR UPDATE SKIP LOCKED` claims) implements the same trait.
 
+mod callbacks;
 mod driver;
 mod error;
 mod model;
 mod search;
 pub mod sqlite;
 
+pub use callbacks::CallbackStore;
 pub use error::StoreError;
 pub use model::*;
 pub use search::SearchStore;
@@ -63,6 +65,28 @@ pub trait FlowStore: Send + Sync {
     /// caller (see [`Applied::jobs`]).
     async fn accept_flow(&self, def: FlowDefinition, now: Timestamp) -> Result<Applied>;
 
+    /// Like [`FlowStore::accept_flow`], under an idempotency key: in one transaction,
+    /// a key seen before (within 24 h) replays its first response or conflicts, and a
+    /// new key is stored with the new flow.
+    async fn accept_flow_idempotent(
+        &self,
+        def: FlowDefinition,
+        key: IdempotencyKey,
+        now: Timestamp,
+    ) -> Result<IdempotentAccept>;
+
+    /// The stored answer for an idempotency key, if used within 24 h of `now`:
+    /// (request digest, response).
+    async fn idempotent_response(
+        &self,
+        application_id: &str,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<(String, String)>>;
+
+    /// Forget idempotency keys stored before `before`.
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64>;
+
     /// The flow, when it exists and belongs to `account_id`.
     async fn flow(&self, account_id: &str, id: FlowId) -> Result<Option<StoredFlow>>;
 
@@ -98,10 +122,12 @@ pub trait FlowStore: Send + Sync {
 
     /// Match a provider report to its message by provider message id and apply it. A
     /// report for an id not known yet is kept and applied when the id is recorded.
+    /// `provider_message_ids` are the forms the id may take, most likely first (one,
+    /// unless the provider prints ids differently in reports than in submit answers).
     async fn apply_report(
         &self,
         provider: &str,
-        provider_message_id: &str,
+        provider_message_ids: &[String],
         report: Report,
         now: Timestamp,
     ) -> Result<ReportOutcome>;
@@ -136,7 +162,9 @@ pub trait SandboxStore: Send + Sync {
 
 /// The whole storage API.
 #[async_trait]
-pub trait Store: TenancyStore + FlowStore + SandboxStore + SearchStore + std::fmt::Debug {
+pub trait Store:
+    TenancyStore + FlowStore + SandboxStore + SearchStore + CallbackStore + std::fmt::Debug
+{
     /// Succeeds when the store answers.
     async fn ping(&self) -> Result<()>;
 

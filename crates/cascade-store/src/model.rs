@@ -67,6 +67,8 @@ pub struct Applied {
     pub earliest_timer: Option<Timestamp>,
     /// Events the engine refused (recorded in the timeline, state unchanged).
     pub rejected: Vec<EngineError>,
+    /// Callbacks added to the outbox, so the caller can wake the delivery worker.
+    pub callbacks: u32,
 }
 
 impl Applied {
@@ -80,6 +82,7 @@ impl Applied {
             (a, b) => a.or(b),
         };
         self.rejected.extend(other.rejected);
+        self.callbacks += other.callbacks;
     }
 }
 
@@ -99,6 +102,8 @@ pub struct Job {
 /// Everything a dispatcher needs to submit a step, captured when the job was created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobPayload {
+    /// When the step started (the job was created).
+    pub created_at: Timestamp,
     pub account_id: String,
     pub application_id: String,
     pub step: Step,
@@ -111,6 +116,17 @@ pub struct JobPayload {
 impl JobPayload {
     pub fn channel(&self) -> Channel {
         self.step.channel()
+    }
+
+    /// The moment the step's TTL runs out (SMS and Viber): after it, the messages must not
+    /// be handed to a provider any more.
+    pub fn not_after(&self) -> Option<Timestamp> {
+        match self.channel() {
+            Channel::Sms | Channel::Viber => {
+                self.step.ttl_ms.map(|ttl| self.created_at.plus_millis(ttl))
+            }
+            Channel::Voice => None,
+        }
     }
 }
 
@@ -218,4 +234,104 @@ pub struct SandboxMessage {
     pub payload: serde_json::Value,
     pub scenario_id: Option<i64>,
     pub received_at: Timestamp,
+}
+
+/// A callback claimed for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    pub id: i64,
+    /// `X-Cascade-Event-Id`, the same on every attempt.
+    pub event_id: String,
+    pub flow_id: FlowId,
+    /// `X-Cascade-Sequence`.
+    pub seq: i64,
+    pub application_id: String,
+    pub url: String,
+    /// The tracking object as it was after the change.
+    pub body: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub first_attempt_at: Option<Timestamp>,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    /// The receiver answered 2xx.
+    Delivered { status: u16 },
+    /// Not delivered; try again at `next_at`.
+    Retry { next_at: Timestamp, error: String },
+    /// Not delivered and no attempts left (or refused for good): dead letter.
+    Dead { error: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallbackState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl CallbackState {
+    pub fn name(self) -> &'static str {
+        match self {
+            CallbackState::Pending => "pending",
+            CallbackState::Delivered => "delivered",
+            CallbackState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CallbackState> {
+        match text {
+            "pending" => Some(CallbackState::Pending),
+            "delivered" => Some(CallbackState::Delivered),
+            "dead" => Some(CallbackState::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// A callback as the operator sees it (admin API, CLI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackRecord {
+    pub id: i64,
+    pub event_id: String,
+    pub flow_id: FlowId,
+    pub seq: i64,
+    pub application_id: String,
+    pub url: String,
+    pub state: CallbackState,
+    pub attempts: u32,
+    pub next_at: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// Which callbacks to list.
+#[derive(Debug, Clone, Default)]
+pub struct CallbackFilter {
+    pub state: Option<CallbackState>,
+    pub flow_id: Option<FlowId>,
+    pub limit: u32,
+}
+
+/// What `POST /failover` with an `Idempotency-Key` came to.
+#[derive(Debug, Clone)]
+pub enum IdempotentAccept {
+    /// A new flow was stored and started.
+    Accepted(Applied),
+    /// The key was used before with the same body: the first response, nothing new.
+    Replayed { response: String },
+    /// The key was used before with a different body.
+    Conflict,
+}
+
+/// The key, the request's digest and the response to keep with it.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub application_id: String,
+    pub key: String,
+    pub request_hash: String,
+    pub response: String,
 }

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use cascade_core::FlowId;
 use cascade_core::Micros;
 use cascade_service::clock;
 use cascade_service::credentials::{random_secret, token_digest};
 use cascade_service::tenancy::{self, NewApplication, TenancyError};
-use cascade_store::{RateLimit, Store};
+use cascade_store::{CallbackFilter, CallbackState, RateLimit, Store};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -32,6 +33,28 @@ pub enum AdminCommand {
     /// The admin API's token.
     #[command(subcommand, name = "admin-token")]
     AdminToken(AdminTokenCommand),
+    /// The callback outbox: list, and send dead letters again.
+    #[command(subcommand)]
+    Callbacks(CallbacksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CallbacksCommand {
+    /// List callbacks (dead letters by default).
+    List {
+        /// pending, delivered or dead.
+        #[arg(long, default_value = "dead")]
+        state: String,
+        /// Only this flow's callbacks.
+        #[arg(long)]
+        tracking_id: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Send one dead callback again (a running server picks it up within a second).
+    Redeliver { callback_id: i64 },
+    /// Send every dead callback of a flow again.
+    RedeliverFlow { tracking_id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +224,48 @@ async fn execute(
                 .await
                 .map_err(explain)?;
             json!({"senderInfoTrackingId": s.id, "name": s.name})
+        }
+        AdminCommand::Callbacks(CallbacksCommand::List {
+            state,
+            tracking_id,
+            limit,
+        }) => {
+            let state = CallbackState::parse(&state)
+                .context("--state must be pending, delivered or dead")?;
+            let flow_id = tracking_id
+                .as_deref()
+                .map(FlowId::parse)
+                .transpose()
+                .context("--tracking-id must be a UUID")?;
+            let records = store
+                .callbacks(&CallbackFilter {
+                    state: Some(state),
+                    flow_id,
+                    limit: limit.clamp(1, 10_000),
+                })
+                .await?;
+            let items: Vec<Value> = records
+                .iter()
+                .map(|r| {
+                    json!({
+                        "callbackId": r.id, "eventId": r.event_id, "trackingId": r.flow_id.to_string(),
+                        "sequence": r.seq, "url": r.url, "state": r.state.name(), "attempts": r.attempts,
+                        "lastError": r.last_error, "createdAt": r.created_at,
+                    })
+                })
+                .collect();
+            json!({"callbacks": items})
+        }
+        AdminCommand::Callbacks(CallbacksCommand::Redeliver { callback_id }) => {
+            if !store.redeliver_callback(callback_id, now).await? {
+                bail!("no dead callback {callback_id}");
+            }
+            json!({"callbackId": callback_id, "redelivered": 1})
+        }
+        AdminCommand::Callbacks(CallbacksCommand::RedeliverFlow { tracking_id }) => {
+            let id = FlowId::parse(&tracking_id).context("the tracking id must be a UUID")?;
+            let n = store.redeliver_flow_callbacks(id, now).await?;
+            json!({"trackingId": tracking_id, "redelivered": n})
         }
         AdminCommand::AdminToken(AdminTokenCommand::Rotate) => {
             if config.admin_token.is_some() {

@@ -31,6 +31,10 @@ pub struct Config {
     pub sandbox_channels: Vec<Channel>,
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
+    /// A callback attempt that gets no answer within this fails.
+    pub callback_timeout_ms: u64,
+    /// Retry points counted from a callback's first attempt.
+    pub callback_retry_schedule: Vec<std::time::Duration>,
     pub body_limit_bytes: usize,
     pub durability: Durability,
     /// Balance of accounts created by start-up (demo, bootstrap).
@@ -85,6 +89,8 @@ struct FileConfig {
     sandbox_channels: Option<Vec<String>>,
     rate_limit_per_second: Option<u32>,
     rate_limit_burst: Option<u32>,
+    callback_timeout_ms: Option<u64>,
+    callback_retry_schedule: Option<String>,
     body_limit_bytes: Option<usize>,
     durability: Option<String>,
     default_balance: Option<f64>,
@@ -227,6 +233,22 @@ impl Config {
             Some(v) => parse_num("CASCADE_RATE_LIMIT_BURST", &v)?,
             None => fc.rate_limit_burst.unwrap_or(2000),
         };
+        let callback_timeout_ms = match var("CASCADE_CALLBACK_TIMEOUT_MS") {
+            Some(v) => parse_num("CASCADE_CALLBACK_TIMEOUT_MS", &v)?,
+            None => fc.callback_timeout_ms.unwrap_or(2000),
+        };
+        if !(1..=600_000).contains(&callback_timeout_ms) {
+            return Err(invalid(
+                "CASCADE_CALLBACK_TIMEOUT_MS",
+                "must be from 1 to 600000",
+            ));
+        }
+        let callback_retry_schedule =
+            match var("CASCADE_CALLBACK_RETRY_SCHEDULE").or(fc.callback_retry_schedule) {
+                Some(text) => cascade_service::runtime::parse_schedule(&text)
+                    .map_err(|m| invalid("CASCADE_CALLBACK_RETRY_SCHEDULE", m))?,
+                None => cascade_service::runtime::default_schedule(),
+            };
         let body_limit_bytes = match var("CASCADE_BODY_LIMIT_BYTES") {
             Some(v) => parse_num("CASCADE_BODY_LIMIT_BYTES", &v)?,
             None => fc.body_limit_bytes.unwrap_or(1024 * 1024),
@@ -290,6 +312,8 @@ impl Config {
             sandbox_channels,
             rate_limit_per_second,
             rate_limit_burst,
+            callback_timeout_ms,
+            callback_retry_schedule,
             body_limit_bytes,
             durability,
             default_balance,

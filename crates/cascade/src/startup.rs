@@ -9,10 +9,10 @@ use cascade_api::{ApiSettings, ApiState};
 use cascade_providers::sandbox::{SandboxProvider, run_reporter_until_stopped};
 use cascade_providers::{Providers, ReportSink};
 use cascade_service::clock;
-use cascade_service::runtime::{Runtime, RuntimeConfig};
+use cascade_service::runtime::{CallbackSettings, Runtime, RuntimeConfig};
 use cascade_service::tenancy::{self, Prepared};
-use cascade_store::Store;
 use cascade_store::sqlite::{SqliteConfig, SqliteStore};
+use cascade_store::{RateLimit, Store};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -94,7 +94,16 @@ impl Application {
                 SandboxProvider::new(channel, Arc::clone(&store), Arc::clone(&reports_due));
             providers = providers.with(channel, Arc::new(provider));
         }
-        let runtime = Runtime::start(Arc::clone(&store), providers, RuntimeConfig::default())
+        let runtime_config = RuntimeConfig {
+            callbacks: CallbackSettings {
+                timeout: std::time::Duration::from_millis(config.callback_timeout_ms),
+                schedule: config.callback_retry_schedule.clone(),
+                allow_private: config.allow_private_callbacks,
+                ..CallbackSettings::default()
+            },
+            ..RuntimeConfig::default()
+        };
+        let runtime = Runtime::start(Arc::clone(&store), providers, runtime_config)
             .await
             .context("starting the engine")?;
         let sink: Arc<dyn ReportSink> = Arc::clone(&runtime) as Arc<dyn ReportSink>;
@@ -110,6 +119,11 @@ impl Application {
             operators: config.operators.clone(),
             ttl_clock: config.ttl_clock(),
             body_limit: config.body_limit_bytes,
+            allow_private_callbacks: config.allow_private_callbacks,
+            rate_limit: RateLimit {
+                per_second: config.rate_limit_per_second,
+                burst: config.rate_limit_burst.max(config.rate_limit_per_second),
+            },
         };
         let state = Arc::new(ApiState::new(Arc::clone(&runtime), admin, settings));
         let router = cascade_api::router(state);

@@ -267,6 +267,7 @@ pub async fn rotate_webhook_secret(
     Path(application_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let secret = tenancy::rotate_webhook_secret(&*state.store, &application_id).await?;
+    state.runtime.webhook_secret_rotated(&application_id);
     Ok(Json(
         json!({"applicationId": application_id, "webhookSecret": secret}),
     ))

@@ -1,5 +1,6 @@
 pub mod accounts;
 pub mod admin;
+pub mod callbacks;
 pub mod failover;
 pub mod health;
 pub mod sandbox;

@@ -1,1 +1,57 @@
 //! `POST /failover/tracking`: search an account's trackings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use cascade_core::search::parse_search;
+use cascade_core::tracking::render_tracking;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::extract::{Caller, OptionalJsonBody};
+
+/// Search the caller's account (scope `failover`) and answer one page of tracking
+/// objects in Spring's page shape:
+/// `{"content", "totalPages", "totalElements", "number", "size", "numberOfElements",
+/// "first", "last"}`.
+///
+/// # Errors
+/// 400 `400022001` naming each bad parameter or filter (`size`, `filters[1].searchTerm`,
+/// …), 400 `400000000` for a body that is not JSON or a malformed query string, 401/403
+/// for the token, 503 when the store cannot be read.
+#[tracing::instrument(name = "search", skip_all, fields(application_id = %caller.application_id))]
+pub async fn search(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    params: Result<Query<HashMap<String, String>>, QueryRejection>,
+    OptionalJsonBody(body): OptionalJsonBody,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("failover")?;
+    let Query(params) = params.map_err(|e| ApiError::Malformed(e.body_text()))?;
+    let query = parse_search(&params, &body).map_err(ApiError::Validation)?;
+    let page = state.store.search(&caller.account_id, &query).await?;
+
+    let content: Vec<Value> = page
+        .flows
+        .iter()
+        .map(|f| render_tracking(&f.definition, &f.state))
+        .collect();
+    let size = u64::from(query.size.get());
+    let number = u64::from(query.page);
+    let total_pages = page.total.div_ceil(size);
+    Ok(Json(json!({
+        "content": content,
+        "totalPages": total_pages,
+        "totalElements": page.total,
+        "number": number,
+        "size": size,
+        "numberOfElements": content.len(),
+        "first": number == 0,
+        // Also true past the end, and when there are no results at all.
+        "last": number + 1 >= total_pages,
+    })))
+}

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use scenario::{Rule, ScriptedEvent, parse_scenario, plan_reports, scenario_json};
 
-use crate::{Provider, ReportSink, SubmitError, SubmitRequest};
+use crate::{Accepted, Provider, ReportSink, SubmitError, SubmitRequest};
 
 /// The provider name reports from sandbox channels are matched under.
 pub fn provider_name(channel: Channel) -> &'static str {
@@ -56,7 +56,7 @@ impl Provider for SandboxProvider {
         provider_name(self.channel)
     }
 
-    async fn submit(&self, request: &SubmitRequest) -> Result<Vec<String>, SubmitError> {
+    async fn submit(&self, request: &SubmitRequest) -> Result<Accepted, SubmitError> {
         let payload = &request.payload;
         let step = payload.step.kind.clone();
         let count = payload.message_ids.len();
@@ -88,7 +88,10 @@ impl Provider for SandboxProvider {
         if !outcome.duplicate {
             self.reports_due.notify_one();
         }
-        Ok(outcome.provider_ids)
+        Ok(Accepted {
+            provider: self.name().to_owned(),
+            message_ids: outcome.provider_ids,
+        })
     }
 }
 
@@ -178,7 +181,8 @@ async fn deliver_due(
         async move {
             let mut done = Vec::new();
             for r in reports {
-                match sink.deliver(&r.provider, &r.provider_message_id, r.report).await {
+                let ids = [r.provider_message_id.clone()];
+                match sink.deliver(&r.provider, &ids, r.report).await {
                     Ok(()) => done.push(r.id),
                     Err(e) => {
                         tracing::warn!(error = %e, provider_message_id = %r.provider_message_id, "sandbox report not recorded; will retry");

@@ -87,6 +87,20 @@ async fn submit_job(runtime: &Runtime, job: Job) {
         finish(runtime, &job, event).await;
         return;
     };
+    if job.payload.not_after().is_some_and(|t| now >= t) {
+        // Waited in Cascade's own queue (retries, a restart) past the message's TTL: it
+        // must not leave any more.
+        let event = Event::SubmitFailed {
+            order: job.order,
+            status: StatusKind::Unsent,
+            detailed_status: "Expired".into(),
+            description:
+                "The time to live ran out before the message could be handed to the provider."
+                    .into(),
+        };
+        finish(runtime, &job, event).await;
+        return;
+    }
     let request = SubmitRequest {
         flow_id: job.flow_id,
         order: job.order,
@@ -105,9 +119,9 @@ async fn submit_job(runtime: &Runtime, job: Job) {
         }),
     };
     match answer {
-        Ok(ids) => match runtime
+        Ok(accepted) => match runtime
             .store
-            .job_submitted(&job, provider.name(), ids, clock::now())
+            .job_submitted(&job, &accepted.provider, accepted.message_ids, clock::now())
             .await
         {
             Ok(applied) => runtime.absorb(&applied),

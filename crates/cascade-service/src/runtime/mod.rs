@@ -10,8 +10,11 @@
 //! Nothing here is needed for correctness after a crash: jobs and timers are rows, and
 //! the loops pick them up again on start.
 
+mod callbacks;
 mod dispatcher;
 mod timers;
+
+pub use callbacks::{CallbackSettings, default_schedule, parse_schedule, signature};
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -21,7 +24,9 @@ use async_trait::async_trait;
 use cascade_core::flow::FlowDefinition;
 use cascade_core::machines::Report;
 use cascade_providers::{Providers, ReportSink};
-use cascade_store::{Applied, Job, ReportOutcome, Store, StoreError};
+use cascade_store::{
+    Applied, IdempotencyKey, IdempotentAccept, Job, ReportOutcome, Store, StoreError,
+};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -41,6 +46,7 @@ pub struct RuntimeConfig {
     pub submit_timeout: Duration,
     /// Temporary failures tolerated before the step is given up as `Unsent`.
     pub max_submit_attempts: u32,
+    pub callbacks: CallbackSettings,
 }
 
 impl Default for RuntimeConfig {
@@ -51,6 +57,7 @@ impl Default for RuntimeConfig {
             job_lease: Duration::from_secs(300),
             submit_timeout: Duration::from_secs(30),
             max_submit_attempts: 8,
+            callbacks: CallbackSettings::default(),
         }
     }
 }
@@ -65,6 +72,9 @@ pub struct Runtime {
     /// first submission is still running is not submitted twice by this process.
     in_flight: Mutex<HashSet<i64>>,
     timer_wake: Notify,
+    callback_wake: Notify,
+    callback_client: reqwest::Client,
+    callback_secrets: callbacks::SecretCache,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
@@ -92,14 +102,22 @@ impl Runtime {
         if released > 0 {
             tracing::info!(released, "released submit jobs left by the previous run");
         }
+        let released = store.release_callback_claims().await?;
+        if released > 0 {
+            tracing::info!(released, "released callbacks claimed by the previous run");
+        }
         let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        let callback_client = callbacks::http_client(&config.callbacks);
         let runtime = Arc::new(Runtime {
             store,
             providers,
-            config,
             jobs_tx,
             in_flight: Mutex::new(HashSet::new()),
+            config,
             timer_wake: Notify::new(),
+            callback_wake: Notify::new(),
+            callback_client,
+            callback_secrets: callbacks::SecretCache::default(),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
         });
@@ -117,6 +135,14 @@ impl Runtime {
         runtime
             .tasks
             .spawn(timers::run_timer_loop_until_stopped(Arc::clone(&runtime)));
+        runtime
+            .tasks
+            .spawn(callbacks::run_callback_worker_until_stopped(Arc::clone(
+                &runtime,
+            )));
+        runtime
+            .tasks
+            .spawn(run_housekeeping_until_stopped(Arc::clone(&runtime)));
         Ok(runtime)
     }
 
@@ -147,6 +173,36 @@ impl Runtime {
         Ok(applied)
     }
 
+    /// Store and start a flow under an idempotency key (see
+    /// [`cascade_store::FlowStore::accept_flow_idempotent`]).
+    ///
+    /// # Errors
+    /// The store's error; nothing was stored then.
+    pub async fn accept_idempotent(
+        &self,
+        def: FlowDefinition,
+        key: IdempotencyKey,
+    ) -> Result<IdempotentAccept, StoreError> {
+        let outcome = self
+            .store
+            .accept_flow_idempotent(def, key, clock::now())
+            .await?;
+        if let IdempotentAccept::Accepted(applied) = &outcome {
+            self.absorb(applied);
+        }
+        Ok(outcome)
+    }
+
+    /// An application's webhook secret changed: sign its next callbacks with the new one.
+    pub fn webhook_secret_rotated(&self, application_id: &str) {
+        self.callback_secrets.forget(application_id);
+    }
+
+    /// Look for callbacks to deliver now (after an operator re-queued some).
+    pub fn wake_callbacks(&self) {
+        self.callback_wake.notify_one();
+    }
+
     /// Carry a transaction's effects on: queue its jobs, wake the timer loop.
     pub(crate) fn absorb(&self, applied: &Applied) {
         for job in &applied.jobs {
@@ -156,6 +212,9 @@ impl Runtime {
         }
         if applied.earliest_timer.is_some() {
             self.timer_wake.notify_one();
+        }
+        if applied.callbacks > 0 {
+            self.callback_wake.notify_one();
         }
     }
 
@@ -172,17 +231,41 @@ impl Runtime {
     }
 }
 
+/// Forget idempotency keys older than a day and expired tokens, once an hour.
+async fn run_housekeeping_until_stopped(runtime: Arc<Runtime>) {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    loop {
+        let now = clock::now();
+        match runtime
+            .store
+            .purge_idempotency_keys(now.plus_millis(-DAY_MS))
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "forgot idempotency keys older than 24 h"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        }
+        if let Err(e) = runtime.store.purge_tokens(now).await {
+            tracing::warn!(error = %e, "could not purge expired tokens");
+        }
+        tokio::select! {
+            () = runtime.stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
+}
+
 #[async_trait]
 impl ReportSink for Runtime {
     async fn deliver(
         &self,
         provider: &str,
-        provider_message_id: &str,
+        provider_message_ids: &[String],
         report: Report,
     ) -> Result<(), String> {
         match self
             .store
-            .apply_report(provider, provider_message_id, report, clock::now())
+            .apply_report(provider, provider_message_ids, report, clock::now())
             .await
         {
             Ok(ReportOutcome::Applied(applied)) => {
@@ -192,7 +275,7 @@ impl ReportSink for Runtime {
             Ok(ReportOutcome::Held) => {
                 tracing::debug!(
                     provider,
-                    provider_message_id,
+                    provider_message_id = ?provider_message_ids,
                     "report held until its message id is known"
                 );
                 Ok(())

@@ -11,7 +11,7 @@ use cascade_core::{FlowId, Micros, Timestamp};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::writeset::{Balance, JobRow, WriteSet};
-use crate::driver::{FlowTx, LoadedFlow, MessageRef};
+use crate::driver::{FlowTx, LoadedFlow, MessageRef, NewCallback};
 use crate::model::{JobPayload, Scenario};
 use crate::{Result, StoreError};
 
@@ -50,7 +50,7 @@ pub(super) struct Writer {
     pub conn: SqliteConnection,
     pub cache: FlowCache,
     /// Provider message ids recorded recently, so most reports match without a read.
-    pub refs: HashMap<(String, String), MessageRef>,
+    pub refs: HashMap<(String, String), Vec<MessageRef>>,
     /// The sandbox's scenario rules (`times_left` as committed); loaded on first use.
     pub scenarios: Option<Vec<Scenario>>,
     /// Writes of the batch so far (merged operations).
@@ -116,11 +116,11 @@ impl Writer {
                 self.batch.balances.clear();
                 return Ok(());
             }
-            let refs: Vec<((String, String), MessageRef)> = self
+            let refs: Vec<((String, String), Vec<MessageRef>)> = self
                 .batch
                 .refs
                 .iter()
-                .map(|(k, (at, _))| (k.clone(), *at))
+                .map(|(k, parts)| (k.clone(), parts.iter().map(|(at, _)| *at).collect()))
                 .collect();
             let uses: Vec<(i64, u32)> = self
                 .batch
@@ -136,7 +136,9 @@ impl Writer {
             if self.refs.len() + refs.len() > REF_CACHE_CAPACITY {
                 self.refs.clear();
             }
-            self.refs.extend(refs);
+            for (key, parts) in refs {
+                self.refs.entry(key).or_default().extend(parts);
+            }
             if let Some(list) = self.scenarios.as_mut() {
                 for (id, n) in uses {
                     if let Some(s) = list.iter_mut().find(|s| s.id == id) {
@@ -204,11 +206,12 @@ impl FlowTx for BatchTx {
             return Ok(Some(f.clone()));
         }
         let row = sqlx::query(
-            "SELECT d.definition, f.state, f.event_seq FROM flows f JOIN flow_definitions d ON d.id = f.id WHERE f.id = ?",
+            "SELECT d.definition, f.state, f.event_seq, f.callback_seq
+             FROM flows f JOIN flow_definitions d ON d.id = f.id WHERE f.id = ?",
         )
-            .bind(id.to_string())
-            .fetch_optional(&mut self.w.conn)
-            .await?;
+        .bind(id.to_string())
+        .fetch_optional(&mut self.w.conn)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let def_json: &str = row.try_get(0)?;
         let flow = LoadedFlow {
@@ -217,6 +220,7 @@ impl FlowTx for BatchTx {
             state: serde_json::from_str(row.try_get::<&str, _>(1)?)?,
             event_seq: row.try_get(2)?,
             is_new: false,
+            callback_seq: row.try_get(3)?,
         };
         self.w.cache.put(flow.clone());
         Ok(Some(flow))
@@ -323,65 +327,80 @@ impl FlowTx for BatchTx {
     ) -> Result<()> {
         for (i, pmid) in ids.iter().enumerate() {
             let part = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            self.own.refs.insert(
-                (provider.to_owned(), pmid.clone()),
-                (MessageRef { flow, order, part }, now),
-            );
+            self.own
+                .refs
+                .entry((provider.to_owned(), pmid.clone()))
+                .or_default()
+                .push((MessageRef { flow, order, part }, now));
         }
         Ok(())
     }
 
-    async fn find_provider_ref(
-        &mut self,
-        provider: &str,
-        pmid: &str,
-    ) -> Result<Option<MessageRef>> {
+    async fn find_provider_refs(&mut self, provider: &str, pmid: &str) -> Result<Vec<MessageRef>> {
         let key = (provider.to_owned(), pmid.to_owned());
-        if let Some((at, _)) = self
-            .own
-            .refs
-            .get(&key)
-            .or_else(|| self.w.batch.refs.get(&key))
-        {
-            return Ok(Some(*at));
+        let pending: Vec<MessageRef> = [self.own.refs.get(&key), self.w.batch.refs.get(&key)]
+            .into_iter()
+            .flatten()
+            .flat_map(|parts| parts.iter().map(|(at, _)| *at))
+            .collect();
+        if !pending.is_empty() {
+            return Ok(pending);
         }
-        if let Some(at) = self.w.refs.get(&key) {
-            return Ok(Some(*at));
+        if let Some(parts) = self.w.refs.get(&key) {
+            return Ok(parts.clone());
         }
-        let row = sqlx::query(
-            "SELECT flow_id, step_order, part FROM provider_refs WHERE provider = ? AND provider_message_id = ?",
+        let rows = sqlx::query(
+            "SELECT flow_id, step_order, part FROM provider_refs
+             WHERE provider = ? AND provider_message_id = ? ORDER BY flow_id, step_order, part",
         )
         .bind(provider)
         .bind(pmid)
-        .fetch_optional(&mut self.w.conn)
+        .fetch_all(&mut self.w.conn)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let flow = FlowId::parse(row.try_get::<&str, _>(0)?)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(Some(MessageRef {
-            flow,
-            order: to_u32(row.try_get(1)?)?,
-            part: to_u32(row.try_get(2)?)?,
-        }))
+        rows.iter()
+            .map(|row| {
+                let flow = FlowId::parse(row.try_get::<&str, _>(0)?)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(MessageRef {
+                    flow,
+                    order: to_u32(row.try_get(1)?)?,
+                    part: to_u32(row.try_get(2)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn enqueue_callback(&mut self, callback: &NewCallback) -> Result<()> {
+        self.own.callbacks.push(callback.clone());
+        Ok(())
     }
 
     /// Written at once (not batched): it is the last thing its operation does, so an
-    /// operation never fails after it.
+    /// operation never fails after it. One row per candidate id, sharing a hold group.
     async fn hold_report(
         &mut self,
         provider: &str,
-        pmid: &str,
+        candidates: &[String],
         report: &Report,
         now: Timestamp,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO orphan_reports (provider, provider_message_id, report, received_at) VALUES (?, ?, ?, ?)")
+        let group = uuid::Uuid::now_v7().to_string();
+        let report = serde_json::to_string(report)?;
+        for pmid in candidates {
+            sqlx::query(
+                "INSERT INTO orphan_reports (provider, provider_message_id, report, received_at, hold_group)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
             .bind(provider)
             .bind(pmid)
-            .bind(serde_json::to_string(report)?)
+            .bind(&report)
             .bind(now.as_millis())
+            .bind(&group)
             .execute(&mut self.w.conn)
             .await?;
-        self.w.held_reports = self.w.held_reports.map(|h| h + 1);
+        }
+        let n = i64::try_from(candidates.len()).unwrap_or(i64::MAX);
+        self.w.held_reports = self.w.held_reports.map(|h| h + n);
         Ok(())
     }
 
@@ -393,27 +412,38 @@ impl FlowTx for BatchTx {
         if ids.is_empty() || self.w.held_reports == Some(0) {
             return Ok(Vec::new());
         }
+        // Every row of a matched report's hold group goes, whichever candidate matched.
         let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT id, provider_message_id, report FROM orphan_reports WHERE provider = ",
+            "SELECT o.id, m.provider_message_id, o.report, o.hold_group
+             FROM orphan_reports m JOIN orphan_reports o
+               ON o.provider = m.provider AND (o.hold_group = m.hold_group OR o.id = m.id)
+             WHERE m.provider = ",
         );
-        q.push_bind(provider).push(" AND provider_message_id IN (");
+        q.push_bind(provider)
+            .push(" AND m.provider_message_id IN (");
         let mut sep = q.separated(", ");
         for id in ids {
             sep.push_bind(id.as_str());
         }
-        q.push(") ORDER BY id");
+        q.push(") ORDER BY o.id");
         let rows = q.build().fetch_all(&mut self.w.conn).await?;
-        let mut out = Vec::with_capacity(rows.len());
+        let mut out = Vec::new();
+        let mut groups_seen: Vec<String> = Vec::new();
         for row in rows {
             let id: i64 = row.try_get(0)?;
             if self.own.held_deletes.contains(&id) || self.w.batch.held_deletes.contains(&id) {
                 continue;
             }
             self.own.held_deletes.push(id);
-            out.push((
-                row.try_get(1)?,
-                serde_json::from_str(row.try_get::<&str, _>(2)?)?,
-            ));
+            let group: Option<String> = row.try_get(3)?;
+            let group = group.unwrap_or_else(|| format!("row-{id}"));
+            if !groups_seen.contains(&group) {
+                groups_seen.push(group);
+                out.push((
+                    row.try_get(1)?,
+                    serde_json::from_str(row.try_get::<&str, _>(2)?)?,
+                ));
+            }
         }
         Ok(out)
     }

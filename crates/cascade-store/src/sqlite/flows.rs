@@ -9,8 +9,12 @@ use sqlx::Row;
 
 use super::SqliteStore;
 use super::batch::to_u32;
+use super::writeset::IdempotencyRow;
 use crate::driver;
-use crate::model::{Applied, FiredTimers, Job, ReportOutcome};
+use crate::model::{Applied, FiredTimers, IdempotencyKey, IdempotentAccept, Job, ReportOutcome};
+
+/// How long an idempotency key is remembered.
+const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 use crate::{FlowStore, Result, StoreError, StoredFlow};
 
 #[async_trait]
@@ -18,6 +22,86 @@ impl FlowStore for SqliteStore {
     async fn accept_flow(&self, def: FlowDefinition, now: Timestamp) -> Result<Applied> {
         self.write_engine(false, move |tx| Box::pin(driver::accept(tx, def, now)))
             .await
+    }
+
+    async fn accept_flow_idempotent(
+        &self,
+        def: FlowDefinition,
+        key: IdempotencyKey,
+        now: Timestamp,
+    ) -> Result<IdempotentAccept> {
+        self.write_engine(false, move |tx| {
+            Box::pin(async move {
+                let id = (key.application_id.clone(), key.key.clone());
+                let pending = tx
+                    .own
+                    .idempotency
+                    .get(&id)
+                    .or_else(|| tx.w.batch.idempotency.get(&id));
+                let seen = match pending {
+                    Some(row) => Some((row.request_hash.clone(), row.response.clone())),
+                    None => {
+                        sqlx::query_as::<_, (String, String)>(
+                            "SELECT request_hash, response FROM idempotency_keys
+                             WHERE application_id = ? AND key = ? AND created_at >= ?",
+                        )
+                        .bind(&key.application_id)
+                        .bind(&key.key)
+                        .bind(now.plus_millis(-IDEMPOTENCY_WINDOW_MS).as_millis())
+                        .fetch_optional(&mut tx.w.conn)
+                        .await?
+                    }
+                };
+                if let Some((hash, response)) = seen {
+                    return Ok(if hash == key.request_hash {
+                        IdempotentAccept::Replayed { response }
+                    } else {
+                        IdempotentAccept::Conflict
+                    });
+                }
+                let row = IdempotencyRow {
+                    request_hash: key.request_hash,
+                    tracking_id: def.tracking_id.to_string(),
+                    response: key.response,
+                    created_at: now,
+                };
+                tx.own.idempotency.insert(id, row);
+                Ok(IdempotentAccept::Accepted(
+                    driver::accept(tx, def, now).await?,
+                ))
+            })
+        })
+        .await
+    }
+
+    async fn idempotent_response(
+        &self,
+        application_id: &str,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<(String, String)>> {
+        Ok(sqlx::query_as::<_, (String, String)>(
+            "SELECT request_hash, response FROM idempotency_keys
+             WHERE application_id = ? AND key = ? AND created_at >= ?",
+        )
+        .bind(application_id)
+        .bind(key)
+        .bind(now.plus_millis(-IDEMPOTENCY_WINDOW_MS).as_millis())
+        .fetch_optional(self.readers())
+        .await?)
+    }
+
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+                    .bind(before.as_millis())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
     }
 
     async fn flow(&self, account_id: &str, id: FlowId) -> Result<Option<StoredFlow>> {
@@ -153,13 +237,13 @@ impl FlowStore for SqliteStore {
     async fn apply_report(
         &self,
         provider: &str,
-        provider_message_id: &str,
+        provider_message_ids: &[String],
         report: Report,
         now: Timestamp,
     ) -> Result<ReportOutcome> {
-        let (provider, pmid) = (provider.to_owned(), provider_message_id.to_owned());
+        let (provider, ids) = (provider.to_owned(), provider_message_ids.to_vec());
         self.write_engine(false, move |tx| {
-            Box::pin(async move { driver::report(tx, &provider, &pmid, report, now).await })
+            Box::pin(async move { driver::report(tx, &provider, &ids, report, now).await })
         })
         .await
     }

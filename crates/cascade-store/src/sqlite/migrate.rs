@@ -21,6 +21,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "callbacks_idempotency",
         include_str!("../../migrations/sqlite/0003_callbacks_idempotency.sql"),
     ),
+    (
+        4,
+        "search_indexes",
+        include_str!("../../migrations/sqlite/0004_search_indexes.sql"),
+    ),
+    (
+        5,
+        "report_candidates",
+        include_str!("../../migrations/sqlite/0005_report_candidates.sql"),
+    ),
 ];
 
 pub(super) async fn run(conn: &mut SqliteConnection) -> Result<()> {

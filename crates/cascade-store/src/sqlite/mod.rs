@@ -13,6 +13,7 @@
 //! connections and run in parallel with the writer (WAL mode).
 
 mod batch;
+mod callbacks;
 mod flows;
 mod migrate;
 mod sandbox;

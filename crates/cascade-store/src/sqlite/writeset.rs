@@ -13,7 +13,7 @@ use cascade_core::{FlowId, Micros, Timestamp};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::Result;
-use crate::driver::{LoadedFlow, MessageRef};
+use crate::driver::{LoadedFlow, MessageRef, NewCallback};
 
 /// Most rows per multi-row statement; well under SQLite's 32 766 bound parameters.
 const CHUNK: usize = 256;
@@ -69,7 +69,7 @@ pub(super) struct WriteSet {
     /// (flow, seq, entry JSON)
     pub timeline: Vec<(FlowId, i64, String)>,
     /// (provider, provider message id) → message, created at.
-    pub refs: HashMap<(String, String), (MessageRef, Timestamp)>,
+    pub refs: HashMap<(String, String), Vec<(MessageRef, Timestamp)>>,
     /// Held reports (orphan_reports ids) taken by this batch.
     pub held_deletes: Vec<i64>,
     /// Messages the sandbox providers received, and by `client_ref` their provider ids.
@@ -79,6 +79,30 @@ pub(super) struct WriteSet {
     pub sandbox_reports: Vec<(String, String, String, Timestamp)>,
     /// Scenario id → sends that used up one of its `times`.
     pub scenario_uses: HashMap<i64, u32>,
+    /// Callbacks added to the outbox.
+    pub callbacks: Vec<NewCallback>,
+    /// Delivery attempts recorded.
+    pub callback_updates: Vec<CallbackUpdate>,
+    /// (application, key) → (request digest, response, tracking id, created at).
+    pub idempotency: HashMap<(String, String), IdempotencyRow>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct CallbackUpdate {
+    pub id: i64,
+    pub state: &'static str,
+    pub attempts: u32,
+    pub first_attempt_at: Timestamp,
+    pub next_at: Timestamp,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct IdempotencyRow {
+    pub request_hash: String,
+    pub tracking_id: String,
+    pub response: String,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +130,9 @@ impl WriteSet {
             && self.sandbox_messages.is_empty()
             && self.sandbox_reports.is_empty()
             && self.scenario_uses.is_empty()
+            && self.callbacks.is_empty()
+            && self.callback_updates.is_empty()
+            && self.idempotency.is_empty()
     }
 
     /// Take an operation's writes into the batch (the operation succeeded).
@@ -123,7 +150,9 @@ impl WriteSet {
         }
         self.timers.extend(child.timers);
         self.timeline.extend(child.timeline);
-        self.refs.extend(child.refs);
+        for (key, parts) in child.refs {
+            self.refs.entry(key).or_default().extend(parts);
+        }
         self.held_deletes.extend(child.held_deletes);
         self.sandbox_messages.extend(child.sandbox_messages);
         self.sandbox_refs.extend(child.sandbox_refs);
@@ -131,6 +160,9 @@ impl WriteSet {
         for (id, n) in child.scenario_uses {
             *self.scenario_uses.entry(id).or_default() += n;
         }
+        self.callbacks.extend(child.callbacks);
+        self.callback_updates.extend(child.callback_updates);
+        self.idempotency.extend(child.idempotency);
     }
 
     /// Write everything to the open transaction and empty the set. Returns the flows
@@ -168,7 +200,7 @@ impl WriteSet {
         for (chunk, states) in chunks(&flows).zip(chunks(&states)) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO flows (id, account_id, application_id, status, termination_channel, created_at, \
-                 updated_at, state, event_seq) ",
+                 updated_at, state, event_seq, callback_seq) ",
             );
             q.push_values(chunk.iter().zip(states), |mut b, (f, state)| {
                 b.push_bind(f.id().to_string())
@@ -179,12 +211,14 @@ impl WriteSet {
                     .push_bind(f.def.created_at.as_millis())
                     .push_bind(f.state.updated_at.as_millis())
                     .push_bind(state.as_str())
-                    .push_bind(f.event_seq);
+                    .push_bind(f.event_seq)
+                    .push_bind(f.callback_seq);
             });
             q.push(
                 " ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
                  termination_channel = excluded.termination_channel, updated_at = excluded.updated_at, \
-                 state = excluded.state, event_seq = excluded.event_seq",
+                 state = excluded.state, event_seq = excluded.event_seq, \
+                 callback_seq = excluded.callback_seq",
             );
             q.build().execute(&mut *conn).await?;
         }
@@ -266,7 +300,11 @@ impl WriteSet {
             q.build().execute(&mut *conn).await?;
         }
 
-        let refs: Vec<_> = self.refs.drain().collect();
+        let refs: Vec<((String, String), (MessageRef, Timestamp))> = self
+            .refs
+            .drain()
+            .flat_map(|(key, parts)| parts.into_iter().map(move |p| (key.clone(), p)))
+            .collect();
         for chunk in chunks(&refs) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT OR REPLACE INTO provider_refs (provider, provider_message_id, flow_id, step_order, part, created_at) ",
@@ -328,6 +366,56 @@ impl WriteSet {
             .bind(id)
             .execute(&mut *conn)
             .await?;
+        }
+        let callbacks = std::mem::take(&mut self.callbacks);
+        for chunk in chunks(&callbacks) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO callbacks (event_id, flow_id, seq, application_id, url, body, state, \
+                 attempts, next_at, created_at) ",
+            );
+            q.push_values(chunk, |mut b, c| {
+                b.push_bind(c.event_id.as_str())
+                    .push_bind(c.flow.to_string())
+                    .push_bind(c.seq)
+                    .push_bind(c.application_id.as_str())
+                    .push_bind(c.url.as_str())
+                    .push_bind(c.body.as_str())
+                    .push_bind("pending")
+                    .push_bind(0_i64)
+                    .push_bind(c.created_at.as_millis())
+                    .push_bind(c.created_at.as_millis());
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        for u in std::mem::take(&mut self.callback_updates) {
+            sqlx::query(
+                "UPDATE callbacks SET state = ?, attempts = ?, first_attempt_at = ?, next_at = ?, \
+                 last_error = ?, claimed_until = 0 WHERE id = ?",
+            )
+            .bind(u.state)
+            .bind(i64::from(u.attempts))
+            .bind(u.first_attempt_at.as_millis())
+            .bind(u.next_at.as_millis())
+            .bind(u.last_error)
+            .bind(u.id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        let keys: Vec<_> = self.idempotency.drain().collect();
+        for chunk in chunks(&keys) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT OR REPLACE INTO idempotency_keys (application_id, key, request_hash, \
+                 tracking_id, response, created_at) ",
+            );
+            q.push_values(chunk, |mut b, ((app, key), row)| {
+                b.push_bind(app.as_str())
+                    .push_bind(key.as_str())
+                    .push_bind(row.request_hash.as_str())
+                    .push_bind(row.tracking_id.as_str())
+                    .push_bind(row.response.as_str())
+                    .push_bind(row.created_at.as_millis());
+            });
+            q.build().execute(&mut *conn).await?;
         }
         Ok(flows)
     }

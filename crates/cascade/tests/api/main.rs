@@ -5,10 +5,12 @@
 mod helpers;
 
 mod accounts;
-mod admin;
 mod auth;
+mod callbacks;
 mod cli;
+mod idempotency;
 mod outcomes;
+mod rate_limit;
 mod reports;
 mod restart;
 mod sandbox;

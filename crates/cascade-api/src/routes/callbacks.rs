@@ -1,0 +1,102 @@
+//! The operator's view of the callback outbox: list, and re-deliver dead letters.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use cascade_core::FlowId;
+use cascade_service::clock;
+use cascade_store::{CallbackFilter, CallbackRecord, CallbackState};
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::extract::Operator;
+
+/// `GET /admin/callbacks?state=dead&trackingId=...&limit=100`
+pub async fn list(
+    State(state): State<Arc<ApiState>>,
+    _: Operator,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = CallbackFilter {
+        state: match query.get("state") {
+            None => None,
+            Some(s) => Some(CallbackState::parse(s).ok_or_else(|| {
+                ApiError::Malformed("state must be pending, delivered or dead".into())
+            })?),
+        },
+        flow_id: match query.get("trackingId") {
+            None => None,
+            Some(id) => Some(
+                FlowId::parse(id)
+                    .map_err(|_| ApiError::Malformed("trackingId must be a UUID".into()))?,
+            ),
+        },
+        limit: match query.get("limit") {
+            None => 100,
+            Some(n) => n
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    ApiError::Malformed("limit must be an integer from 1 to 1000".into())
+                })?,
+        },
+    };
+    let records = state.store.callbacks(&filter).await?;
+    Ok(Json(
+        json!({"callbacks": records.iter().map(record_json).collect::<Vec<_>>()}),
+    ))
+}
+
+/// `POST /admin/callbacks/{id}/redeliver`: a dead callback goes out again, with a fresh
+/// retry schedule.
+pub async fn redeliver(
+    State(state): State<Arc<ApiState>>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("dead callback {id}")))?;
+    if !state.store.redeliver_callback(id, clock::now()).await? {
+        return Err(ApiError::NotFound(format!("dead callback {id}")));
+    }
+    state.runtime.wake_callbacks();
+    Ok(Json(json!({"callbackId": id, "redelivered": 1})))
+}
+
+/// `POST /admin/flows/{trackingId}/callbacks/redeliver`: all of a flow's dead callbacks.
+pub async fn redeliver_flow(
+    State(state): State<Arc<ApiState>>,
+    _: Operator,
+    Path(tracking_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = FlowId::parse(&tracking_id).map_err(|_| ApiError::TrackingNotFound)?;
+    let n = state
+        .store
+        .redeliver_flow_callbacks(id, clock::now())
+        .await?;
+    state.runtime.wake_callbacks();
+    Ok(Json(
+        json!({"trackingId": id.to_string(), "redelivered": n}),
+    ))
+}
+
+pub fn record_json(r: &CallbackRecord) -> Value {
+    json!({
+        "callbackId": r.id,
+        "eventId": r.event_id,
+        "trackingId": r.flow_id.to_string(),
+        "sequence": r.seq,
+        "applicationId": r.application_id,
+        "url": r.url,
+        "state": r.state.name(),
+        "attempts": r.attempts,
+        "nextAttemptAt": (r.state == CallbackState::Pending).then_some(r.next_at),
+        "lastError": r.last_error,
+        "createdAt": r.created_at,
+    })
+}

@@ -1,0 +1,215 @@
+//! [`CallbackStore`] for SQLite.
+
+use async_trait::async_trait;
+use cascade_core::machines::TimelineEntry;
+use cascade_core::{FlowId, Timestamp};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::SqliteStore;
+use super::batch::to_u32;
+use super::writeset::CallbackUpdate;
+use crate::callbacks::CallbackStore;
+use crate::driver::FlowTx;
+use crate::model::{Callback, CallbackFilter, CallbackOutcome, CallbackRecord, CallbackState};
+use crate::{Result, StoreError};
+
+#[async_trait]
+impl CallbackStore for SqliteStore {
+    async fn claim_callbacks(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Callback>> {
+        self.write_after_flush(move |conn| {
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "UPDATE callbacks SET claimed_until = ?1
+                     WHERE id IN (
+                        SELECT c.id FROM callbacks c
+                        WHERE c.state = 'pending' AND c.next_at <= ?2 AND c.claimed_until <= ?2
+                          AND NOT EXISTS (SELECT 1 FROM callbacks p
+                                          WHERE p.flow_id = c.flow_id AND p.state = 'pending' AND p.seq < c.seq)
+                        ORDER BY c.next_at, c.id LIMIT ?3)
+                     RETURNING id, event_id, flow_id, seq, application_id, url, body, attempts, first_attempt_at",
+                )
+                .bind(now.plus_millis(lease_ms).as_millis())
+                .bind(now.as_millis())
+                .bind(i64::from(limit))
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut out = rows.iter().map(callback_from_row).collect::<Result<Vec<_>>>()?;
+                out.sort_by_key(|c| c.id);
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    async fn callback_attempted(
+        &self,
+        callback: &Callback,
+        outcome: CallbackOutcome,
+        now: Timestamp,
+    ) -> Result<()> {
+        let cb = callback.clone();
+        self.write_engine(false, move |tx| {
+            Box::pin(async move {
+                let attempts = cb.attempts + 1;
+                let first = cb.first_attempt_at.unwrap_or(now);
+                let (state, next_at, error, entry_status, detail) = match &outcome {
+                    CallbackOutcome::Delivered { status } => (
+                        "delivered",
+                        now,
+                        None,
+                        "delivered",
+                        format!("#{} answered HTTP {status}", cb.seq),
+                    ),
+                    CallbackOutcome::Retry { next_at, error } => (
+                        "pending",
+                        *next_at,
+                        Some(error.clone()),
+                        "retrying",
+                        format!(
+                            "#{} attempt {attempts} failed: {error}; next at {next_at}",
+                            cb.seq
+                        ),
+                    ),
+                    CallbackOutcome::Dead { error } => (
+                        "dead",
+                        now,
+                        Some(error.clone()),
+                        "dead",
+                        format!(
+                            "#{} dead-lettered after {attempts} attempt(s): {error}",
+                            cb.seq
+                        ),
+                    ),
+                };
+                tx.own.callback_updates.push(CallbackUpdate {
+                    id: cb.id,
+                    state,
+                    attempts,
+                    first_attempt_at: first,
+                    next_at,
+                    last_error: error,
+                });
+                if let Some(mut flow) = tx.load_flow(cb.flow_id).await? {
+                    let entry = TimelineEntry::new(now, "callback")
+                        .status(entry_status)
+                        .detail(detail);
+                    tx.append_timeline(cb.flow_id, flow.event_seq, &[entry])
+                        .await?;
+                    flow.event_seq += 1;
+                    tx.save_flow(&flow).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn release_callback_claims(&self) -> Result<u64> {
+        self.write_after_flush(|conn| {
+            Box::pin(async move {
+                let done =
+                    sqlx::query("UPDATE callbacks SET claimed_until = 0 WHERE claimed_until > 0")
+                        .execute(&mut *conn)
+                        .await?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
+    }
+
+    async fn callbacks(&self, filter: &CallbackFilter) -> Result<Vec<CallbackRecord>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT id, event_id, flow_id, seq, application_id, url, state, attempts, next_at, last_error, created_at
+             FROM callbacks WHERE 1 = 1",
+        );
+        if let Some(state) = filter.state {
+            q.push(" AND state = ").push_bind(state.name());
+        }
+        if let Some(flow) = filter.flow_id {
+            q.push(" AND flow_id = ").push_bind(flow.to_string());
+        }
+        q.push(" ORDER BY id LIMIT ")
+            .push_bind(i64::from(filter.limit.max(1)));
+        let rows = q.build().fetch_all(self.readers()).await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn redeliver_callback(&self, id: i64, now: Timestamp) -> Result<bool> {
+        self.write_after_flush(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE callbacks SET state = 'pending', attempts = 0, first_attempt_at = NULL, next_at = ?,
+                        claimed_until = 0, last_error = NULL
+                     WHERE id = ? AND state = 'dead'",
+                )
+                .bind(now.as_millis())
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+
+    async fn redeliver_flow_callbacks(&self, flow: FlowId, now: Timestamp) -> Result<u64> {
+        self.write_after_flush(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE callbacks SET state = 'pending', attempts = 0, first_attempt_at = NULL, next_at = ?,
+                        claimed_until = 0, last_error = NULL
+                     WHERE flow_id = ? AND state = 'dead'",
+                )
+                .bind(now.as_millis())
+                .bind(flow.to_string())
+                .execute(&mut *conn)
+                .await?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
+    }
+}
+
+fn flow_id(text: &str) -> Result<FlowId> {
+    FlowId::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn callback_from_row(r: &SqliteRow) -> Result<Callback> {
+    let first: Option<i64> = r.try_get(8)?;
+    Ok(Callback {
+        id: r.try_get(0)?,
+        event_id: r.try_get(1)?,
+        flow_id: flow_id(r.try_get(2)?)?,
+        seq: r.try_get(3)?,
+        application_id: r.try_get(4)?,
+        url: r.try_get(5)?,
+        body: r.try_get(6)?,
+        attempts: to_u32(r.try_get(7)?)?,
+        first_attempt_at: first.map(Timestamp::from_millis),
+    })
+}
+
+fn record_from_row(r: &SqliteRow) -> Result<CallbackRecord> {
+    let state: &str = r.try_get(6)?;
+    Ok(CallbackRecord {
+        id: r.try_get(0)?,
+        event_id: r.try_get(1)?,
+        flow_id: flow_id(r.try_get(2)?)?,
+        seq: r.try_get(3)?,
+        application_id: r.try_get(4)?,
+        url: r.try_get(5)?,
+        state: CallbackState::parse(state)
+            .ok_or_else(|| StoreError::Corrupt(format!("callback state {state}")))?,
+        attempts: to_u32(r.try_get(7)?)?,
+        next_at: Timestamp::from_millis(r.try_get(8)?),
+        last_error: r.try_get(9)?,
+        created_at: Timestamp::from_millis(r.try_get(10)?),
+    })
+}
