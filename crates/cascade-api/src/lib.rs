@@ -62,6 +62,18 @@ pub struct ApiState {
     pub tokens: auth::TokenCache,
     pub limiter: ratelimit::RateLimiter,
     pub in_flight: routes::failover::InFlightKeys,
+    /// Writes the connectors' metrics (Prometheus text) for `GET /metrics`.
+    pub metrics: Option<MetricsRenderer>,
+}
+
+/// Appends metrics in the Prometheus text format.
+#[derive(Clone)]
+pub struct MetricsRenderer(pub Arc<dyn Fn(&mut String) + Send + Sync>);
+
+impl std::fmt::Debug for MetricsRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsRenderer")
+    }
 }
 
 impl ApiState {
@@ -76,7 +88,15 @@ impl ApiState {
             tokens: auth::TokenCache::default(),
             limiter,
             in_flight: routes::failover::InFlightKeys::default(),
+            metrics: None,
         }
+    }
+
+    /// Adds connector metrics to `GET /metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: MetricsRenderer) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 }
 
@@ -133,6 +153,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             post(routes::callbacks::redeliver_flow),
         )
         .route("/healthz", get(routes::health::healthz))
+        .route("/metrics", get(routes::health::metrics))
         .route("/readyz", get(routes::health::readyz))
         .fallback(routes::health::no_route)
         .method_not_allowed_fallback(routes::health::no_method)

@@ -7,6 +7,7 @@
 //! scripted by scenario rules.
 
 pub mod sandbox;
+pub mod smpp;
 
 use std::sync::Arc;
 
@@ -79,6 +80,16 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     async fn submit(&self, request: &SubmitRequest) -> Result<Accepted, SubmitError>;
 }
 
+/// What became of a delivered report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Matched to its message and applied.
+    Applied,
+    /// No message carries the id yet (the report came before the submit was recorded, or
+    /// it is about a message Cascade does not know); kept and applied once one does.
+    Held,
+}
+
 /// Where providers deliver reports. Returns once the report is durably recorded.
 #[async_trait]
 pub trait ReportSink: Send + Sync {
@@ -94,7 +105,7 @@ pub trait ReportSink: Send + Sync {
         provider: &str,
         provider_message_ids: &[String],
         report: Report,
-    ) -> Result<(), String>;
+    ) -> Result<Recorded, String>;
 }
 
 /// The provider serving each channel.
@@ -120,6 +131,44 @@ impl Providers {
             Channel::Sms => self.sms.as_ref(),
             Channel::Viber => self.viber.as_ref(),
             Channel::Voice => self.voice.as_ref(),
+        }
+    }
+}
+
+/// A [`ReportSink`] set after the fact: connectors start before the runtime that records
+/// their reports exists. Until it is set, reports are refused (the provider delivers them
+/// again later).
+#[derive(Default)]
+pub struct LateSink {
+    sink: std::sync::OnceLock<Arc<dyn ReportSink>>,
+}
+
+impl std::fmt::Debug for LateSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LateSink")
+            .field("set", &self.sink.get().is_some())
+            .finish()
+    }
+}
+
+impl LateSink {
+    /// Sets the sink; later calls are ignored.
+    pub fn set(&self, sink: Arc<dyn ReportSink>) {
+        let _ = self.sink.set(sink);
+    }
+}
+
+#[async_trait]
+impl ReportSink for LateSink {
+    async fn deliver(
+        &self,
+        provider: &str,
+        provider_message_ids: &[String],
+        report: Report,
+    ) -> Result<Recorded, String> {
+        match self.sink.get() {
+            Some(sink) => sink.deliver(provider, provider_message_ids, report).await,
+            None => Err("still starting".into()),
         }
     }
 }

@@ -152,12 +152,21 @@ pub trait SandboxStore: Send + Sync {
     /// returns the first send's provider id and schedules nothing.
     async fn sandbox_send(&self, send: SandboxSend, now: Timestamp) -> Result<SandboxSendOutcome>;
 
-    /// Up to `limit` reports due at `now`, in due order. They stay until acknowledged,
-    /// so a crash between delivering and acknowledging delivers again (at least once).
-    async fn due_sandbox_reports(&self, now: Timestamp, limit: u32) -> Result<Vec<SandboxReport>>;
+    /// Up to `limit` reports due at `now` from providers whose name starts with
+    /// `provider_prefix`, in due order. They stay until acknowledged, so a crash between
+    /// delivering and acknowledging delivers again (at least once).
+    async fn due_sandbox_reports(
+        &self,
+        provider_prefix: &str,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<SandboxReport>>;
     async fn ack_sandbox_reports(&self, ids: &[i64]) -> Result<()>;
-    async fn next_sandbox_report_due(&self) -> Result<Option<Timestamp>>;
+    /// When the next report of providers named `provider_prefix...` falls due.
+    async fn next_sandbox_report_due(&self, provider_prefix: &str) -> Result<Option<Timestamp>>;
     async fn sandbox_messages(&self, limit: u32) -> Result<Vec<SandboxMessage>>;
+    /// The provider ids a committed send with this `client_ref` was given, if any.
+    async fn sandbox_provider_ids(&self, client_ref: &str) -> Result<Option<Vec<String>>>;
 }
 
 /// The whole storage API.

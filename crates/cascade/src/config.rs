@@ -3,17 +3,20 @@
 //! runs with nothing set.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use cascade_core::flow::TtlClock;
 use cascade_core::pricing::{CountryPrices, OperatorTable, PriceList};
 use cascade_core::{Channel, Micros};
+use cascade_providers::smpp::SmscSettings;
 use cascade_store::sqlite::Durability;
 use serde::Deserialize;
 
 /// Where the default SQLite store lives.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://cascade-data/cascade.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_SANDBOX_SMPP_LISTEN: &str = "127.0.0.1:2775";
 
 /// The whole configuration, every value checked.
 #[derive(Debug, Clone)]
@@ -41,17 +44,31 @@ pub struct Config {
     pub default_balance: Micros,
     pub prices: PriceList,
     pub operators: OperatorTable,
+    /// Real SMSCs (`[[smsc]]`): when there is one, SMS steps go to them and the SMS sandbox
+    /// (the in-process SMSC simulator) is off.
+    pub smsc: Vec<SmscSettings>,
+    /// Where the sandbox SMSC listens (`CASCADE_SANDBOX_SMPP_LISTEN`).
+    pub sandbox_smpp_listen: SocketAddr,
 }
 
 impl Config {
-    /// TTL clock for accepted flows: every channel is sandboxed until real providers are
-    /// configured, so the sandbox minute applies to all of them.
+    /// TTL clock for accepted flows: the sandbox minute applies to sandboxed channels; SMS
+    /// over real SMSCs keeps real minutes.
     pub fn ttl_clock(&self) -> TtlClock {
         TtlClock {
-            sms_minute_ms: self.sandbox_minute_ms,
+            sms_minute_ms: if self.smsc.is_empty() {
+                self.sandbox_minute_ms
+            } else {
+                60_000
+            },
             viber_minute_ms: self.sandbox_minute_ms,
             voice_minute_ms: self.sandbox_minute_ms,
         }
+    }
+
+    /// True when SMS goes to the sandbox SMSC.
+    pub fn sms_sandboxed(&self) -> bool {
+        self.smsc.is_empty() && self.sandbox_channels.contains(&Channel::Sms)
     }
 }
 
@@ -98,6 +115,9 @@ struct FileConfig {
     prices: FilePrices,
     #[serde(default)]
     operators: BTreeMap<String, String>,
+    sandbox_smpp_listen: Option<String>,
+    #[serde(default)]
+    smsc: Vec<SmscSettings>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -302,6 +322,29 @@ impl Config {
         }
         let operators =
             OperatorTable::new(fc.operators.iter()).map_err(|m| invalid("operators", m))?;
+        let sandbox_smpp_listen = var("CASCADE_SANDBOX_SMPP_LISTEN")
+            .or(fc.sandbox_smpp_listen)
+            .unwrap_or_else(|| DEFAULT_SANDBOX_SMPP_LISTEN.into());
+        let sandbox_smpp_listen = sandbox_smpp_listen.parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                "CASCADE_SANDBOX_SMPP_LISTEN",
+                format!("{sandbox_smpp_listen:?} is not an address like 127.0.0.1:2775"),
+            )
+        })?;
+        let smsc = fc.smsc;
+        for s in &smsc {
+            s.validate().map_err(|m| invalid("smsc", m))?;
+        }
+        for (i, s) in smsc.iter().enumerate() {
+            if smsc[..i].iter().any(|o| o.name == s.name) {
+                return Err(invalid("smsc", format!("two SMSCs are named {:?}", s.name)));
+            }
+        }
+        if !smsc.is_empty() && !smsc.iter().any(|s| s.routes.iter().any(|r| r == "*")) {
+            tracing::warn!(
+                "no [[smsc]] has the default route \"*\": SMS to other destinations fail with \"No route\""
+            );
+        }
         Ok(Config {
             listen,
             database_url,
@@ -319,6 +362,8 @@ impl Config {
             default_balance,
             prices,
             operators,
+            smsc,
+            sandbox_smpp_listen,
         })
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin_cli;
 pub mod config;
+pub mod smsc_sim;
 pub mod startup;
 pub mod telemetry;
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use cascade::admin_cli::{self, AdminCommand};
 use cascade::config::Config;
+use cascade::smsc_sim;
 use cascade::startup::Application;
 use cascade::telemetry;
 use clap::{Parser, Subcommand};
@@ -36,6 +37,9 @@ enum Command {
     /// Administer accounts, applications and senders directly in the store.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Run the sandbox SMSC on its own: an SMPP 3.4 server any ESME can bind to, with
+    /// receipts scripted by scenario rules posted to its admin endpoint.
+    SmscSim(smsc_sim::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +69,10 @@ fn run() -> anyhow::Result<()> {
         Command::Admin(cmd) => {
             telemetry::init("warn");
             runtime.block_on(admin_cli::run(&config, cmd))
+        }
+        Command::SmscSim(args) => {
+            telemetry::init("info,sqlx=warn");
+            runtime.block_on(smsc_sim::run(args, &env, shutdown_signal()))
         }
     }
 }
@@ -101,6 +109,11 @@ fn print_banner(app: &Application) {
     let addr = app.local_addr();
     let base = format!("http://{addr}");
     println!("cascade: listening on {base}");
+    if let Some(smsc) = app.sandbox_smsc_addr() {
+        println!(
+            "cascade: sandbox SMSC (SMPP 3.4, any system_id/password) on {smsc}; SMS steps travel through it"
+        );
+    }
     let prepared = app.prepared();
     if let Some(token) = &prepared.new_admin_token {
         println!();

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cascade_api::{ApiSettings, ApiState};
+use cascade_core::Channel;
 use cascade_providers::sandbox::{SandboxProvider, run_reporter_until_stopped};
-use cascade_providers::{Providers, ReportSink};
+use cascade_providers::smpp::{SmppProvider, SmscConnection, SmscSettings, SmscSimulator};
+use cascade_providers::{LateSink, Providers, ReportSink};
 use cascade_service::clock;
 use cascade_service::runtime::{CallbackSettings, Runtime, RuntimeConfig};
 use cascade_service::tenancy::{self, Prepared};
@@ -15,6 +17,7 @@ use cascade_store::sqlite::{SqliteConfig, SqliteStore};
 use cascade_store::{RateLimit, Store};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
@@ -26,6 +29,10 @@ pub struct Application {
     store: Arc<dyn Store>,
     prepared: Prepared,
     config: Config,
+    smsc: Vec<Arc<SmscConnection>>,
+    simulator: Option<SmscSimulator>,
+    /// Stops the SMPP binds and the simulator, after the runtime.
+    smpp_stop: CancellationToken,
 }
 
 impl std::fmt::Debug for Application {
@@ -90,9 +97,53 @@ impl Application {
         let reports_due = Arc::new(Notify::new());
         let mut providers = Providers::default();
         for &channel in &config.sandbox_channels {
+            if channel == Channel::Sms {
+                // SMS goes over SMPP, to real SMSCs or to the sandbox SMSC.
+                continue;
+            }
             let provider =
                 SandboxProvider::new(channel, Arc::clone(&store), Arc::clone(&reports_due));
             providers = providers.with(channel, Arc::new(provider));
+        }
+        let smpp_stop = CancellationToken::new();
+        let late_sink = Arc::new(LateSink::default());
+        let simulator = if config.sms_sandboxed() {
+            let sim = SmscSimulator::start(
+                config.sandbox_smpp_listen,
+                Arc::clone(&store),
+                smpp_stop.clone(),
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "starting the sandbox SMSC on {} (set CASCADE_SANDBOX_SMPP_LISTEN to another address, port 0 for any)",
+                    config.sandbox_smpp_listen
+                )
+            })?;
+            Some(sim)
+        } else {
+            None
+        };
+        let smsc_settings: Vec<(SmscSettings, bool)> = match &simulator {
+            Some(sim) => {
+                let addr = sim.local_addr();
+                vec![(
+                    SmscSettings::simulator(&addr.ip().to_string(), addr.port()),
+                    true,
+                )]
+            }
+            None => config.smsc.iter().cloned().map(|s| (s, false)).collect(),
+        };
+        let mut smsc = Vec::new();
+        for (settings, sandbox) in smsc_settings {
+            let sink: Arc<dyn ReportSink> = Arc::clone(&late_sink) as Arc<dyn ReportSink>;
+            let connection = SmscConnection::start(settings, sink, sandbox, &smpp_stop)
+                .map_err(anyhow::Error::msg)
+                .context("starting the SMPP connections")?;
+            smsc.push(connection);
+        }
+        if !smsc.is_empty() {
+            providers = providers.with(Channel::Sms, Arc::new(SmppProvider::new(smsc.clone())));
         }
         let runtime_config = RuntimeConfig {
             callbacks: CallbackSettings {
@@ -107,6 +158,7 @@ impl Application {
             .await
             .context("starting the engine")?;
         let sink: Arc<dyn ReportSink> = Arc::clone(&runtime) as Arc<dyn ReportSink>;
+        late_sink.set(Arc::clone(&sink));
         runtime.spawn(run_reporter_until_stopped(
             Arc::clone(&store),
             sink,
@@ -125,7 +177,14 @@ impl Application {
                 burst: config.rate_limit_burst.max(config.rate_limit_per_second),
             },
         };
-        let state = Arc::new(ApiState::new(Arc::clone(&runtime), admin, settings));
+        let metered = smsc.clone();
+        let state = Arc::new(
+            ApiState::new(Arc::clone(&runtime), admin, settings).with_metrics(
+                cascade_api::MetricsRenderer(Arc::new(move |out: &mut String| {
+                    cascade_providers::smpp::metrics::render(&metered, out);
+                })),
+            ),
+        );
         let router = cascade_api::router(state);
         let listener = TcpListener::bind(&config.listen)
             .await
@@ -137,7 +196,15 @@ impl Application {
             store,
             prepared,
             config,
+            smsc,
+            simulator,
+            smpp_stop,
         })
+    }
+
+    /// The sandbox SMSC's address, when SMS is sandboxed.
+    pub fn sandbox_smsc_addr(&self) -> Option<SocketAddr> {
+        self.simulator.as_ref().map(SmscSimulator::local_addr)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -171,6 +238,10 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         self.runtime.shutdown(Duration::from_secs(10)).await;
+        // Unbind politely (answers to submits in flight still arrive), then stop the
+        // simulator, then the store.
+        futures_util::future::join_all(self.smsc.iter().map(|c| c.shutdown())).await;
+        self.smpp_stop.cancel();
         self.store.close().await;
         served.context("serving HTTP")
     }

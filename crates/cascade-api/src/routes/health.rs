@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::ApiState;
 use crate::error::ApiError;
+use crate::extract::Operator;
 
 /// 200 while the process runs.
 pub async fn healthz() -> impl IntoResponse {
@@ -28,6 +29,25 @@ pub async fn readyz(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
             )
         }
     }
+}
+
+/// `GET /metrics` (admin token): the connectors' metrics in the Prometheus text format,
+/// plus the process's own basics.
+pub async fn metrics(State(state): State<Arc<ApiState>>, _: Operator) -> impl IntoResponse {
+    let mut out = String::new();
+    out.push_str(
+        "# HELP cascade_up 1 while the process serves.\n# TYPE cascade_up gauge\ncascade_up 1\n",
+    );
+    if let Some(render) = &state.metrics {
+        (render.0)(&mut out);
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
 }
 
 pub async fn no_route() -> ApiError {

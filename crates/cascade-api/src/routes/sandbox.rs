@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use cascade_providers::sandbox::{parse_scenario, scenario_json};
+use cascade_providers::sandbox::{message_json, messages_limit, parse_scenario, scenario_json};
 use cascade_service::clock;
 use serde_json::{Value, json};
 
@@ -48,29 +48,9 @@ pub async fn list_messages(
     _: Operator,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = match query.get("limit") {
-        None => 100,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::Malformed("limit must be an integer from 1 to 1000".into()))?,
-    };
+    let limit = messages_limit(query.get("limit").map(String::as_str))
+        .map_err(|m| ApiError::Malformed(m.into()))?;
     let messages = state.store.sandbox_messages(limit).await?;
-    let items: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            json!({
-                "channel": m.channel.name(),
-                "provider": m.provider,
-                "providerMessageIds": m.provider_message_ids,
-                "clientRef": m.client_ref,
-                "to": m.to,
-                "content": m.payload,
-                "scenarioId": m.scenario_id,
-                "receivedAt": m.received_at,
-            })
-        })
-        .collect();
+    let items: Vec<Value> = messages.iter().map(message_json).collect();
     Ok(Json(json!({"messages": items})))
 }

@@ -17,9 +17,14 @@ use serde_json::json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub use scenario::{Rule, ScriptedEvent, parse_scenario, plan_reports, scenario_json};
+pub use scenario::{
+    Rule, ScriptedEvent, parse_scenario, plan_reports, plan_sms_reports, scenario_json,
+};
 
 use crate::{Accepted, Provider, ReportSink, SubmitError, SubmitRequest};
+
+/// What every name of [`provider_name`] starts with.
+const PROVIDER_PREFIX: &str = "sandbox-";
 
 /// The provider name reports from sandbox channels are matched under.
 pub fn provider_name(channel: Channel) -> &'static str {
@@ -95,6 +100,35 @@ impl Provider for SandboxProvider {
     }
 }
 
+/// One received message as `GET /sandbox/messages` lists it.
+pub fn message_json(m: &cascade_store::SandboxMessage) -> serde_json::Value {
+    json!({
+        "channel": m.channel.name(),
+        "provider": m.provider,
+        "providerMessageIds": m.provider_message_ids,
+        "clientRef": m.client_ref,
+        "to": m.to,
+        "content": m.payload,
+        "scenarioId": m.scenario_id,
+        "receivedAt": m.received_at,
+    })
+}
+
+/// The `limit` query parameter of `GET /sandbox/messages`: 1 to 1000, default 100.
+///
+/// # Errors
+/// A sentence for the client.
+pub fn messages_limit(given: Option<&str>) -> Result<u32, &'static str> {
+    match given {
+        None => Ok(100),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or("limit must be an integer from 1 to 1000"),
+    }
+}
+
 /// What the sandbox shows it received.
 fn summary(step: &StepKind) -> serde_json::Value {
     match step {
@@ -141,7 +175,7 @@ pub async fn run_reporter_until_stopped(
             continue;
         }
         let now = wall_clock();
-        let wait = match store.next_sandbox_report_due().await {
+        let wait = match store.next_sandbox_report_due(PROVIDER_PREFIX).await {
             Ok(Some(due)) => {
                 Duration::from_millis(u64::try_from(due.millis_since(now)).unwrap_or(0))
                     .min(IDLE_POLL)
@@ -164,7 +198,7 @@ async fn deliver_due(
     sink: &Arc<dyn ReportSink>,
 ) -> Result<usize, cascade_store::StoreError> {
     let due = store
-        .due_sandbox_reports(wall_clock(), REPORT_BATCH)
+        .due_sandbox_reports(PROVIDER_PREFIX, wall_clock(), REPORT_BATCH)
         .await?;
     if due.is_empty() {
         return Ok(0);
@@ -183,7 +217,7 @@ async fn deliver_due(
             for r in reports {
                 let ids = [r.provider_message_id.clone()];
                 match sink.deliver(&r.provider, &ids, r.report).await {
-                    Ok(()) => done.push(r.id),
+                    Ok(_) => done.push(r.id),
                     Err(e) => {
                         tracing::warn!(error = %e, provider_message_id = %r.provider_message_id, "sandbox report not recorded; will retry");
                         break;

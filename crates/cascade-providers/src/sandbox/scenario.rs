@@ -22,6 +22,9 @@ pub struct ScriptedEvent {
     pub detailed_status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// SMS only: the event concerns this part (1-based) alone; unset, every part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
 }
 
 /// A rule's behaviour, stored as the scenario's `rule` JSON.
@@ -37,6 +40,14 @@ pub struct Rule {
     pub answered_by: Option<AnsweredBy>,
     #[serde(default)]
     pub duration_seconds: Option<u32>,
+    /// SMS only: the SMSC refuses the `submit_sm` with this command status (e.g. 11,
+    /// `ESME_RINVDSTADR`) instead of accepting it; no receipt follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject_with: Option<u32>,
+    /// SMS only: the SMSC answers the first N `submit_sm` of each part with
+    /// `ESME_RTHROTTLED` before accepting it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<u32>,
 }
 
 impl Rule {
@@ -111,6 +122,18 @@ pub fn parse_scenario(body: &Value) -> Result<NewScenario, ValidationErrors> {
         86_400,
         &mut errors,
     );
+    let reject_with = parse_command_status(obj.get("rejectWith"), &mut errors);
+    let throttle = optional_u32(obj.get("throttle"), "throttle", 100, &mut errors);
+    if channel != Some(Channel::Sms) {
+        for (key, set) in [
+            ("rejectWith", reject_with.is_some()),
+            ("throttle", throttle.is_some()),
+        ] {
+            if set {
+                errors.add(key, "applies to Sms rules only (the SMSC simulator)");
+            }
+        }
+    }
     let times = optional_u32(obj.get("times"), "times", u32::MAX, &mut errors);
     if times == Some(0) {
         errors.add("times", "must be at least 1");
@@ -126,6 +149,8 @@ pub fn parse_scenario(body: &Value) -> Result<NewScenario, ValidationErrors> {
         operator,
         answered_by,
         duration_seconds,
+        reject_with,
+        throttle,
     };
     Ok(NewScenario {
         channel,
@@ -195,12 +220,57 @@ fn parse_event(
         &format!("{path}.description"),
         errors,
     );
+    let part = match obj.get("part") {
+        None | Some(Value::Null) => None,
+        Some(x) => match x
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| (1..=255).contains(n))
+        {
+            Some(n) if channel == Some(Channel::Sms) => Some(n),
+            Some(_) => {
+                errors.add(format!("{path}.part"), "applies to Sms events only");
+                None
+            }
+            None => {
+                errors.add(format!("{path}.part"), "must be an integer from 1 to 255");
+                None
+            }
+        },
+    };
     Some(ScriptedEvent {
         after_ms,
         status,
         detailed_status,
         description,
+        part,
     })
+}
+
+/// `rejectWith`: an SMPP command status as a number (`11`) or a name (`"ESME_RINVDSTADR"`);
+/// not 0 (that is success) and not a throttling status (use `throttle`).
+fn parse_command_status(v: Option<&Value>, errors: &mut ValidationErrors) -> Option<u32> {
+    use cascade_smpp::CommandStatus;
+    let status = match v {
+        None | Some(Value::Null) => return None,
+        Some(Value::String(name)) => (0..=0x4FF_u32)
+            .map(CommandStatus)
+            .find(|s| s.name() == Some(name.as_str())),
+        Some(x) => x
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(CommandStatus),
+    };
+    match status {
+        Some(s) if !s.is_ok() && !s.is_throttling() => Some(s.0),
+        _ => {
+            errors.add(
+                "rejectWith",
+                "must be an SMPP error status other than ESME_ROK and the throttling ones, as a number or a name like \"ESME_RINVDSTADR\"",
+            );
+            None
+        }
+    }
 }
 
 fn optional_text(v: Option<&Value>, path: &str, errors: &mut ValidationErrors) -> Option<String> {
@@ -250,6 +320,7 @@ pub fn scenario_json(s: &Scenario) -> Value {
                     "status": e.status.name_for(s.channel),
                     "detailedStatus": e.detailed_status,
                     "description": e.description,
+                    "part": e.part,
                 })
             })
             .collect::<Vec<_>>()
@@ -262,6 +333,8 @@ pub fn scenario_json(s: &Scenario) -> Value {
         "operator": rule.operator,
         "answeredBy": rule.answered_by.map(AnsweredBy::name),
         "durationSeconds": rule.duration_seconds,
+        "rejectWith": rule.reject_with,
+        "throttle": rule.throttle,
         "timesLeft": s.times_left,
         "createdAt": s.created_at,
     })
@@ -274,6 +347,7 @@ fn default_events(channel: Channel) -> Vec<ScriptedEvent> {
         status,
         detailed_status: None,
         description: None,
+        part: None,
     };
     match channel {
         Channel::Sms => vec![ev(20, StatusKind::Delivered)],
@@ -284,7 +358,8 @@ fn default_events(channel: Channel) -> Vec<ScriptedEvent> {
 
 const DEFAULT_CALL_SECONDS: u32 = 5;
 
-/// Decide ids and reports for one send: every message (SMS part) gets the same script.
+/// Decide ids and reports for one send: every message (SMS part) gets the same script,
+/// except events scoped to one `part`.
 pub fn plan_reports(
     step: &StepKind,
     scenario: Option<&Scenario>,
@@ -296,23 +371,52 @@ pub fn plan_reports(
         StepKind::Viber(_) => Channel::Viber,
         StepKind::Voice(_) => Channel::Voice,
     };
+    let hangup_on_machine =
+        matches!(step, StepKind::Voice(v) if v.machine_detection == Some(MachineDetection::Hangup));
     let rule = scenario.map(Rule::from_scenario).unwrap_or_default();
+    plan(channel, &rule, hangup_on_machine, provider_ids, now)
+}
+
+/// [`plan_reports`] for the parts of one SMS as the SMSC simulator sees them (it knows no
+/// step, only `submit_sm`s). Returns the rule applied too (rejections, throttling).
+pub fn plan_sms_reports(
+    scenario: Option<&Scenario>,
+    provider_ids: Vec<String>,
+    now: Timestamp,
+) -> (SandboxPlan, Rule) {
+    let rule = scenario.map(Rule::from_scenario).unwrap_or_default();
+    (plan(Channel::Sms, &rule, false, provider_ids, now), rule)
+}
+
+fn plan(
+    channel: Channel,
+    rule: &Rule,
+    hangup_on_machine: bool,
+    provider_ids: Vec<String>,
+    now: Timestamp,
+) -> SandboxPlan {
     let events = rule
         .events
         .clone()
         .unwrap_or_else(|| default_events(channel));
-    let hangup_on_machine =
-        matches!(step, StepKind::Voice(v) if v.machine_detection == Some(MachineDetection::Hangup));
     let mut reports = Vec::new();
-    for pmid in &provider_ids {
-        for e in &events {
+    if rule.reject_with.is_some() {
+        // The SMSC refuses the message: nothing will be reported about it.
+        return SandboxPlan {
+            provider_ids,
+            reports,
+        };
+    }
+    for (index, pmid) in provider_ids.iter().enumerate() {
+        let part = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        for e in events.iter().filter(|e| e.part.is_none_or(|p| p == part)) {
             let at = now.plus_millis(i64::try_from(e.after_ms).unwrap_or(i64::MAX));
             let mut report = Report::status(e.status, at);
             report.detailed_status.clone_from(&e.detailed_status);
             report.description.clone_from(&e.description);
             report.operator.clone_from(&rule.operator);
             if channel == Channel::Voice && e.status.is_final() {
-                voice_outcome(&mut report, &rule, hangup_on_machine);
+                voice_outcome(&mut report, rule, hangup_on_machine);
             }
             reports.push(PlannedReport {
                 provider_message_id: pmid.clone(),

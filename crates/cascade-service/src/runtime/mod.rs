@@ -23,7 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cascade_core::flow::FlowDefinition;
 use cascade_core::machines::Report;
-use cascade_providers::{Providers, ReportSink};
+use cascade_providers::{Providers, Recorded, ReportSink};
 use cascade_store::{
     Applied, IdempotencyKey, IdempotentAccept, Job, ReportOutcome, Store, StoreError,
 };
@@ -262,7 +262,7 @@ impl ReportSink for Runtime {
         provider: &str,
         provider_message_ids: &[String],
         report: Report,
-    ) -> Result<(), String> {
+    ) -> Result<Recorded, String> {
         match self
             .store
             .apply_report(provider, provider_message_ids, report, clock::now())
@@ -270,7 +270,7 @@ impl ReportSink for Runtime {
         {
             Ok(ReportOutcome::Applied(applied)) => {
                 self.absorb(&applied);
-                Ok(())
+                Ok(Recorded::Applied)
             }
             Ok(ReportOutcome::Held) => {
                 tracing::debug!(
@@ -278,7 +278,7 @@ impl ReportSink for Runtime {
                     provider_message_id = ?provider_message_ids,
                     "report held until its message id is known"
                 );
-                Ok(())
+                Ok(Recorded::Held)
             }
             Err(e) => Err(e.to_string()),
         }

@@ -154,12 +154,19 @@ impl SandboxStore for SqliteStore {
         .await
     }
 
-    async fn due_sandbox_reports(&self, now: Timestamp, limit: u32) -> Result<Vec<SandboxReport>> {
+    async fn due_sandbox_reports(
+        &self,
+        provider_prefix: &str,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<SandboxReport>> {
         let rows = sqlx::query(
             "SELECT id, provider, provider_message_id, report FROM sandbox_reports
-             WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
+             WHERE due_at <= ? AND substr(provider, 1, ?) = ? ORDER BY due_at, id LIMIT ?",
         )
         .bind(now.as_millis())
+        .bind(i64::try_from(provider_prefix.len()).unwrap_or(i64::MAX))
+        .bind(provider_prefix)
         .bind(i64::from(limit))
         .fetch_all(self.readers())
         .await?;
@@ -186,11 +193,25 @@ impl SandboxStore for SqliteStore {
         .await
     }
 
-    async fn next_sandbox_report_due(&self) -> Result<Option<Timestamp>> {
-        let due: Option<i64> = sqlx::query_scalar("SELECT MIN(due_at) FROM sandbox_reports")
-            .fetch_one(self.readers())
-            .await?;
+    async fn next_sandbox_report_due(&self, provider_prefix: &str) -> Result<Option<Timestamp>> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(due_at) FROM sandbox_reports WHERE substr(provider, 1, ?) = ?",
+        )
+        .bind(i64::try_from(provider_prefix.len()).unwrap_or(i64::MAX))
+        .bind(provider_prefix)
+        .fetch_one(self.readers())
+        .await?;
         Ok(due.map(Timestamp::from_millis))
+    }
+
+    async fn sandbox_provider_ids(&self, client_ref: &str) -> Result<Option<Vec<String>>> {
+        let ids: Option<String> =
+            sqlx::query_scalar("SELECT provider_ids FROM sandbox_messages WHERE client_ref = ?")
+                .bind(client_ref)
+                .fetch_optional(self.readers())
+                .await?;
+        ids.map(|ids| serde_json::from_str(&ids).map_err(Into::into))
+            .transpose()
     }
 
     async fn sandbox_messages(&self, limit: u32) -> Result<Vec<SandboxMessage>> {

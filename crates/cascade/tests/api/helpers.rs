@@ -70,17 +70,32 @@ pub async fn spawn_app() -> TestApp {
 
 /// Start with extra `CASCADE_*` settings (e.g. `("CASCADE_SANDBOX_MINUTE_MS", "100")`).
 pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
+    spawn_app_configured(None, settings).await
+}
+
+/// Start with a configuration file (e.g. `[[smsc]]` sections) plus extra settings.
+pub async fn spawn_app_with_file(toml: &str, settings: &[(&str, &str)]) -> TestApp {
+    spawn_app_configured(Some(toml), settings).await
+}
+
+async fn spawn_app_configured(toml: Option<&str>, settings: &[(&str, &str)]) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db_path = dir.path().join("cascade.db");
     let mut env: HashMap<String, String> = HashMap::from([
         ("CASCADE_LISTEN".into(), "127.0.0.1:0".into()),
+        ("CASCADE_SANDBOX_SMPP_LISTEN".into(), "127.0.0.1:0".into()),
         (
             "CASCADE_DATABASE_URL".into(),
             format!("sqlite://{}", db_path.display()),
         ),
         ("CASCADE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
     ]);
+    if let Some(toml) = toml {
+        let path = dir.path().join("cascade.toml");
+        std::fs::write(&path, toml).expect("the config file is written");
+        env.insert("CASCADE_CONFIG".into(), path.display().to_string());
+    }
     for (k, v) in settings {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
@@ -225,6 +240,22 @@ impl TestApp {
         body
     }
 
+    /// The sandbox's scenario rules.
+    pub async fn scenarios(&self) -> Vec<Value> {
+        let r = self
+            .client
+            .get(self.url("/sandbox/scenarios"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["scenarios"]
+            .as_array()
+            .expect("a scenarios array")
+            .clone()
+    }
+
     /// What the sandbox providers received.
     pub async fn sandbox_messages(&self) -> Vec<Value> {
         let r = self
@@ -364,6 +395,26 @@ impl TestApp {
             matches!(t["status"].as_str(), Some("Succeeded" | "Failed"))
         })
         .await
+    }
+
+    /// `GET /metrics` as (series with labels, value) pairs.
+    pub async fn metrics(&self) -> HashMap<String, f64> {
+        let r = self
+            .client
+            .get(self.url("/metrics"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let text = r.text().await.unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((series.to_owned(), value.parse().ok()?))
+            })
+            .collect()
     }
 
     /// Number of flows in the store (read-only look into the file).

@@ -26,6 +26,7 @@ async fn start(db: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cascade"))
         .arg("serve")
         .env("CASCADE_LISTEN", "127.0.0.1:0")
+        .env("CASCADE_SANDBOX_SMPP_LISTEN", "127.0.0.1:0")
         .env("CASCADE_DATABASE_URL", format!("sqlite://{}", db.display()))
         .env("CASCADE_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("CASCADE_BOOTSTRAP_APPLICATION", format!("{APP}:{SECRET}"))

@@ -12,18 +12,7 @@ use crate::helpers::*;
 const OTHER_PHONE: &str = "+306900000001";
 
 async fn list_scenarios(app: &TestApp) -> Vec<Value> {
-    let r = app
-        .client
-        .get(app.url("/sandbox/scenarios"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json::<Value>().await.unwrap()["scenarios"]
-        .as_array()
-        .expect("a scenarios array")
-        .clone()
+    app.scenarios().await
 }
 
 async fn delete_scenarios(app: &TestApp) -> Value {
