@@ -53,12 +53,16 @@ pub struct SmscConnection {
     next_bind: AtomicUsize,
     reference: AtomicU16,
     /// Parts already accepted of steps whose other parts failed to go: a retry sends only
-    /// the rest. Keyed by the step's message id.
-    partial: Mutex<HashMap<String, Vec<Option<String>>>>,
+    /// the rest. Keyed by the step's message id; with the concatenation reference the
+    /// accepted parts carried, which the rest must carry too.
+    partial: Mutex<HashMap<String, PartialSend>>,
     /// Shared with the receipt tasks: when each message id was accepted.
     timing: Arc<Timing>,
     metrics: Arc<SmscMetrics>,
 }
+
+/// A step partly accepted: its concatenation reference, and each part's id once accepted.
+type PartialSend = (u16, Vec<Option<String>>);
 
 /// Submit times by message-id key, for the submit → receipt latency.
 #[derive(Debug, Default)]
@@ -229,7 +233,20 @@ impl SmscConnection {
             .map(|t| Duration::from_millis(u64::try_from(t.millis_since(now_wall)).unwrap_or(0)));
         let ttl_bound = ttl_left.is_some_and(|left| left <= QUEUE_BUDGET);
         let deadline = now + ttl_left.map_or(QUEUE_BUDGET, |left| left.min(QUEUE_BUDGET));
-        let reference = self.reference.fetch_add(1, Ordering::Relaxed);
+        let part_count = request.payload.message_ids.len().max(step.parts.len());
+        let known = self
+            .partial
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&request.payload.message_id)
+            .filter(|(_, known)| known.len() == part_count);
+        // A retry of a partly sent long message reuses the reference of the parts already
+        // accepted: with a new one (UDH or SAR) the handset gets two unrelated
+        // concatenated messages and can never put the text together.
+        let reference = match &known {
+            Some((reference, _)) => *reference,
+            None => self.reference.fetch_add(1, Ordering::Relaxed),
+        };
         let pdus = build(
             step,
             BuildOptions {
@@ -255,14 +272,8 @@ impl SmscConnection {
         } else {
             pdus
         };
-        let part_count = request.payload.message_ids.len().max(step.parts.len());
-        let mut ids: Vec<Option<String>> = self
-            .partial
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&request.payload.message_id)
-            .filter(|known| known.len() == part_count)
-            .unwrap_or_else(|| vec![None; part_count]);
+        let mut ids: Vec<Option<String>> =
+            known.map_or_else(|| vec![None; part_count], |(_, ids)| ids);
         let client = self.pick_bind();
         let options = SubmitOptions {
             deadline: Some(deadline),
@@ -317,7 +328,7 @@ impl SmscConnection {
                     self.partial
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .insert(request.payload.message_id.clone(), ids);
+                        .insert(request.payload.message_id.clone(), (reference, ids));
                 }
                 Err(e)
             }

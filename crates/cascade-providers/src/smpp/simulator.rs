@@ -38,6 +38,12 @@ use crate::sandbox::{Rule, plan_sms_reports, wall_clock};
 pub const PROVIDER_PREFIX: &str = "smsc-sim:";
 const REPORT_BATCH: u32 = 512;
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How long a delivered receipt's row id is remembered, so that a stale read of due
+/// receipts cannot send it twice.
+const ACKED_MEMORY: Duration = Duration::from_secs(30);
+/// Receipts being delivered (`None`) or delivered and deleted (`Some(when)`), by row id
+/// and message id (SQLite reuses the row ids of deleted rows).
+type InFlight = HashMap<(i64, String), Option<Instant>>;
 /// Parts of a concatenated message are grouped for this long after the first one.
 const GROUP_LIFETIME: Duration = Duration::from_secs(600);
 
@@ -329,12 +335,18 @@ async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, submit: Sub
     if let Some(slot) = group.texts.get_mut(index) {
         *slot = Some(text.clone());
     }
+    // Known before the receipt can fall due: a receipt carries the message's addresses.
+    if let Some(id) = group.ids.get(index) {
+        remember(&state, id, &source, &destination, &text);
+    }
     if !group.recorded && group.texts.iter().all(Option::is_some) {
         let now = wall_clock();
         let chosen: Arc<Mutex<Option<Rule>>> = Arc::default();
         let chosen_in_planner = Arc::clone(&chosen);
         let ids = group.ids.clone();
         let parts: Vec<String> = group.texts.iter().flatten().cloned().collect();
+        // registered_delivery 0: the ESME asked for no receipt (bits 0-1, SMPP 3.4 §5.2.17).
+        let wants_receipt = submit.registered_delivery & 0x03 != 0;
         let coding = submit.data_coding;
         let send = SandboxSend {
             first_attempt: false,
@@ -351,7 +363,10 @@ async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, submit: Sub
                 "systemId": system_id,
             }),
             planner: Box::new(move |scenario| {
-                let (plan, rule) = plan_sms_reports(scenario, ids, now);
+                let (mut plan, rule) = plan_sms_reports(scenario, ids, now);
+                if !wants_receipt {
+                    plan.reports.clear();
+                }
                 *lock(&chosen_in_planner) = Some(rule);
                 plan
             }),
@@ -399,18 +414,24 @@ async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, submit: Sub
         return;
     };
     drop(group);
+    if !lock(&state.originals).contains_key(&message_id) {
+        remember(&state, &message_id, &source, &destination, &text);
+    }
+    if let Err(e) = state.server.accept(conn, seq, message_id).await {
+        tracing::debug!(error = %e, "sandbox SMSC: the ESME left before its answer");
+    }
+}
+
+fn remember(state: &SimState, message_id: &str, source: &Bytes, destination: &Bytes, text: &str) {
     lock(&state.originals).insert(
-        message_id.clone(),
+        message_id.to_owned(),
         Original {
-            source,
-            destination,
+            source: source.clone(),
+            destination: destination.clone(),
             text: text.chars().take(20).collect(),
             submitted: wall_clock(),
         },
     );
-    if let Err(e) = state.server.accept(conn, seq, message_id).await {
-        tracing::debug!(error = %e, "sandbox SMSC: the ESME left before its answer");
-    }
 }
 
 /// A message id as this SMSC hands them out: upper-case hex without leading zeros.
@@ -421,7 +442,7 @@ fn new_message_id() -> String {
 /// Sends receipts as they fall due, to a receiving bind of the ESME that sent the message;
 /// a receipt is deleted only once the ESME acknowledged it.
 async fn run_reporter(state: Arc<SimState>, stop: CancellationToken) {
-    let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let in_flight: Arc<Mutex<InFlight>> = Arc::default();
     let mut next_conn = 0usize;
     loop {
         let sent = match state
@@ -458,7 +479,7 @@ async fn run_reporter(state: Arc<SimState>, stop: CancellationToken) {
 /// returns how many were started.
 fn dispatch_due(
     state: &Arc<SimState>,
-    in_flight: &Arc<Mutex<HashSet<i64>>>,
+    in_flight: &Arc<Mutex<InFlight>>,
     due: Vec<SandboxReport>,
     next_conn: &mut usize,
 ) -> usize {
@@ -470,11 +491,13 @@ fn dispatch_due(
         r.sort();
         r
     };
+    lock(in_flight).retain(|_, acked| acked.is_none_or(|at| at.elapsed() < ACKED_MEMORY));
     let mut busy_messages: HashSet<String> = HashSet::new();
     let mut started = 0;
     for report in due {
+        let key = (report.id, report.provider_message_id.clone());
         let mut flying = lock(in_flight);
-        if flying.contains(&report.id) {
+        if flying.contains_key(&key) {
             busy_messages.insert(report.provider_message_id.clone());
             continue;
         }
@@ -495,7 +518,7 @@ fn dispatch_due(
         }
         let conn = candidates[*next_conn % candidates.len()];
         *next_conn = next_conn.wrapping_add(1);
-        flying.insert(report.id);
+        flying.insert(key.clone(), None);
         drop(flying);
         let original = lock(&state.originals)
             .get(&report.provider_message_id)
@@ -510,6 +533,9 @@ fn dispatch_due(
             if outcome == DeliverOutcome::Acked {
                 match state.store.ack_sandbox_reports(&[report.id]).await {
                     Ok(()) => {
+                        // Kept a while: a read of due receipts that began before the
+                        // delete may still list it.
+                        lock(&in_flight).insert(key.clone(), Some(Instant::now()));
                         state.receipts_sent.fetch_add(1, Ordering::Relaxed);
                         if report.report.status.is_final() {
                             lock(&state.originals).remove(&report.provider_message_id);
@@ -525,7 +551,12 @@ fn dispatch_due(
                     "sandbox SMSC: receipt not acknowledged; it will go again"
                 );
             }
-            lock(&in_flight).remove(&report.id);
+            {
+                let mut flying = lock(&in_flight);
+                if flying.get(&key) == Some(&None) {
+                    flying.remove(&key);
+                }
+            }
             state.wake_reporter.notify_one();
         });
     }

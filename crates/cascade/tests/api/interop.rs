@@ -350,6 +350,9 @@ async fn undeliverable_receipts_fail_the_step_over_and_hex_ids_match() {
 
 /// `cascade smsc-sim` on free ports; returns (SMPP port, admin base URL).
 async fn start_smsc_sim(dir: &Path) -> (Child, u16, String) {
+    // reqwest's rustls needs a process-wide crypto provider; the app installs one when it
+    // starts, but these tests talk to a separate process.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut child = Command::new(env!("CARGO_BIN_EXE_cascade"))
         .args([
             "smsc-sim",

@@ -99,6 +99,22 @@ async fn a_long_sms_travels_as_concatenated_submit_sm_with_a_receipt_per_part() 
 }
 
 #[tokio::test]
+async fn one_flow_after_another_each_get_their_receipt_promptly() {
+    // The simulator's receipt rows are deleted once acknowledged and SQLite reuses the
+    // row ids: a receipt must never be mistaken for one already delivered.
+    let app = spawn_app().await;
+    for round in 0..3 {
+        let id = app.send_flow(&flow(vec![sms_step(1, "Hi")])).await;
+        let t = app
+            .wait_for(&id, std::time::Duration::from_secs(5), |t| {
+                t["status"] == "Succeeded"
+            })
+            .await;
+        assert_eq!(status_of(&t["messages"][0]), "Delivered", "round {round}");
+    }
+}
+
+#[tokio::test]
 async fn ucs2_and_flash_go_with_their_data_coding() {
     let app = spawn_app().await;
     let mut step = sms_step(1, "Καλημέρα");

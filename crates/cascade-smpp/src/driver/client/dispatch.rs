@@ -20,6 +20,9 @@ use crate::pdu::{CommandStatus, Pdu, PduBody, SubmitSm};
 const TARGET: &str = "cascade_smpp::driver::esme::event";
 
 /// A request from an [`EsmeClient`](super::EsmeClient) handle to its task.
+// `Submit` is by far the most frequent request: boxing it to shrink the rare `Ack` would
+// cost an allocation per submit and save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(super) enum Action {
     Submit {
@@ -64,10 +67,6 @@ impl Core {
         &self.shared
     }
 
-    pub(super) fn connection(&self) -> u64 {
-        self.connection
-    }
-
     /// A new connection starts; returns its number.
     pub(super) fn next_connection(&mut self) -> u64 {
         self.connection += 1;
@@ -89,6 +88,18 @@ impl Core {
     pub(super) fn publish(&self) {
         self.shared
             .set_gauges(self.in_flight.len(), self.queue.len());
+    }
+
+    /// Hands a submit's fate to its caller, after publishing the gauges without it (so a
+    /// caller that has its answer never sees its submit still counted). Gives the fate back
+    /// when the caller is gone.
+    fn settle(
+        &self,
+        queued: Queued,
+        result: Result<SubmitOutcome, SubmitError>,
+    ) -> Result<(), Result<SubmitOutcome, SubmitError>> {
+        self.publish();
+        queued.finish(result)
     }
 
     // ----- caller requests -------------------------------------------------------------
@@ -120,6 +131,7 @@ impl Core {
                     Some(session) if seq.connection == self.connection => session
                         .ack_incoming(seq.seq, status)
                         .map_err(|_| AckError::Unknown { seq }),
+                    None if self.stopping => Err(AckError::Closed),
                     _ => Err(AckError::Gone { seq }),
                 };
                 let _ = reply.send(result);
@@ -184,7 +196,8 @@ impl Core {
                 Err(SubmitRefused::Closing) => SubmitError::Closed,
                 Err(SubmitRefused::Invalid(error)) => SubmitError::Invalid(error),
             };
-            let _ = self.pop_front().finish(Err(error));
+            let queued = self.pop_front();
+            let _ = self.settle(queued, Err(error));
         }
         None
     }
@@ -200,7 +213,7 @@ impl Core {
         for queued in self.queue.take_expired(now) {
             bump(&self.shared.counters.expired);
             debug!(target: TARGET, "queued submit expired");
-            let _ = queued.finish(Err(SubmitError::Expired));
+            let _ = self.settle(queued, Err(SubmitError::Expired));
         }
     }
 
@@ -208,12 +221,13 @@ impl Core {
     /// reported those; this catches none in practice), and queued submits that will not
     /// wait for the next bind fail `NotBound`.
     pub(super) fn on_link_down(&mut self) {
-        for (_, queued) in self.in_flight.drain() {
+        let lost: Vec<Queued> = self.in_flight.drain().map(|(_, queued)| queued).collect();
+        for queued in lost {
             bump(&self.shared.counters.aborted);
-            let _ = queued.finish(Err(SubmitError::Aborted));
+            let _ = self.settle(queued, Err(SubmitError::Aborted));
         }
         for queued in self.queue.take_where(|q| !q.options.wait_for_bind) {
-            let _ = queued.finish(Err(SubmitError::NotBound));
+            let _ = self.settle(queued, Err(SubmitError::NotBound));
         }
     }
 
@@ -221,7 +235,7 @@ impl Core {
     pub(super) fn begin_stop(&mut self) {
         self.stopping = true;
         for queued in self.queue.take_where(|_| true) {
-            let _ = queued.finish(Err(SubmitError::Closed));
+            let _ = self.settle(queued, Err(SubmitError::Closed));
         }
     }
 
@@ -317,10 +331,15 @@ impl Core {
     }
 
     /// A `submit_sm_resp` for `seq`: to its caller, or to the owner if the caller is gone.
-    fn resolve(&mut self, seq: u32, status: CommandStatus, outcome: impl FnOnce() -> SubmitOutcome) {
+    fn resolve(
+        &mut self,
+        seq: u32,
+        status: CommandStatus,
+        outcome: impl FnOnce() -> SubmitOutcome,
+    ) {
         let outcome = outcome();
         let unclaimed = match self.in_flight.remove(&seq) {
-            Some(queued) => queued.finish(Ok(outcome)).err(),
+            Some(queued) => self.settle(queued, Ok(outcome)).err(),
             None => Some(Ok(outcome)),
         };
         if let Some(Ok(outcome)) = unclaimed {
@@ -334,7 +353,7 @@ impl Core {
 
     fn fail(&mut self, seq: u32, error: SubmitError) {
         if let Some(queued) = self.in_flight.remove(&seq) {
-            let _ = queued.finish(Err(error));
+            let _ = self.settle(queued, Err(error));
         }
     }
 
@@ -345,7 +364,7 @@ impl Core {
             return;
         };
         if queued.options.fail_when_throttled {
-            let _ = queued.finish(Err(SubmitError::Throttled { until }));
+            let _ = self.settle(queued, Err(SubmitError::Throttled { until }));
         } else if !queued.is_cancelled() {
             self.queue.requeue(queued);
         }

@@ -66,6 +66,7 @@ impl Task {
                 Err(error) => {
                     let retry_in = backoff.next_delay();
                     warn!(target: "cascade_smpp::driver::esme::connect", %error, ?retry_in, "connect failed");
+                    self.core.shared().set_state(BindState::Disconnected);
                     self.core.on_link_down();
                     self.core.emit(ClientEvent::ConnectFailed {
                         error: Arc::new(error),
@@ -106,6 +107,13 @@ impl Task {
             }
         }
         self.core.begin_stop();
+        // Requests handed over but not read yet (the shutdown won the race against them):
+        // answer them rather than drop them, or a submit that never left would resolve
+        // `Aborted` (fate unknown) instead of `Closed`.
+        self.actions.close();
+        while let Ok(action) = self.actions.try_recv() {
+            self.core.on_action(None, action, now());
+        }
         let outcome = self.core.shared().finish(outcome);
         info!(target: "cascade_smpp::driver::esme::connect", ?outcome, "stopped");
         self.core.emit(ClientEvent::Stopped { outcome });
@@ -158,7 +166,10 @@ impl Task {
         debug!(target: "cascade_smpp::driver::esme::connect", "connected: binding");
         loop {
             let at = now();
-            // Events first: responses free window slots and throttled submits re-queue,
+            // The state first, so that whoever sees an event (`Bound`, a submit's fate) sees
+            // the state that goes with it.
+            self.core.shared().set_state(session.state().into());
+            // Events next: responses free window slots and throttled submits re-queue,
             // so the pump below sees the window as it is now.
             while let Some(event) = session.poll_event() {
                 bound |= matches!(event, EsmeEvent::Bound { .. });
@@ -167,6 +178,7 @@ impl Task {
                 }
             }
             let cap_wake = self.core.pump(&mut session, at);
+            self.core.publish();
             // Then every frame in one write and one flush (the pump's submits included).
             let frames = std::iter::from_fn(|| session.poll_transmit());
             if error.is_none() {
@@ -184,8 +196,6 @@ impl Task {
             } else {
                 frames.for_each(drop);
             }
-            self.core.shared().set_state(session.state().into());
-            self.core.publish();
             if session.state() == SessionState::Closed {
                 break;
             }

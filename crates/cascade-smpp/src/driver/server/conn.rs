@@ -13,7 +13,7 @@ use tokio::time::sleep_until;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, trace, warn};
 
-use super::{ConnId, DeliverOutcome, ServerError, ServerEvent, Shared, IO_TIMEOUT};
+use super::{ConnId, DeliverOutcome, IO_TIMEOUT, ServerError, ServerEvent, Shared};
 use crate::driver::transport::{Io, write_frames};
 use crate::driver::{now, sleep_target};
 use crate::esme_session::{CloseReason, SessionState};
@@ -74,22 +74,36 @@ pub(super) async fn run(
     };
     let io: io::Result<Box<dyn Io>> = match tls {
         None => Ok(Box::new(tcp)),
-        Some(acceptor) => tokio::time::timeout(shared.config.bind_timeout, acceptor.accept(tcp))
-            .await
-            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")))
-            .map(|tls| Box::new(tls) as Box<dyn Io>),
+        // A shutdown does not wait for a handshake: like a connection that has not bound
+        // yet, it is simply closed.
+        Some(acceptor) => tokio::select! {
+            accepted = tokio::time::timeout(shared.config.bind_timeout, acceptor.accept(tcp)) => {
+                accepted
+                    .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")))
+                    .map(|tls| Box::new(tls) as Box<dyn Io>)
+            }
+            () = shared.shutdown.cancelled() => {
+                Err(io::Error::new(io::ErrorKind::Interrupted, "server shutting down"))
+            }
+        },
     };
     match io {
         Ok(io) => conn.serve(io, &mut actions).await,
-        Err(error) => warn!(target: "cascade_smpp::driver::smsc::accept", %error, "TLS handshake failed"),
+        Err(error) => {
+            warn!(target: "cascade_smpp::driver::smsc::accept", %error, "TLS handshake failed")
+        }
     }
     conn.finish(&mut actions);
 }
 
 impl Conn {
-    async fn serve(&mut self, mut io: Box<dyn Io>, actions: &mut mpsc::UnboundedReceiver<ConnAction>) {
-        let mut session =
-            SmscSession::new(self.shared.config.clone(), now()).expect("config validated by bind()");
+    async fn serve(
+        &mut self,
+        mut io: Box<dyn Io>,
+        actions: &mut mpsc::UnboundedReceiver<ConnAction>,
+    ) {
+        let mut session = SmscSession::new(self.shared.config.clone(), now())
+            .expect("config validated by bind()");
         let mut buf = vec![0u8; 16 * 1024];
         let mut out = BytesMut::new();
         let mut failed = false;
