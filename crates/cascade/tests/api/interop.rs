@@ -348,6 +348,58 @@ async fn undeliverable_receipts_fail_the_step_over_and_hex_ids_match() {
     assert!(description.contains("UNDELIV"), "{description}");
 }
 
+#[tokio::test]
+async fn transmitter_and_receiver_pairs_carry_submits_and_receipts_apart() {
+    let peer = SmscPeer::start(&[]).await;
+    let app = peer
+        .cascade("binds = 2\nbind_mode = \"transmitter-receiver\"")
+        .await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let to = format!("+3069000005{i:02}");
+        ids.push(app.send_flow(&flow(vec![sms_to(1, &to, "Hi")])).await);
+    }
+    for id in &ids {
+        let t = app.wait_final(id).await;
+        assert_eq!(t["status"], "Succeeded", "{t:#}");
+    }
+    let binds: Vec<String> = peer
+        .events("bound")
+        .iter()
+        .map(|b| b["bind"].as_str().unwrap_or("").to_owned())
+        .collect();
+    let count = |kind: &str| binds.iter().filter(|b| *b == kind).count();
+    assert_eq!(
+        (count("transmitter"), count("receiver")),
+        (2, 2),
+        "{binds:?}"
+    );
+    assert_eq!(count("transceiver"), 0, "{binds:?}");
+    // Receipts went to the receiver binds, which never submit.
+    let receivers: Vec<Value> = peer
+        .events("bound")
+        .into_iter()
+        .filter(|b| b["bind"] == "receiver")
+        .map(|b| b["session_id"].clone())
+        .collect();
+    let submits = peer.events("submit");
+    assert_eq!(submits.len(), 6);
+    assert!(
+        submits
+            .iter()
+            .all(|s| !receivers.contains(&s["session_id"])),
+        "{submits:#?}"
+    );
+    until(&peer, "six receipts acknowledged", |p| {
+        p.events("receipt_sent")
+            .iter()
+            .filter(|r| r["ok"] == true)
+            .count()
+            == 6
+    })
+    .await;
+}
+
 /// `cascade smsc-sim` on free ports; returns (SMPP port, admin base URL).
 async fn start_smsc_sim(dir: &Path) -> (Child, u16, String) {
     // reqwest's rustls needs a process-wide crypto provider; the app installs one when it

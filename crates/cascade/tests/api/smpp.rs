@@ -243,6 +243,16 @@ async fn throttling_pauses_the_bind_and_the_message_still_goes() {
         1,
         "one message, sent once"
     );
+    // The SMSC scheduled the receipt when the message first arrived, so it came while
+    // the bind was paused, before Cascade knew the message id: held, then applied.
+    assert_eq!(
+        metric(
+            &m,
+            r#"cascade_smpp_receipts_recorded_total{smsc="sandbox-smsc",outcome="unmatched"}"#
+        ),
+        1.0
+    );
+    assert_eq!(status_of(&t["messages"][0]), "Delivered");
 }
 
 #[tokio::test]
