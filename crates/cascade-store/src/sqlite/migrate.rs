@@ -31,16 +31,27 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "report_candidates",
         include_str!("../../migrations/sqlite/0005_report_candidates.sql"),
     ),
+    (
+        6,
+        "search_scale",
+        include_str!("../../migrations/sqlite/0006_search_scale.sql"),
+    ),
 ];
 
 pub(super) async fn run(conn: &mut SqliteConnection) -> Result<()> {
+    run_until(conn, i64::MAX).await
+}
+
+/// Apply the migrations not applied yet, up to version `last`.
+pub(super) async fn run_until(conn: &mut SqliteConnection, last: i64) -> Result<()> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
     )
     .execute(&mut *conn)
     .await?;
-    for &(version, name, sql) in MIGRATIONS {
+    let mut applied = false;
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= last) {
         let done: Option<i64> =
             sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
                 .bind(version)
@@ -58,6 +69,14 @@ pub(super) async fn run(conn: &mut SqliteConnection) -> Result<()> {
             .await?;
         tx.commit().await?;
         tracing::info!(version, name, "applied migration");
+        applied = true;
+    }
+    if applied {
+        // A migration that rewrites a large table leaves a WAL as large; write it back
+        // now and give the space back, rather than keep a file that size for good.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use cascade_core::machines::TimerKind;
 use cascade_core::{FlowId, Micros, Timestamp};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
+use super::search::channel_set;
 use crate::Result;
 use crate::driver::{LoadedFlow, MessageRef, NewCallback};
 
@@ -200,7 +201,7 @@ impl WriteSet {
         for (chunk, states) in chunks(&flows).zip(chunks(&states)) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO flows (id, account_id, application_id, status, termination_channel, created_at, \
-                 updated_at, state, event_seq, callback_seq) ",
+                 updated_at, state, event_seq, callback_seq, channels) ",
             );
             q.push_values(chunk.iter().zip(states), |mut b, (f, state)| {
                 b.push_bind(f.id().to_string())
@@ -212,8 +213,11 @@ impl WriteSet {
                     .push_bind(f.state.updated_at.as_millis())
                     .push_bind(state.as_str())
                     .push_bind(f.event_seq)
-                    .push_bind(f.callback_seq);
+                    .push_bind(f.callback_seq)
+                    .push_bind(channel_set(f.def.steps.iter().map(|s| s.channel())));
             });
+            // The definition's columns (account, creation time, channels) never change:
+            // an update leaves them. (Triggers keep flow_counts in step; migration 0006.)
             q.push(
                 " ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
                  termination_channel = excluded.termination_channel, updated_at = excluded.updated_at, \
