@@ -3,7 +3,8 @@
 //! `smsbox`) against the very same simulator.
 //!
 //! For each shape (binds × window) it sends `--messages` single-part SMS and reports:
-//! - submits/s: from the first submit to the last `submit_sm_resp`;
+//! - submits/s: from the first request to the moment the simulator has received every
+//!   `submit_sm` (the same measuring point for both clients);
 //! - receipts/s: from the first submit to the last delivery receipt in the client's hands
 //!   (the whole round trip: submit, the SMSC's record, its receipt, the client's ack);
 //! - submit → receipt latency p50/p99, measured from the moment the client was asked to
@@ -55,6 +56,10 @@ struct Cli {
     /// Skip Kannel even when it is installed.
     #[arg(long)]
     no_kannel: bool,
+    /// When the simulator sends each receipt, after it recorded the message (its default
+    /// for SMS is 20 ms).
+    #[arg(long)]
+    receipt_delay_ms: Option<u64>,
     /// Keep Kannel's configuration and logs under this directory.
     #[arg(long)]
     kannel_logs: Option<std::path::PathBuf>,
@@ -215,6 +220,7 @@ fn request(n: usize) -> anyhow::Result<SubmitRequest> {
 }
 
 async fn run_cascade(
+    smsc: &SmscSimulator,
     sim: SocketAddr,
     shape: Shape,
     messages: usize,
@@ -238,6 +244,7 @@ async fn run_cascade(
     let requests: Vec<SubmitRequest> = (0..messages).map(request).collect::<anyhow::Result<_>>()?;
     // Enough callers to keep every window full, as the dispatcher does.
     let callers = usize::try_from(shape.binds * shape.window * 2).unwrap_or(64);
+    let received = smsc_received(smsc, messages);
     let started = Instant::now();
     let results: Vec<(Instant, anyhow::Result<String>)> = futures_util::stream::iter(requests)
         .map(|r| {
@@ -255,7 +262,7 @@ async fn run_cascade(
         .buffer_unordered(callers)
         .collect()
         .await;
-    let submit_secs = started.elapsed().as_secs_f64();
+    let submit_secs = received.await?.duration_since(started).as_secs_f64();
     let mut asked_at = HashMap::with_capacity(messages);
     for (asked, id) in results {
         asked_at.insert(id?, asked);
@@ -277,6 +284,18 @@ async fn run_cascade(
         receipt_secs,
         p50_ms,
         p99_ms,
+    })
+}
+
+/// Resolves when the simulator has received `n` more `submit_sm` than now.
+fn smsc_received(sim: &SmscSimulator, n: usize) -> tokio::task::JoinHandle<Instant> {
+    let sim = sim.clone();
+    let target = sim.submits() + n as u64;
+    tokio::spawn(async move {
+        while sim.submits() < target {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Instant::now()
     })
 }
 
@@ -377,6 +396,7 @@ async fn wait_http(url: &str, ok: impl Fn(&str) -> bool) -> anyhow::Result<()> {
 }
 
 async fn run_kannel(
+    smsc: &SmscSimulator,
     sim: SocketAddr,
     shape: Shape,
     messages: usize,
@@ -423,6 +443,7 @@ async fn run_kannel(
         .pool_max_idle_per_host(256)
         .build()?;
     let callers = usize::try_from(shape.binds * shape.window * 2).unwrap_or(64);
+    let received = smsc_received(smsc, messages);
     let started = Instant::now();
     let results: Vec<(String, Instant, anyhow::Result<()>)> =
         futures_util::stream::iter(0..messages)
@@ -460,12 +481,16 @@ async fn run_kannel(
             .buffer_unordered(callers)
             .collect()
             .await;
-    let accepted_secs = started.elapsed().as_secs_f64();
     let mut asked_at = HashMap::with_capacity(messages);
     for (key, asked, sent) in results {
         sent?;
         asked_at.insert(key, asked);
     }
+    let submit_secs = tokio::time::timeout(timeout, received)
+        .await
+        .context("Kannel did not pass every message to the SMSC")??
+        .duration_since(started)
+        .as_secs_f64();
     let receipts = arrivals.wait_for(messages as u64, QUIET, timeout).await;
     let receipt_secs = arrivals
         .last()
@@ -479,9 +504,7 @@ async fn run_kannel(
         client: "Kannel",
         shape,
         messages,
-        // Kannel answers sendsms once the message is queued in bearerbox, before the SMSC
-        // has it; the SMSC's own count below is the comparable submit rate.
-        submit_secs: accepted_secs,
+        submit_secs,
         receipts,
         receipt_secs,
         p50_ms,
@@ -510,6 +533,15 @@ async fn main() -> anyhow::Result<()> {
         )))
         .await?,
     );
+    if let Some(ms) = cli.receipt_delay_ms {
+        let rule = cascade_providers::sandbox::parse_scenario(&serde_json::json!({
+            "channel": "Sms", "to": "*", "events": [{"afterMs": ms, "status": "Delivered"}]
+        }))
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        store
+            .create_scenario(&rule, cascade_providers::sandbox::wall_clock())
+            .await?;
+    }
     let stop = CancellationToken::new();
     let sim =
         SmscSimulator::start("127.0.0.1:0".parse()?, Arc::clone(&store), stop.clone()).await?;
@@ -526,7 +558,7 @@ async fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for shape in shapes {
         let before = sim.submits();
-        let f = run_cascade(addr, shape, cli.messages, timeout, &stop).await?;
+        let f = run_cascade(&sim, addr, shape, cli.messages, timeout, &stop).await?;
         eprintln!(
             "cascade {}x{}: {} submit_sm at the SMSC",
             shape.binds,
@@ -538,6 +570,7 @@ async fn main() -> anyhow::Result<()> {
         if kannel {
             let before = sim.submits();
             let f = run_kannel(
+                &sim,
                 addr,
                 shape,
                 cli.messages,

@@ -41,11 +41,29 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How long a delivered receipt's row id is remembered, so that a stale read of due
 /// receipts cannot send it twice.
 const ACKED_MEMORY: Duration = Duration::from_secs(30);
-/// Receipts being delivered (`None`) or delivered and deleted (`Some(when)`), by row id
-/// and message id (SQLite reuses the row ids of deleted rows).
-type InFlight = HashMap<(i64, String), Option<Instant>>;
+/// What the reporter knows of a receipt row, by row id and message id (SQLite reuses the
+/// row ids of deleted rows).
+type InFlight = HashMap<(i64, String), Sending>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    /// The `deliver_sm` is out.
+    Now,
+    /// Acknowledged and deleted at that moment (a read begun before the delete may
+    /// still list it).
+    Done(Instant),
+    /// Refused or unanswered: not again before then.
+    RetryAt(Instant),
+}
+
+/// How long a refused or unanswered receipt waits before it goes again.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// Parts of a concatenated message are grouped for this long after the first one.
 const GROUP_LIFETIME: Duration = Duration::from_secs(600);
+/// A message's addresses are kept this long for its receipts (then receipts go without).
+const ORIGINAL_LIFETIME_MS: i64 = 6 * 60 * 60 * 1000;
+/// How often the group and address tables are swept.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
 /// A running simulator.
 #[derive(Debug, Clone)]
@@ -65,6 +83,8 @@ struct SimState {
     /// Addresses and text of each message id, for the receipt (lost on restart: a receipt
     /// then goes without them).
     originals: Mutex<HashMap<String, Original>>,
+    /// When the tables were last swept.
+    pruned: Mutex<Instant>,
     wake_reporter: Notify,
     submits: AtomicU64,
     receipts_sent: AtomicU64,
@@ -87,6 +107,8 @@ struct Group {
     rule: Option<Rule>,
     /// Throttled answers given, per part.
     throttled: HashMap<u8, u32>,
+    /// Parts answered for good (accepted or refused): once all are, the group goes.
+    answered: HashSet<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +142,7 @@ impl SmscSimulator {
             systems: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),
             originals: Mutex::new(HashMap::new()),
+            pruned: Mutex::new(Instant::now()),
             wake_reporter: Notify::new(),
             submits: AtomicU64::new(0),
             receipts_sent: AtomicU64::new(0),
@@ -289,7 +312,15 @@ async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, submit: Sub
     };
     let (group, created) = {
         let mut groups = lock(&state.groups);
-        groups.retain(|_, (created, _)| created.elapsed() < GROUP_LIFETIME);
+        // Now and then, forget messages some of whose parts never came.
+        let mut pruned = lock(&state.pruned);
+        if pruned.elapsed() >= PRUNE_EVERY {
+            *pruned = Instant::now();
+            groups.retain(|_, (created, _)| created.elapsed() < GROUP_LIFETIME);
+            let oldest = wall_clock().plus_millis(-ORIGINAL_LIFETIME_MS);
+            lock(&state.originals).retain(|_, o| o.submitted >= oldest);
+        }
+        drop(pruned);
         let mut created = false;
         let group = Arc::clone(
             &groups
@@ -306,6 +337,7 @@ async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, submit: Sub
                         recorded: false,
                         rule: None,
                         throttled: HashMap::new(),
+                        answered: HashSet::new(),
                     };
                     (group.created, Arc::new(tokio::sync::Mutex::new(group)))
                 })
@@ -392,6 +424,7 @@ async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, submit: Sub
     }
     let rule = group.rule.clone().unwrap_or_default();
     if let Some(status) = rule.reject_with {
+        finish_part(&state, &mut group, key, part, total);
         let _ = state.server.reject(conn, seq, CommandStatus(status)).await;
         return;
     }
@@ -413,12 +446,22 @@ async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, submit: Sub
             .await;
         return;
     };
+    finish_part(&state, &mut group, key, part, total);
     drop(group);
     if !lock(&state.originals).contains_key(&message_id) {
         remember(&state, &message_id, &source, &destination, &text);
     }
     if let Err(e) = state.server.accept(conn, seq, message_id).await {
         tracing::debug!(error = %e, "sandbox SMSC: the ESME left before its answer");
+    }
+}
+
+/// Marks `part` answered for good; the group is forgotten once every part is (a resend
+/// from Cascade is still recognised, by its message id in the store).
+fn finish_part(state: &SimState, group: &mut Group, key: u64, part: u8, total: u8) {
+    group.answered.insert(part);
+    if group.answered.len() >= usize::from(total) && group.recorded {
+        lock(&state.groups).remove(&key);
     }
 }
 
@@ -445,27 +488,37 @@ async fn run_reporter(state: Arc<SimState>, stop: CancellationToken) {
     let in_flight: Arc<Mutex<InFlight>> = Arc::default();
     let mut next_conn = 0usize;
     loop {
-        let sent = match state
-            .store
-            .due_sandbox_reports(PROVIDER_PREFIX, wall_clock(), REPORT_BATCH)
-            .await
-        {
-            Ok(due) => dispatch_due(&state, &in_flight, due, &mut next_conn),
-            Err(e) => {
-                tracing::warn!(error = %e, "sandbox SMSC could not read due receipts");
-                0
+        // Only the receipts of ESMEs bound now, each ESME on its own: receipts owed to
+        // one that is away must not hold up everybody else's.
+        let systems: std::collections::BTreeSet<String> =
+            lock(&state.receivers).values().cloned().collect();
+        let mut sent = 0;
+        let mut next_due: Option<Timestamp> = None;
+        for system in &systems {
+            let provider = format!("{PROVIDER_PREFIX}{system}");
+            match state
+                .store
+                .due_sandbox_reports(&provider, wall_clock(), REPORT_BATCH)
+                .await
+            {
+                Ok(mut due) => {
+                    // The prefix also matches longer system_ids; keep this one's.
+                    due.retain(|r| r.provider == provider);
+                    sent += dispatch_due(&state, &in_flight, due, &mut next_conn);
+                }
+                Err(e) => tracing::warn!(error = %e, "sandbox SMSC could not read due receipts"),
             }
-        };
+            if let Ok(Some(due)) = state.store.next_sandbox_report_due(&provider).await {
+                next_due = Some(next_due.map_or(due, |n| n.min(due)));
+            }
+        }
         let wait = if sent > 0 {
             Duration::from_millis(5)
         } else {
-            match state.store.next_sandbox_report_due(PROVIDER_PREFIX).await {
-                Ok(Some(due)) => Duration::from_millis(
-                    u64::try_from(due.millis_since(wall_clock())).unwrap_or(0),
-                )
-                .clamp(Duration::from_millis(5), IDLE_POLL),
-                _ => IDLE_POLL,
-            }
+            next_due.map_or(IDLE_POLL, |due| {
+                Duration::from_millis(u64::try_from(due.millis_since(wall_clock())).unwrap_or(0))
+                    .clamp(Duration::from_millis(5), IDLE_POLL)
+            })
         };
         tokio::select! {
             () = stop.cancelled() => return,
@@ -491,7 +544,11 @@ fn dispatch_due(
         r.sort();
         r
     };
-    lock(in_flight).retain(|_, acked| acked.is_none_or(|at| at.elapsed() < ACKED_MEMORY));
+    lock(in_flight).retain(|_, sending| match *sending {
+        Sending::Now => true,
+        Sending::Done(at) => at.elapsed() < ACKED_MEMORY,
+        Sending::RetryAt(at) => Instant::now() < at,
+    });
     let mut busy_messages: HashSet<String> = HashSet::new();
     let mut started = 0;
     for report in due {
@@ -518,7 +575,7 @@ fn dispatch_due(
         }
         let conn = candidates[*next_conn % candidates.len()];
         *next_conn = next_conn.wrapping_add(1);
-        flying.insert(key.clone(), None);
+        flying.insert(key.clone(), Sending::Now);
         drop(flying);
         let original = lock(&state.originals)
             .get(&report.provider_message_id)
@@ -535,7 +592,7 @@ fn dispatch_due(
                     Ok(()) => {
                         // Kept a while: a read of due receipts that began before the
                         // delete may still list it.
-                        lock(&in_flight).insert(key.clone(), Some(Instant::now()));
+                        lock(&in_flight).insert(key.clone(), Sending::Done(Instant::now()));
                         state.receipts_sent.fetch_add(1, Ordering::Relaxed);
                         if report.report.status.is_final() {
                             lock(&state.originals).remove(&report.provider_message_id);
@@ -553,8 +610,8 @@ fn dispatch_due(
             }
             {
                 let mut flying = lock(&in_flight);
-                if flying.get(&key) == Some(&None) {
-                    flying.remove(&key);
+                if flying.get(&key) == Some(&Sending::Now) {
+                    flying.insert(key, Sending::RetryAt(Instant::now() + RETRY_DELAY));
                 }
             }
             state.wake_reporter.notify_one();
