@@ -21,8 +21,8 @@ mod transport;
 use std::time::Instant;
 
 pub use client::{
-    AckError, BindState, ClientEvent, ClientOptions, ClientStats, ConfigError, ConnSeq,
-    EsmeClient, ShutdownOutcome, SubmitError, SubmitOptions, SubmitOutcome, Submission,
+    AckError, BindState, ClientEvent, ClientOptions, ClientStats, ConfigError, ConnSeq, EsmeClient,
+    ShutdownOutcome, Submission, SubmitError, SubmitOptions, SubmitOutcome,
 };
 pub use server::{ConnId, DeliverOutcome, Delivery, ServerError, ServerEvent, SmscServer};
 pub use transport::Target;

@@ -13,7 +13,11 @@ pub(super) struct Backoff {
 impl Backoff {
     pub(super) fn new(min: Duration, max: Duration) -> Self {
         let max = max.max(min);
-        Backoff { min, max, next: min }
+        Backoff {
+            min,
+            max,
+            next: min,
+        }
     }
 
     /// The delay before the next attempt; doubles the one after.

@@ -96,9 +96,11 @@ impl EsmeClient {
     ) -> Result<(EsmeClient, mpsc::UnboundedReceiver<ClientEvent>), ConfigError> {
         EsmeSession::new(config.clone(), now()).map_err(ConfigError::Bind)?;
         let server_name = options.tls_server_name.as_deref();
-        let connector = Connector::new(&target, options.tls_config.clone(), server_name)
-            .map_err(|_| ConfigError::ServerName {
-                name: server_name.unwrap_or(&target.host).to_owned(),
+        let connector =
+            Connector::new(&target, options.tls_config.clone(), server_name).map_err(|_| {
+                ConfigError::ServerName {
+                    name: server_name.unwrap_or(&target.host).to_owned(),
+                }
             })?;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (actions_tx, actions_rx) = mpsc::unbounded_channel();

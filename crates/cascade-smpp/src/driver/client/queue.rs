@@ -205,6 +205,9 @@ mod tests {
         drop(rx);
         let a = queue.pop_front().expect("a");
         assert!(a.is_cancelled());
-        assert_eq!(a.finish(Err(SubmitError::Expired)), Err(Err(SubmitError::Expired)));
+        assert_eq!(
+            a.finish(Err(SubmitError::Expired)),
+            Err(Err(SubmitError::Expired))
+        );
     }
 }

@@ -324,7 +324,11 @@ impl SmscServer {
     /// # Errors
     ///
     /// As for [`SmscServer::accept_bind`].
-    pub async fn reject_bind(&self, conn: ConnId, status: CommandStatus) -> Result<(), ServerError> {
+    pub async fn reject_bind(
+        &self,
+        conn: ConnId,
+        status: CommandStatus,
+    ) -> Result<(), ServerError> {
         self.ask(conn, |reply| ConnAction::Bind { status, reply })
             .await
     }
@@ -344,7 +348,10 @@ impl SmscServer {
     /// dropping it does not recall the PDU once sent.
     pub fn send_deliver_sm(&self, conn: ConnId, deliver: DeliverSm) -> Delivery {
         let (reply, rx) = oneshot::channel();
-        match self.shared().send(conn, ConnAction::Deliver { deliver, reply }) {
+        match self
+            .shared()
+            .send(conn, ConnAction::Deliver { deliver, reply })
+        {
             Ok(()) => Delivery { rx: Some(rx) },
             Err(_) => Delivery { rx: None },
         }
@@ -394,7 +401,10 @@ impl SmscServer {
         shared.shutdown.cancel();
         shared.tracker.close();
         let grace = shared.config.unbind_timeout + IO_TIMEOUT;
-        if tokio::time::timeout(grace, shared.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, shared.tracker.wait())
+            .await
+            .is_err()
+        {
             warn!(target: "cascade_smpp::driver::smsc::shutdown", "connections still open after the grace period");
         }
     }
@@ -434,9 +444,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<Tls
                 let conn = ConnId(next);
                 next += 1;
                 let (actions, actions_rx) = mpsc::unbounded_channel();
-                shared
-                    .conns()
-                    .insert(conn, ConnEntry { actions, mode: None });
+                shared.conns().insert(
+                    conn,
+                    ConnEntry {
+                        actions,
+                        mode: None,
+                    },
+                );
                 shared.emit(ServerEvent::Connected { conn, peer });
                 info!(target: TARGET, %conn, %peer, "accepted");
                 let span = info_span!("smsc_conn", %conn, %peer);
