@@ -280,6 +280,7 @@ impl SmscConnection {
             step,
             BuildOptions {
                 long_messages: self.settings.long_messages,
+                gsm7: self.settings.gsm7_coding,
                 reference,
                 validity_seconds: ttl_left
                     .map(|d| d.as_millis().div_ceil(1000))

@@ -15,7 +15,7 @@ mod simulator;
 pub mod submit;
 
 pub use connector::{SmppProvider, SmscConnection};
-pub use settings::{BindModeSetting, LongMessages, ReceiptIds, Routes, SmscSettings};
+pub use settings::{BindModeSetting, Gsm7Coding, LongMessages, ReceiptIds, Routes, SmscSettings};
 pub use simulator::{PROVIDER_PREFIX as SIMULATOR_PROVIDER_PREFIX, SmscSimulator};
 
 /// Vendor-specific TLVs (SMPP 3.4 reserves 0x1400–0x3FFF for them) with which the sandbox

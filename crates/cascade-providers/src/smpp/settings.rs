@@ -39,6 +39,11 @@ pub struct SmscSettings {
     /// `payload` (one `submit_sm` with `message_payload`).
     #[serde(default)]
     pub long_messages: LongMessages,
+    /// How GSM-7 text goes on the wire: `gsm` (data_coding 0, GSM 03.38 unpacked),
+    /// `latin1` (data_coding 3) or `ia5` (data_coding 1, ASCII) for SMSCs that read
+    /// data_coding 0 otherwise. UCS-2 is always data_coding 8.
+    #[serde(default)]
+    pub gsm7_coding: Gsm7Coding,
     #[serde(default = "default_enquire_link")]
     pub enquire_link_seconds: u64,
     #[serde(default = "default_response_timeout")]
@@ -124,6 +129,16 @@ pub enum LongMessages {
     Payload,
 }
 
+/// The alphabet GSM-7 text is sent in (see [`SmscSettings::gsm7_coding`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Gsm7Coding {
+    #[default]
+    Gsm,
+    Latin1,
+    Ia5,
+}
+
 impl SmscSettings {
     /// A connection to the in-process SMSC simulator.
     pub fn simulator(host: &str, port: u16) -> SmscSettings {
@@ -142,6 +157,7 @@ impl SmscSettings {
             routes: default_routes(),
             receipt_ids: ReceiptIds::Same,
             long_messages: LongMessages::Udh,
+            gsm7_coding: Gsm7Coding::Gsm,
             enquire_link_seconds: default_enquire_link(),
             response_timeout_seconds: default_response_timeout(),
         }
@@ -317,6 +333,21 @@ receipt_ids = "hex-submit-dec-receipt"
         .unwrap();
         assert_eq!(s.receipt_ids.form(), MessageIdForm::HexSubmitDecReceipt);
         assert_eq!(s.long_messages, LongMessages::Udh);
+        assert_eq!(s.gsm7_coding, Gsm7Coding::Gsm);
+        let latin: SmscSettings = toml::from_str(
+            "name = \"x\"\nhost = \"h\"\nsystem_id = \"s\"\ngsm7_coding = \"latin1\"\nlong_messages = \"sar\"",
+        )
+        .unwrap();
+        assert_eq!(
+            (latin.gsm7_coding, latin.long_messages),
+            (Gsm7Coding::Latin1, LongMessages::Sar)
+        );
+        assert!(
+            toml::from_str::<SmscSettings>(
+                "name = \"x\"\nhost = \"h\"\nsystem_id = \"s\"\ngsm7_coding = \"utf8\""
+            )
+            .is_err()
+        );
         assert!(s.validate().is_ok());
     }
 }

@@ -8,7 +8,7 @@ use cascade_smpp::pdu::SubmitSm;
 use cascade_smpp::pdu::consts::{ESM_CLASS_UDHI, REGISTERED_DELIVERY_FINAL};
 use cascade_smpp::{COctetString, Tlv, TlvList};
 
-use super::settings::LongMessages;
+use super::settings::{Gsm7Coding, LongMessages};
 
 /// Type of number: international / network specific / alphanumeric.
 pub const TON_INTERNATIONAL: u8 = 1;
@@ -25,6 +25,8 @@ const SHORT_CODE_MAX_DIGITS: usize = 8;
 #[derive(Debug, Clone, Copy)]
 pub struct BuildOptions {
     pub long_messages: LongMessages,
+    /// The alphabet GSM-7 text goes in.
+    pub gsm7: Gsm7Coding,
     /// Reference shared by the parts of one concatenated message.
     pub reference: u16,
     /// Seconds the SMSC may keep trying (the step's remaining TTL); `None` leaves the
@@ -46,7 +48,7 @@ pub fn build(step: &SmsStep, options: BuildOptions) -> Vec<(SubmitSm, Vec<usize>
         destination_addr: step.to.digits().to_owned().into(),
         esm_class: 0,
         registered_delivery: REGISTERED_DELIVERY_FINAL,
-        data_coding: data_coding(step.encoding, step.flash),
+        data_coding: data_coding(step.encoding, step.flash, options.gsm7),
         validity_period: options
             .validity_seconds
             .map_or_else(COctetString::new, |s| relative_validity(s).into()),
@@ -55,7 +57,7 @@ pub fn build(step: &SmsStep, options: BuildOptions) -> Vec<(SubmitSm, Vec<usize>
     let encoded: Vec<Vec<u8>> = step
         .parts
         .iter()
-        .map(|p| encode(p, step.encoding))
+        .map(|p| encode(p, step.encoding, step.flash, options.gsm7))
         .collect();
     let total = encoded.len();
     if total <= 1 {
@@ -108,15 +110,44 @@ pub fn build(step: &SmsStep, options: BuildOptions) -> Vec<(SubmitSm, Vec<usize>
     }
 }
 
-/// `data_coding`: 0 (GSM 7-bit default alphabet) or 8 (UCS-2); a flash message is message
-/// class 0 in the general data coding group (0x10 / 0x18).
-pub fn data_coding(encoding: SmsEncoding, flash: bool) -> u8 {
-    let coding = encoding.data_coding();
-    if flash { 0x10 | coding } else { coding }
+/// `data_coding`: 0 (GSM 7-bit default alphabet; 3 Latin-1 or 1 IA5 when the SMSC wants
+/// those) or 8 (UCS-2). A flash message is message class 0 in the general data coding
+/// group (0x10 / 0x18), which only knows GSM-7 and UCS-2, so it always goes as GSM-7.
+pub fn data_coding(encoding: SmsEncoding, flash: bool, gsm7: Gsm7Coding) -> u8 {
+    match (encoding, flash, gsm7) {
+        (SmsEncoding::Ucs2, true, _) => 0x18,
+        (SmsEncoding::Ucs2, false, _) => 0x08,
+        (SmsEncoding::Gsm7, true, _) | (SmsEncoding::Gsm7, false, Gsm7Coding::Gsm) => {
+            if flash {
+                0x10
+            } else {
+                0x00
+            }
+        }
+        (SmsEncoding::Gsm7, false, Gsm7Coding::Latin1) => 0x03,
+        (SmsEncoding::Gsm7, false, Gsm7Coding::Ia5) => 0x01,
+    }
 }
 
-/// The SMPP bytes of one part: GSM-7 unpacked (one septet per octet) or UTF-16BE.
-fn encode(part: &str, encoding: SmsEncoding) -> Vec<u8> {
+/// The SMPP bytes of one part: GSM-7 unpacked (one septet per octet), Latin-1 or ASCII
+/// for SMSCs that want GSM text so (a character the alphabet lacks becomes `?`), or
+/// UTF-16BE.
+fn encode(part: &str, encoding: SmsEncoding, flash: bool, gsm7: Gsm7Coding) -> Vec<u8> {
+    let narrow = |max: u32| {
+        part.chars()
+            .map(|c| {
+                u8::try_from(u32::from(c))
+                    .ok()
+                    .filter(|b| u32::from(*b) <= max)
+                    .unwrap_or(b'?')
+            })
+            .collect()
+    };
+    match (encoding, flash, gsm7) {
+        (SmsEncoding::Gsm7, false, Gsm7Coding::Latin1) => return narrow(0xFF),
+        (SmsEncoding::Gsm7, false, Gsm7Coding::Ia5) => return narrow(0x7F),
+        _ => {}
+    }
     match encoding {
         // Parts were planned as GSM-7, so every character encodes; should one not, UCS-2
         // would be wrong for data_coding 0, so the text goes with the unknown characters
@@ -181,6 +212,7 @@ mod tests {
     fn options(long_messages: LongMessages) -> BuildOptions {
         BuildOptions {
             long_messages,
+            gsm7: Gsm7Coding::Gsm,
             reference: 0x1234,
             validity_seconds: Some(600),
         }
@@ -221,9 +253,14 @@ mod tests {
         );
         assert_eq!((pdu.source_addr_ton, pdu.source_addr_npi), (1, 1));
         assert_eq!(pdu.source_addr.as_bytes(), b"306900000000");
-        assert_eq!(data_coding(SmsEncoding::Gsm7, true), 0x10);
-        assert_eq!(data_coding(SmsEncoding::Gsm7, false), 0);
-        assert_eq!(data_coding(SmsEncoding::Ucs2, false), 8);
+        assert_eq!(data_coding(SmsEncoding::Gsm7, true, Gsm7Coding::Gsm), 0x10);
+        assert_eq!(data_coding(SmsEncoding::Gsm7, false, Gsm7Coding::Gsm), 0);
+        assert_eq!(data_coding(SmsEncoding::Ucs2, false, Gsm7Coding::Gsm), 8);
+        assert_eq!(data_coding(SmsEncoding::Ucs2, false, Gsm7Coding::Latin1), 8);
+        assert_eq!(
+            data_coding(SmsEncoding::Gsm7, true, Gsm7Coding::Latin1),
+            0x10
+        );
     }
 
     #[test]
@@ -276,6 +313,43 @@ mod tests {
             pdu.tlvs.message_payload().map(|b| &b[..]),
             Some(&b"aaabb"[..])
         );
+    }
+
+    #[test]
+    fn latin1_and_ia5_for_smscs_that_want_them() {
+        let step = step(&["Ça coûte 5€"], SmsEncoding::Gsm7, "Cascade", false);
+        let build_with = |gsm7| {
+            build(
+                &step,
+                BuildOptions {
+                    gsm7,
+                    ..options(LongMessages::Udh)
+                },
+            )
+            .remove(0)
+            .0
+        };
+        let latin = build_with(Gsm7Coding::Latin1);
+        assert_eq!(latin.data_coding, 3);
+        // '€' is not Latin-1.
+        assert_eq!(&latin.short_message[..], b"\xC7a co\xFBte 5?");
+        let ascii = build_with(Gsm7Coding::Ia5);
+        assert_eq!(ascii.data_coding, 1);
+        assert_eq!(&ascii.short_message[..], b"?a co?te 5?");
+        // Flash stays GSM-7 in the class-0 coding, whatever the setting.
+        let mut flash = step.clone();
+        flash.flash = true;
+        let pdu = build(
+            &flash,
+            BuildOptions {
+                gsm7: Gsm7Coding::Latin1,
+                ..options(LongMessages::Udh)
+            },
+        )
+        .remove(0)
+        .0;
+        assert_eq!(pdu.data_coding, 0x10);
+        assert_eq!(pdu.short_message[0], 0x09, "'Ç' in GSM 03.38");
     }
 
     #[test]
