@@ -21,6 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
+/// Longest start-up waits for the bind to the in-process sandbox SMSC.
+const SANDBOX_BIND_WAIT: Duration = Duration::from_secs(10);
+
 /// A built application, listening but not yet serving.
 pub struct Application {
     listener: TcpListener,
@@ -140,6 +143,12 @@ impl Application {
             let connection = SmscConnection::start(settings, sink, sandbox, &smpp_stop)
                 .map_err(anyhow::Error::msg)
                 .context("starting the SMPP connections")?;
+            // The sandbox SMSC is in this process: bind before taking flows, so that the
+            // first SMS does not spend its (possibly sandbox-short) TTL waiting for it.
+            // Real SMSCs bind in the background; submits wait for them up to their TTL.
+            if sandbox && !connection.wait_bound(SANDBOX_BIND_WAIT).await {
+                tracing::warn!("the sandbox SMSC bind is not up yet; SMS will wait for it");
+            }
             smsc.push(connection);
         }
         if !smsc.is_empty() {
