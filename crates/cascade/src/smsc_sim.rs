@@ -20,9 +20,11 @@ use cascade_providers::sandbox::{message_json, messages_limit, parse_scenario, s
 use cascade_providers::smpp::SmscSimulator;
 use cascade_service::clock;
 use cascade_store::Store;
-use cascade_store::sqlite::{SqliteConfig, SqliteStore};
+use cascade_store::sqlite::Durability;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+use crate::startup::open_sqlite;
 
 /// `cascade smsc-sim` options.
 #[derive(Debug, clap::Args)]
@@ -53,18 +55,7 @@ pub async fn run(
     env: &HashMap<String, String>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    if let Some(path) = args.database.strip_prefix("sqlite://")
-        && let Some(dir) = std::path::Path::new(path.split('?').next().unwrap_or(path))
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&SqliteConfig::new(args.database.clone()))
-            .await
-            .with_context(|| format!("opening the store at {}", args.database))?,
-    );
+    let store = open_sqlite(&args.database, Durability::Full).await?;
     let stop = CancellationToken::new();
     let sim = SmscSimulator::start(args.listen, Arc::clone(&store), stop.clone())
         .await

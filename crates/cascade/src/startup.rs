@@ -13,7 +13,7 @@ use cascade_providers::{LateSink, Providers, ReportSink};
 use cascade_service::clock;
 use cascade_service::runtime::{CallbackSettings, Runtime, RuntimeConfig};
 use cascade_service::tenancy::{self, Prepared};
-use cascade_store::sqlite::{SqliteConfig, SqliteStore};
+use cascade_store::sqlite::{Durability, SqliteConfig, SqliteStore};
 use cascade_store::{RateLimit, Store};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -51,7 +51,14 @@ impl std::fmt::Debug for Application {
 /// # Errors
 /// When the directory or database cannot be created or migrated.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let url = &config.database_url;
+    open_sqlite(&config.database_url, config.durability).await
+}
+
+/// Open (and create, with its directory) the SQLite store at `url`.
+///
+/// # Errors
+/// When the directory or database cannot be created or migrated.
+pub async fn open_sqlite(url: &str, durability: Durability) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -66,8 +73,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         }
     }
     let sqlite = SqliteConfig {
-        url: url.clone(),
-        durability: config.durability,
+        url: url.to_owned(),
+        durability,
         readers: 4,
     };
     let store = SqliteStore::open(&sqlite)

@@ -262,29 +262,25 @@ async fn run_cascade(
         .buffer_unordered(callers)
         .collect()
         .await;
-    let submit_secs = received.await?.duration_since(started).as_secs_f64();
     let mut asked_at = HashMap::with_capacity(messages);
     for (asked, id) in results {
         asked_at.insert(id?, asked);
     }
-    let receipts = arrivals.wait_for(messages as u64, QUIET, timeout).await;
-    let receipt_secs = arrivals
-        .last()
-        .unwrap_or(started)
-        .duration_since(started)
-        .as_secs_f64();
-    let (p50_ms, p99_ms) = latencies(&asked_at, &arrivals);
+    let figures = figures(
+        Run {
+            client: "Cascade",
+            shape,
+            messages,
+        },
+        started,
+        received,
+        &asked_at,
+        &arrivals,
+        timeout,
+    )
+    .await;
     connection.shutdown().await;
-    Ok(Figures {
-        client: "Cascade",
-        shape,
-        messages,
-        submit_secs,
-        receipts,
-        receipt_secs,
-        p50_ms,
-        p99_ms,
-    })
+    figures
 }
 
 /// Resolves when the simulator has received `n` more `submit_sm` than now.
@@ -486,9 +482,48 @@ async fn run_kannel(
         sent?;
         asked_at.insert(key, asked);
     }
+    let figures = figures(
+        Run {
+            client: "Kannel",
+            shape,
+            messages,
+        },
+        started,
+        received,
+        &asked_at,
+        &arrivals,
+        timeout,
+    )
+    .await;
+    drop(kannel.children);
+    dlr_server.abort();
+    figures
+}
+
+/// A run's figures, once the simulator has every `submit_sm` and the receipts have come
+/// (or stopped coming).
+/// Which run the figures are of.
+struct Run {
+    client: &'static str,
+    shape: Shape,
+    messages: usize,
+}
+
+async fn figures(
+    Run {
+        client,
+        shape,
+        messages,
+    }: Run,
+    started: Instant,
+    received: tokio::task::JoinHandle<Instant>,
+    asked_at: &HashMap<String, Instant>,
+    arrivals: &Arrivals,
+    timeout: Duration,
+) -> anyhow::Result<Figures> {
     let submit_secs = tokio::time::timeout(timeout, received)
         .await
-        .context("Kannel did not pass every message to the SMSC")??
+        .with_context(|| format!("{client} did not pass every message to the SMSC"))??
         .duration_since(started)
         .as_secs_f64();
     let receipts = arrivals.wait_for(messages as u64, QUIET, timeout).await;
@@ -497,11 +532,9 @@ async fn run_kannel(
         .unwrap_or(started)
         .duration_since(started)
         .as_secs_f64();
-    let (p50_ms, p99_ms) = latencies(&asked_at, &arrivals);
-    drop(kannel.children);
-    dlr_server.abort();
+    let (p50_ms, p99_ms) = latencies(asked_at, arrivals);
     Ok(Figures {
-        client: "Kannel",
+        client,
         shape,
         messages,
         submit_secs,

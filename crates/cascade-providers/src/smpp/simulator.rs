@@ -98,7 +98,6 @@ type SharedGroup = Arc<tokio::sync::Mutex<Group>>;
 #[derive(Debug)]
 struct Group {
     client_ref: String,
-    created: Instant,
     ids: Vec<String>,
     texts: Vec<Option<String>>,
     /// The send is in the store (by us, or by an earlier life of the simulator).
@@ -331,7 +330,6 @@ async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, submit: Sub
                         client_ref: client_ref
                             .clone()
                             .unwrap_or_else(|| format!("smpp-{}", uuid::Uuid::now_v7().simple())),
-                        created: Instant::now(),
                         ids: (0..total).map(|_| new_message_id()).collect(),
                         texts: vec![None; usize::from(total)],
                         recorded: false,
@@ -339,15 +337,17 @@ async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, submit: Sub
                         throttled: HashMap::new(),
                         answered: HashSet::new(),
                     };
-                    (group.created, Arc::new(tokio::sync::Mutex::new(group)))
+                    (Instant::now(), Arc::new(tokio::sync::Mutex::new(group)))
                 })
                 .1,
         );
         (group, created)
     };
     let mut group = group.lock().await;
-    if created && client_ref.is_some() {
-        // Sent before (a resend after Cascade restarted): same ids, nothing scheduled again.
+    // A resend after Cascade restarted, of a message sent before: its parts must get the
+    // ids they had. (A single part is recorded at once, and the store's own check of the
+    // client reference gives back the old id then.)
+    if created && client_ref.is_some() && total > 1 {
         match state.store.sandbox_provider_ids(&group.client_ref).await {
             Ok(Some(ids)) if ids.len() == group.ids.len() => {
                 group.ids = ids;
