@@ -3,9 +3,11 @@
 //! application has its own; `perSecond` 0 turns the limit off.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use cascade_pace::{Rate, TokenBucket};
 use cascade_store::{RateLimit, Store};
 
 use crate::error::ApiError;
@@ -13,28 +15,56 @@ use crate::error::ApiError;
 /// How long an application's own limit is trusted before it is read again.
 const REFRESH: Duration = Duration::from_secs(30);
 
+/// An application's bucket; `bucket` is `None` when its limit is off (`perSecond` 0).
 #[derive(Debug)]
 struct Bucket {
     limit: RateLimit,
-    tokens: f64,
-    last: Instant,
+    bucket: Option<TokenBucket>,
     read_at: Instant,
 }
 
 impl Bucket {
-    /// Take one token; `Err(wait)` when none is left.
-    fn take(&mut self, now: Instant) -> Result<(), Duration> {
-        let rate = f64::from(self.limit.per_second);
-        let burst = f64::from(self.limit.burst.max(1));
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / rate))
+    fn new(limit: RateLimit, now: Instant) -> Self {
+        Bucket {
+            limit,
+            bucket: rate(limit).map(|r| TokenBucket::new(r, now)),
+            read_at: now,
         }
     }
+
+    /// Take the limit read from the store (it may have changed).
+    fn refresh(&mut self, limit: RateLimit, now: Instant) {
+        self.read_at = now;
+        if limit == self.limit {
+            return;
+        }
+        self.limit = limit;
+        self.bucket = match (rate(limit), self.bucket.take()) {
+            (Some(r), Some(mut held)) => {
+                held.set_rate(r, now);
+                Some(held)
+            }
+            (Some(r), None) => Some(TokenBucket::new(r, now)),
+            (None, _) => None,
+        };
+    }
+
+    /// Take one token; `Err(wait)` when none is left.
+    fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        match self.bucket.as_mut() {
+            Some(bucket) => bucket.try_take(now),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The bucket's rate; `None` when the limit is off. A burst below the rate is raised to
+/// one token.
+fn rate(limit: RateLimit) -> Option<Rate> {
+    Some(Rate {
+        per_second: NonZeroU32::new(limit.per_second)?,
+        burst: NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN),
+    })
 }
 
 /// The limiter shared by all requests.
@@ -77,24 +107,16 @@ impl RateLimiter {
             None
         };
         let mut buckets = self.buckets.lock().expect("no panics under this lock");
-        let bucket = buckets.entry(application_id.to_owned()).or_insert_with(|| {
-            let limit = fresh_limit.unwrap_or(self.default);
-            Bucket {
-                limit,
-                tokens: f64::from(limit.burst.max(1)),
-                last: now,
-                read_at: now,
-            }
-        });
+        let bucket = buckets
+            .entry(application_id.to_owned())
+            .or_insert_with(|| Bucket::new(fresh_limit.unwrap_or(self.default), now));
         if let Some(limit) = fresh_limit {
-            bucket.limit = limit;
-            bucket.read_at = now;
-        }
-        if bucket.limit.per_second == 0 {
-            return Ok(());
+            bucket.refresh(limit, now);
         }
         bucket.take(now).map_err(|wait| ApiError::RateLimited {
-            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            retry_after_secs: u64::try_from(wait.as_nanos().div_ceil(1_000_000_000))
+                .unwrap_or(u64::MAX)
+                .max(1),
         })
     }
 }
@@ -104,13 +126,7 @@ mod tests {
     use super::*;
 
     fn bucket(per_second: u32, burst: u32, now: Instant) -> Bucket {
-        let limit = RateLimit { per_second, burst };
-        Bucket {
-            limit,
-            tokens: f64::from(burst),
-            last: now,
-            read_at: now,
-        }
+        Bucket::new(RateLimit { per_second, burst }, now)
     }
 
     #[test]
@@ -140,5 +156,23 @@ mod tests {
         assert!(b.take(later).is_ok());
         assert!(b.take(later).is_ok());
         assert!(b.take(later).is_err());
+    }
+
+    #[test]
+    fn zero_per_second_turns_the_limit_off_and_a_refresh_turns_it_on() {
+        let t0 = Instant::now();
+        let mut b = bucket(0, 0, t0);
+        for _ in 0..10_000 {
+            assert!(b.take(t0).is_ok());
+        }
+        b.refresh(
+            RateLimit {
+                per_second: 1,
+                burst: 1,
+            },
+            t0,
+        );
+        assert!(b.take(t0).is_ok());
+        assert!(b.take(t0).is_err());
     }
 }

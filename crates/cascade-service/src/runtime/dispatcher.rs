@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use cascade_core::StatusKind;
 use cascade_core::machines::Event;
+use cascade_pace::Backoff;
 use cascade_providers::{SubmitError, SubmitRequest};
 use cascade_store::Job;
 use tokio::sync::{Semaphore, mpsc};
@@ -160,7 +161,7 @@ async fn submit_job(runtime: &Runtime, job: Job) {
                 SubmitError::RateLimited { retry_after_ms } => {
                     Duration::from_millis(*retry_after_ms)
                 }
-                _ => backoff(job.attempts),
+                _ => RETRY_BACKOFF.delay(job.attempts),
             };
             tracing::info!(target: TARGET, error = %e, ?delay, "submission will be retried");
             let due = now.plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
@@ -180,18 +181,5 @@ async fn finish(runtime: &Runtime, job: &Job, event: Event) {
     }
 }
 
-/// 1 s, 2 s, 4 s … capped at one minute.
-fn backoff(attempts: u32) -> Duration {
-    Duration::from_secs(1u64 << attempts.min(6)).min(Duration::from_secs(60))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_then_caps() {
-        let secs: Vec<u64> = (0..9).map(|a| backoff(a).as_secs()).collect();
-        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
-    }
-}
+/// Between submit attempts: 1 s, 2 s, 4 s … capped at one minute.
+const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));

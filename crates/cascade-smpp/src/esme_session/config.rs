@@ -1,7 +1,6 @@
 //! `EsmeConfig`: everything an ESME session is told up front.
 
 use std::fmt;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use crate::codec::DEFAULT_MAX_PDU_LEN;
@@ -121,25 +120,9 @@ impl fmt::Debug for EsmeConfig {
     }
 }
 
-/// A token bucket: `per_second` submits per second on average, at most `burst` at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThroughputLimit {
-    /// Sustained rate.
-    pub per_second: NonZeroU32,
-    /// Bucket size: how many submits may go back to back after an idle spell.
-    pub burst: NonZeroU32,
-}
-
-impl ThroughputLimit {
-    /// `per_second` with a burst of one: submits are evenly spaced, which is what SMSCs
-    /// that count per fraction of a second expect.
-    pub fn per_second(per_second: NonZeroU32) -> Self {
-        ThroughputLimit {
-            per_second,
-            burst: NonZeroU32::MIN,
-        }
-    }
-}
+/// The throughput cap: `per_second` submits per second on average, at most `burst` at
+/// once (a token bucket, [`cascade_pace::TokenBucket`]).
+pub type ThroughputLimit = cascade_pace::Rate;
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,6 @@
 mod config;
 mod event;
 mod incoming;
-mod throttle;
 
 #[cfg(test)]
 mod tests;
@@ -22,7 +21,7 @@ use crate::link::{Keepalive, Link};
 use crate::pdu::{CommandStatus, DataSmResp, DeliverSmResp, Pdu, PduBody, SubmitSm};
 use crate::timer::{Timer, TimerTable};
 use crate::window::{InFlight, Window};
-use throttle::TokenBucket;
+use cascade_pace::TokenBucket;
 
 /// One ESME bind, without I/O: bytes and time in, bytes, events and a wake-up time out.
 ///

@@ -1,6 +1,5 @@
 //! [`EsmeClient`]: one ESME bind over TCP or TLS, with its submit queue and reconnects.
 
-mod backoff;
 mod dispatch;
 mod event;
 mod options;

@@ -12,12 +12,12 @@ use tokio::time::sleep_until;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, trace, warn};
 
-use super::backoff::Backoff;
 use super::dispatch::{Action, Core};
 use super::{BindState, ClientEvent, ClientOptions, ShutdownOutcome};
 use crate::driver::transport::{Connector, Io, Target, write_frames};
 use crate::driver::{earliest, now, sleep_target};
 use crate::esme_session::{CloseReason, EsmeConfig, EsmeEvent, EsmeSession, SessionState};
+use cascade_pace::Backoff;
 
 /// Read buffer size: a few PDUs per read; the session reassembles across reads.
 const READ_BUF: usize = 16 * 1024;
@@ -51,7 +51,8 @@ impl Task {
 
     /// Runs until shut down (or every handle is dropped).
     pub(super) async fn run(mut self) {
-        let mut backoff = Backoff::new(self.options.reconnect_min, self.options.reconnect_max);
+        let mut backoff =
+            Backoff::new(self.options.reconnect_min, self.options.reconnect_max).series();
         let mut outcome = ShutdownOutcome::NotBound;
         while !self.stopping() {
             self.core.shared().set_state(BindState::Connecting);
