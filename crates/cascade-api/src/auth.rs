@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use cascade_core::Timestamp;
-use cascade_service::clock;
 use cascade_service::credentials::{random_secret, token_digest, verify_secret};
 use cascade_service::tenancy::permission;
 use cascade_store::{AccessToken, Store};
@@ -34,9 +33,13 @@ impl TokenCache {
     /// # Errors
     /// [`ApiError::Unauthorized`] for an unknown or expired token,
     /// [`ApiError::Unavailable`] when the store cannot be read.
-    pub async fn authenticate(&self, store: &dyn Store, token: &str) -> Result<Caller, ApiError> {
+    pub async fn authenticate(
+        &self,
+        store: &dyn Store,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Caller, ApiError> {
         let digest = token_digest(token);
-        let now = clock::now();
         let cached = self
             .entries
             .lock()
@@ -229,7 +232,7 @@ pub async fn issue_token(
     };
 
     let token = random_secret();
-    let now = clock::now();
+    let now = state.runtime.clock().now();
     let expires_at =
         Timestamp::from_millis(now.as_millis() + i64::from(app.token_lifetime_s) * 1000);
     let record = AccessToken {

@@ -10,21 +10,42 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde_json::Value;
 
+use cascade_service::tenancy::AdminAuth;
+
 use crate::ApiState;
 use crate::error::ApiError;
+
+/// What the extractors need from a router's state.
+pub trait RequestContext: Send + Sync + 'static {
+    /// Largest accepted request body, in bytes.
+    fn body_limit(&self) -> usize;
+    /// How the operator proves who they are; `None`: the routes are open (a local tool
+    /// started without an admin token).
+    fn admin(&self) -> Option<&AdminAuth>;
+}
+
+impl RequestContext for ApiState {
+    fn body_limit(&self) -> usize {
+        self.settings.body_limit
+    }
+
+    fn admin(&self) -> Option<&AdminAuth> {
+        Some(&self.admin)
+    }
+}
 
 /// A JSON body, parsed to a [`Value`] so validation can report field paths itself.
 #[derive(Debug)]
 pub struct JsonBody(pub Value);
 
-impl FromRequest<Arc<ApiState>> for JsonBody {
+impl<S: RequestContext> FromRequest<Arc<S>> for JsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &Arc<ApiState>) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &Arc<S>) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = read_limited(req.into_body(), state.settings.body_limit).await?;
+        let bytes = read_limited(req.into_body(), state.body_limit()).await?;
         let value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::Malformed(format!("invalid JSON: {e}")))?;
         Ok(JsonBody(value))
@@ -35,13 +56,13 @@ impl FromRequest<Arc<ApiState>> for JsonBody {
 #[derive(Debug)]
 pub struct OptionalJsonBody(pub Value);
 
-impl FromRequest<Arc<ApiState>> for OptionalJsonBody {
+impl<S: RequestContext> FromRequest<Arc<S>> for OptionalJsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &Arc<ApiState>) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &Arc<S>) -> Result<Self, Self::Rejection> {
         let has_type = req.headers().contains_key(header::CONTENT_TYPE);
         let json = is_json(req.headers());
-        let bytes = read_limited(req.into_body(), state.settings.body_limit).await?;
+        let bytes = read_limited(req.into_body(), state.body_limit()).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonBody(Value::Null));
         }
@@ -113,7 +134,8 @@ impl FromRequestParts<Arc<ApiState>> for Caller {
         state: &Arc<ApiState>,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        let caller = state.tokens.authenticate(&*state.store, token).await?;
+        let now = state.runtime.clock().now();
+        let caller = state.tokens.authenticate(&*state.store, token, now).await?;
         state
             .limiter
             .check(&*state.store, &caller.application_id)
@@ -122,19 +144,22 @@ impl FromRequestParts<Arc<ApiState>> for Caller {
     }
 }
 
-/// The operator, proven by the admin token.
+/// The operator, proven by the admin token (anyone, on routes whose state has none).
 #[derive(Debug, Clone, Copy)]
 pub struct Operator;
 
-impl FromRequestParts<Arc<ApiState>> for Operator {
+impl<S: RequestContext> FromRequestParts<Arc<S>> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &Arc<ApiState>,
+        state: &Arc<S>,
     ) -> Result<Self, Self::Rejection> {
+        let Some(admin) = state.admin() else {
+            return Ok(Operator);
+        };
         let token = bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        if state.admin.accepts(token) {
+        if admin.accepts(token) {
             Ok(Operator)
         } else {
             Err(ApiError::Unauthorized)

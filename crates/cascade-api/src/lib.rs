@@ -21,6 +21,7 @@ use cascade_service::tenancy::AdminAuth;
 use cascade_store::{RateLimit, Store};
 
 pub use error::ApiError;
+pub use routes::sandbox::{SandboxApi, router as sandbox_router};
 
 /// Settings the handlers need.
 #[derive(Debug, Clone)]
@@ -102,6 +103,12 @@ impl ApiState {
 
 /// The whole API.
 pub fn router(state: Arc<ApiState>) -> Router {
+    let sandbox = Arc::new(SandboxApi {
+        store: Arc::clone(&state.store),
+        clock: Arc::clone(state.runtime.clock()),
+        admin: Some(state.admin.clone()),
+        body_limit: state.settings.body_limit,
+    });
     Router::new()
         .route("/oauth/token", post(auth::issue_token))
         .route("/failover", post(routes::failover::send_flow))
@@ -136,13 +143,6 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/admin/applications/{application_id}/webhook-secret",
             post(routes::admin::rotate_webhook_secret),
         )
-        .route(
-            "/sandbox/scenarios",
-            post(routes::sandbox::create_scenario)
-                .get(routes::sandbox::list_scenarios)
-                .delete(routes::sandbox::delete_scenarios),
-        )
-        .route("/sandbox/messages", get(routes::sandbox::list_messages))
         .route("/admin/callbacks", get(routes::callbacks::list))
         .route(
             "/admin/callbacks/{callback_id}/redeliver",
@@ -155,7 +155,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/metrics", get(routes::health::metrics))
         .route("/readyz", get(routes::health::readyz))
+        .with_state(state)
+        .merge(routes::sandbox::router(sandbox))
         .fallback(routes::health::no_route)
         .method_not_allowed_fallback(routes::health::no_method)
-        .with_state(state)
 }

@@ -1,5 +1,8 @@
 //! Cascade's domain and engine. Pure code only: nothing here reads a clock, touches a
-//! socket or a file. Time comes in as an argument; effects go out as commands.
+//! socket or a file. Time comes in as an argument ([`Clock`] is only the interface the
+//! runtime's clocks implement); effects go out as commands. The ports the connectors
+//! implement ([`ports`]) are declared here so that the runtime and the connectors depend
+//! on the domain, never on each other.
 
 pub mod address;
 pub mod channel;
@@ -8,7 +11,9 @@ pub mod ids;
 pub mod machines;
 pub mod money;
 pub mod net;
+pub mod ports;
 pub mod pricing;
+pub mod sandbox;
 pub mod search;
 pub mod sms;
 pub mod time;
@@ -18,4 +23,4 @@ pub use address::{Msisdn, SenderId, SipUri};
 pub use channel::{Channel, StatusKind};
 pub use ids::FlowId;
 pub use money::Micros;
-pub use time::Timestamp;
+pub use time::{Clock, Timestamp};

@@ -4,6 +4,9 @@
 //! comparisons and arithmetic exact and the database columns plain integers.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -59,11 +62,38 @@ impl Timestamp {
         Err(TimestampError)
     }
 
+    /// Formatted in UTC with a `strftime`-like pattern (chrono's): e.g. `%y%m%d%H%M%S` for
+    /// the dates of an SMPP delivery receipt.
+    pub fn format_utc(self, pattern: &str) -> String {
+        self.as_utc().format(pattern).to_string()
+    }
+
+    fn as_utc(self) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp_millis(self.0).unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
     /// RFC 3339 UTC with millisecond precision and a `Z`.
     pub fn to_rfc3339(self) -> String {
-        DateTime::<Utc>::from_timestamp_millis(self.0)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
-            .to_rfc3339_opts(SecondsFormat::Millis, true)
+        self.as_utc().to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+}
+
+/// Where the runtime and the connectors get the time from, and how they wait for it.
+///
+/// Injected, so that nothing reads the wall clock behind the caller's back: the service
+/// runs on the system clock, tests on a manual one that only moves when told to (every
+/// loop then waits on virtual time, deterministically).
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Now.
+    fn now(&self) -> Timestamp;
+
+    /// A future that completes once [`Clock::now`] has reached `at` (at once when it has).
+    fn sleep_until(&self, at: Timestamp) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+    /// A future that completes once `duration` has passed on this clock.
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        self.sleep_until(self.now().plus_millis(ms))
     }
 }
 
@@ -104,6 +134,17 @@ mod tests {
         assert_eq!(
             Timestamp::from_millis(0).to_rfc3339(),
             "1970-01-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn formats_with_a_pattern_in_utc() {
+        let t = Timestamp::from_millis(1_767_225_600_000);
+        assert_eq!(t.format_utc("%y%m%d%H%M%S"), "260101000000");
+        assert_eq!(
+            Timestamp::from_millis(951_782_400_000 + 86_399_000).format_utc("%Y-%m-%d %H:%M:%S"),
+            "2000-02-29 23:59:59",
+            "a leap day of a century divisible by 400"
         );
     }
 

@@ -16,15 +16,17 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cascade_core::flow::{SmsStep, Step, StepKind};
 use cascade_core::machines::Report;
+use cascade_core::ports::{
+    Accepted, JobPayload, Provider, Recorded, ReportSink, SubmitError, SubmitRequest,
+};
 use cascade_core::{FlowId, Micros, Msisdn, SenderId, StatusKind, Timestamp};
 use cascade_providers::smpp::{ReceiptIds, SmppProvider, SmscConnection, SmscSettings};
-use cascade_providers::{Accepted, Provider, Recorded, ReportSink, SubmitError, SubmitRequest};
+use cascade_service::clock::SystemClock;
 use cascade_smpp::driver::{ConnId, DeliverOutcome, ServerEvent, SmscServer};
 use cascade_smpp::pdu::consts::ESM_CLASS_DELIVERY_RECEIPT;
 use cascade_smpp::pdu::{DeliverSm, SubmitSm};
 use cascade_smpp::receipt::submit_id_key;
 use cascade_smpp::{BindPolicy, CommandStatus, SmscConfig, Tlv, TlvList};
-use cascade_store::JobPayload;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -212,6 +214,7 @@ fn start(
         settings,
         Arc::clone(sink) as Arc<dyn ReportSink>,
         false,
+        Arc::new(SystemClock),
         stop,
     )
     .expect("valid settings")
@@ -359,7 +362,7 @@ async fn a_single_gsm_part_goes_as_one_submit_sm() {
     assert!(
         submit
             .tlvs
-            .get(cascade_providers::smpp::vendor_tlv::CLIENT_REF)
+            .get(cascade_smpp::vendor_tlv::CLIENT_REF)
             .is_none()
     );
 
@@ -723,9 +726,14 @@ async fn invalid_settings_are_refused_and_nothing_connects() {
     for (field, spoil) in bad {
         let mut s = settings("primary", &smsc, &["*"]);
         spoil(&mut s);
-        let error =
-            SmscConnection::start(s, Arc::clone(&sink) as Arc<dyn ReportSink>, false, &stop)
-                .expect_err(field);
+        let error = SmscConnection::start(
+            s,
+            Arc::clone(&sink) as Arc<dyn ReportSink>,
+            false,
+            Arc::new(SystemClock),
+            &stop,
+        )
+        .expect_err(field);
         assert!(error.contains(field), "{field}: {error}");
     }
 

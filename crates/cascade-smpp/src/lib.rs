@@ -32,6 +32,7 @@ pub mod receipt;
 mod sequence;
 pub mod smsc_session;
 mod timer;
+pub mod vendor_tlv;
 mod window;
 
 pub use codec::{DEFAULT_MAX_PDU_LEN, decode, encode};

@@ -18,7 +18,9 @@ use cascade_core::machines::{
 use cascade_core::tracking::render_tracking;
 use cascade_core::{FlowId, Micros, Timestamp};
 
-use crate::model::{Applied, Job, JobPayload, ReportOutcome};
+use cascade_core::ports::JobPayload;
+
+use crate::model::{Applied, Job, ReportOutcome};
 use crate::{Result, StoreError};
 
 /// A flow loaded for update. The definition never changes, so it is shared.

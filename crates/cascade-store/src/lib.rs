@@ -14,12 +14,14 @@ mod callbacks;
 mod driver;
 mod error;
 mod model;
+mod sandbox;
 mod search;
 pub mod sqlite;
 
 pub use callbacks::CallbackStore;
 pub use error::StoreError;
 pub use model::*;
+pub use sandbox::SandboxStore;
 pub use search::SearchStore;
 
 use async_trait::async_trait;
@@ -137,36 +139,6 @@ pub trait FlowStore: Send + Sync {
 
     /// The earliest timer, if any.
     async fn next_timer_due(&self) -> Result<Option<Timestamp>>;
-}
-
-/// The sandbox providers' durable state: scenario rules, what they received, and the
-/// reports they still owe.
-#[async_trait]
-pub trait SandboxStore: Send + Sync {
-    async fn create_scenario(&self, scenario: &NewScenario, now: Timestamp) -> Result<Scenario>;
-    async fn scenarios(&self) -> Result<Vec<Scenario>>;
-    async fn delete_scenarios(&self) -> Result<u64>;
-
-    /// Record a send and schedule its reports, choosing the newest rule that matches
-    /// (and using up one of its `times`). A send whose `client_ref` was seen before
-    /// returns the first send's provider id and schedules nothing.
-    async fn sandbox_send(&self, send: SandboxSend, now: Timestamp) -> Result<SandboxSendOutcome>;
-
-    /// Up to `limit` reports due at `now` from providers whose name starts with
-    /// `provider_prefix`, in due order. They stay until acknowledged, so a crash between
-    /// delivering and acknowledging delivers again (at least once).
-    async fn due_sandbox_reports(
-        &self,
-        provider_prefix: &str,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<SandboxReport>>;
-    async fn ack_sandbox_reports(&self, ids: &[i64]) -> Result<()>;
-    /// When the next report of providers named `provider_prefix...` falls due.
-    async fn next_sandbox_report_due(&self, provider_prefix: &str) -> Result<Option<Timestamp>>;
-    async fn sandbox_messages(&self, limit: u32) -> Result<Vec<SandboxMessage>>;
-    /// The provider ids a committed send with this `client_ref` was given, if any.
-    async fn sandbox_provider_ids(&self, client_ref: &str) -> Result<Option<Vec<String>>>;
 }
 
 /// The whole storage API.

@@ -1,7 +1,8 @@
 //! Rows the store reads and writes, as plain structs.
 
-use cascade_core::flow::Step;
 use cascade_core::machines::{EngineError, FlowStatus, Report};
+use cascade_core::ports::JobPayload;
+use cascade_core::sandbox::{Scenario, SendKind};
 use cascade_core::{Channel, FlowId, Micros, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -99,37 +100,6 @@ pub struct Job {
     pub payload: JobPayload,
 }
 
-/// Everything a dispatcher needs to submit a step, captured when the job was created.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobPayload {
-    /// When the step started (the job was created).
-    pub created_at: Timestamp,
-    pub account_id: String,
-    pub application_id: String,
-    pub step: Step,
-    /// The step's message id (SMS `messageId`).
-    pub message_id: String,
-    /// Per-message ids in part order (SMS `smsId`s, otherwise one id).
-    pub message_ids: Vec<String>,
-}
-
-impl JobPayload {
-    pub fn channel(&self) -> Channel {
-        self.step.channel()
-    }
-
-    /// The moment the step's TTL runs out (SMS and Viber): after it, the messages must not
-    /// be handed to a provider any more.
-    pub fn not_after(&self) -> Option<Timestamp> {
-        match self.channel() {
-            Channel::Sms | Channel::Viber => {
-                self.step.ttl_ms.map(|ttl| self.created_at.plus_millis(ttl))
-            }
-            Channel::Voice => None,
-        }
-    }
-}
-
 /// What became of a provider report.
 #[derive(Debug, Clone)]
 pub enum ReportOutcome {
@@ -145,31 +115,8 @@ pub struct FiredTimers {
     pub applied: Applied,
 }
 
-/// A scenario rule as submitted to `POST /sandbox/scenarios`; `rule` is the sandbox's own
-/// JSON (events, operator, answeredBy, ...), stored as is.
+/// A message handed to a sandbox provider (or received by the SMSC simulator).
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewScenario {
-    pub channel: Channel,
-    /// `+E164` or `*`.
-    pub to: String,
-    pub rule: serde_json::Value,
-    pub times: Option<u32>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scenario {
-    pub id: i64,
-    pub channel: Channel,
-    pub to: String,
-    pub rule: serde_json::Value,
-    pub times_left: Option<u32>,
-    pub created_at: Timestamp,
-}
-
-/// Turns the rule chosen for a send (or none) into provider ids and scheduled reports.
-pub type SandboxPlanner = Box<dyn FnOnce(Option<&Scenario>) -> SandboxPlan + Send>;
-
-/// A message handed to a sandbox provider.
 pub struct SandboxSend {
     /// No earlier attempt can exist, so the duplicate check may be skipped.
     pub first_attempt: bool,
@@ -179,33 +126,10 @@ pub struct SandboxSend {
     pub client_ref: String,
     pub to: String,
     pub payload: serde_json::Value,
-    /// Turns the chosen rule (or none) into provider ids and scheduled reports.
-    pub planner: SandboxPlanner,
-}
-
-impl std::fmt::Debug for SandboxSend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SandboxSend")
-            .field("provider", &self.provider)
-            .field("channel", &self.channel)
-            .field("client_ref", &self.client_ref)
-            .field("to", &self.to)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SandboxPlan {
-    /// One provider message id per message part.
+    /// The ids to give the messages, one per part (a resend gets the first send's back).
     pub provider_ids: Vec<String>,
-    pub reports: Vec<PlannedReport>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlannedReport {
-    pub provider_message_id: String,
-    pub due_at: Timestamp,
-    pub report: Report,
+    /// What the reports are planned for.
+    pub kind: SendKind,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -213,7 +137,8 @@ pub struct SandboxSendOutcome {
     pub provider_ids: Vec<String>,
     /// True when `client_ref` had been sent before (nothing new was scheduled).
     pub duplicate: bool,
-    pub scenario_id: Option<i64>,
+    /// The rule the send follows (`None` for a duplicate, or when no rule matched).
+    pub scenario: Option<Scenario>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use cascade_core::FlowId;
 use cascade_core::Micros;
-use cascade_service::clock;
+use cascade_service::clock::SystemClock;
 use cascade_service::credentials::{random_secret, token_digest};
 use cascade_service::tenancy::{self, NewApplication, TenancyError};
 use cascade_store::{CallbackFilter, CallbackState, RateLimit, Store};
@@ -141,7 +141,7 @@ async fn execute(
     config: &Config,
     command: AdminCommand,
 ) -> anyhow::Result<Value> {
-    let now = clock::now();
+    let now = SystemClock::read();
     let money = |x: f64| Micros::from_decimal(x).context("not a valid amount");
     Ok(match command {
         AdminCommand::Accounts(AccountsCommand::Create {

@@ -12,16 +12,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Json;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
-use cascade_api::ApiError;
-use cascade_providers::sandbox::{message_json, messages_limit, parse_scenario, scenario_json};
-use cascade_providers::smpp::SmscSimulator;
-use cascade_service::clock;
-use cascade_store::Store;
+use cascade_api::{ApiError, SandboxApi, sandbox_router};
+use cascade_core::Clock;
+use cascade_sandbox::SmscSimulator;
+use cascade_service::clock::SystemClock;
+use cascade_service::tenancy::AdminAuth;
 use cascade_store::sqlite::Durability;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::startup::open_sqlite;
@@ -40,12 +38,6 @@ pub struct Args {
     pub database: String,
 }
 
-struct SimApi {
-    store: Arc<dyn Store>,
-    /// `CASCADE_ADMIN_TOKEN`, when set, guards the endpoint.
-    token: Option<String>,
-}
-
 /// Runs until `shutdown` completes.
 ///
 /// # Errors
@@ -56,10 +48,16 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = open_sqlite(&args.database, Durability::Full).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let stop = CancellationToken::new();
-    let sim = SmscSimulator::start(args.listen, Arc::clone(&store), stop.clone())
-        .await
-        .with_context(|| format!("listening for SMPP on {}", args.listen))?;
+    let sim = SmscSimulator::start(
+        args.listen,
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        stop.clone(),
+    )
+    .await
+    .with_context(|| format!("listening for SMPP on {}", args.listen))?;
     let token = env
         .get("CASCADE_ADMIN_TOKEN")
         .filter(|t| !t.is_empty())
@@ -67,21 +65,15 @@ pub async fn run(
     if token.is_none() && !args.admin.ip().is_loopback() {
         tracing::warn!(admin = %args.admin, "the scenario endpoint is open to anyone who reaches it; set CASCADE_ADMIN_TOKEN");
     }
-    let api = Arc::new(SimApi {
+    let api = Arc::new(SandboxApi {
         store: Arc::clone(&store),
-        token,
+        clock,
+        admin: token.map(AdminAuth::Configured),
+        body_limit: 1024 * 1024,
     });
-    let router = axum::Router::new()
-        .route(
-            "/sandbox/scenarios",
-            get(list_scenarios)
-                .post(create_scenario)
-                .delete(delete_scenarios),
-        )
-        .route("/sandbox/messages", get(list_messages))
+    let router = sandbox_router(api)
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
-        .with_state(api);
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) });
     let listener = tokio::net::TcpListener::bind(args.admin)
         .await
         .with_context(|| format!("listening on {}", args.admin))?;
@@ -96,65 +88,4 @@ pub async fn run(
     stop.cancel();
     store.close().await;
     served.context("serving the scenario endpoint")
-}
-
-fn authorize(api: &SimApi, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = &api.token else {
-        return Ok(());
-    };
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given == Some(expected.as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
-    }
-}
-
-async fn create_scenario(
-    State(api): State<Arc<SimApi>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    authorize(&api, &headers)?;
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::Malformed(format!("the body is not JSON: {e}")))?;
-    let scenario = parse_scenario(&body).map_err(ApiError::Invalid)?;
-    let stored = api.store.create_scenario(&scenario, clock::now()).await?;
-    Ok((StatusCode::CREATED, Json(scenario_json(&stored))))
-}
-
-async fn list_scenarios(
-    State(api): State<Arc<SimApi>>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&api, &headers)?;
-    let all = api.store.scenarios().await?;
-    Ok(Json(
-        json!({"scenarios": all.iter().map(scenario_json).collect::<Vec<_>>()}),
-    ))
-}
-
-async fn delete_scenarios(
-    State(api): State<Arc<SimApi>>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&api, &headers)?;
-    let deleted = api.store.delete_scenarios().await?;
-    Ok(Json(json!({"deleted": deleted})))
-}
-
-async fn list_messages(
-    State(api): State<Arc<SimApi>>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&api, &headers)?;
-    let limit = messages_limit(query.get("limit").map(String::as_str))
-        .map_err(|m| ApiError::Malformed(m.into()))?;
-    let messages = api.store.sandbox_messages(limit).await?;
-    let items: Vec<Value> = messages.iter().map(message_json).collect();
-    Ok(Json(json!({"messages": items})))
 }

@@ -5,12 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use async_trait::async_trait;
 use cascade_api::{ApiSettings, ApiState};
 use cascade_core::Channel;
-use cascade_providers::sandbox::{SandboxProvider, run_reporter_until_stopped};
-use cascade_providers::smpp::{SmppProvider, SmscConnection, SmscSettings, SmscSimulator};
-use cascade_providers::{LateSink, Providers, ReportSink};
-use cascade_service::clock;
+use cascade_core::Clock;
+use cascade_core::machines::Report;
+use cascade_core::ports::{Providers, Recorded, ReportSink};
+use cascade_providers::smpp::{SmppProvider, SmscConnection, SmscSettings};
+use cascade_sandbox::{SandboxProvider, SmscSimulator, run_reporter_until_stopped};
+use cascade_service::clock::SystemClock;
 use cascade_service::runtime::{CallbackSettings, Runtime, RuntimeConfig};
 use cascade_service::tenancy::{self, Prepared};
 use cascade_store::sqlite::{Durability, SqliteConfig, SqliteStore};
@@ -89,6 +92,7 @@ impl Application {
     /// # Errors
     /// Anything that keeps the service from starting, with context.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store = open_store(&config).await?;
         let bootstrap = config
             .bootstrap_application
@@ -99,7 +103,7 @@ impl Application {
             config.admin_token.as_deref(),
             bootstrap,
             config.default_balance,
-            clock::now(),
+            clock.now(),
         )
         .await
         .context("preparing accounts and credentials")?;
@@ -111,8 +115,12 @@ impl Application {
                 // SMS goes over SMPP, to real SMSCs or to the sandbox SMSC.
                 continue;
             }
-            let provider =
-                SandboxProvider::new(channel, Arc::clone(&store), Arc::clone(&reports_due));
+            let provider = SandboxProvider::new(
+                channel,
+                Arc::clone(&store),
+                Arc::clone(&clock),
+                Arc::clone(&reports_due),
+            );
             providers = providers.with(channel, Arc::new(provider));
         }
         let smpp_stop = CancellationToken::new();
@@ -121,6 +129,7 @@ impl Application {
             let sim = SmscSimulator::start(
                 config.sandbox_smpp_listen,
                 Arc::clone(&store),
+                Arc::clone(&clock),
                 smpp_stop.clone(),
             )
             .await
@@ -147,9 +156,10 @@ impl Application {
         let mut smsc = Vec::new();
         for (settings, sandbox) in smsc_settings {
             let sink: Arc<dyn ReportSink> = Arc::clone(&late_sink) as Arc<dyn ReportSink>;
-            let connection = SmscConnection::start(settings, sink, sandbox, &smpp_stop)
-                .map_err(anyhow::Error::msg)
-                .context("starting the SMPP connections")?;
+            let connection =
+                SmscConnection::start(settings, sink, sandbox, Arc::clone(&clock), &smpp_stop)
+                    .map_err(anyhow::Error::msg)
+                    .context("starting the SMPP connections")?;
             // The sandbox SMSC is in this process: bind before taking flows, so that the
             // first SMS does not spend its (possibly sandbox-short) TTL waiting for it.
             // Real SMSCs bind in the background; submits wait for them up to their TTL.
@@ -170,14 +180,20 @@ impl Application {
             },
             ..RuntimeConfig::default()
         };
-        let runtime = Runtime::start(Arc::clone(&store), providers, runtime_config)
-            .await
-            .context("starting the engine")?;
+        let runtime = Runtime::start(
+            Arc::clone(&store),
+            providers,
+            Arc::clone(&clock),
+            runtime_config,
+        )
+        .await
+        .context("starting the engine")?;
         let sink: Arc<dyn ReportSink> = Arc::clone(&runtime) as Arc<dyn ReportSink>;
         late_sink.set(Arc::clone(&sink));
         runtime.spawn(run_reporter_until_stopped(
             Arc::clone(&store),
             sink,
+            Arc::clone(&clock),
             reports_due,
             runtime.stop_token(),
         ));
@@ -260,5 +276,43 @@ impl Application {
         self.smpp_stop.cancel();
         self.store.close().await;
         served.context("serving HTTP")
+    }
+}
+
+/// A [`ReportSink`] set after the fact: connectors start before the runtime that records
+/// their reports exists. Until it is set, reports are refused (the provider delivers them
+/// again later).
+#[derive(Default)]
+struct LateSink {
+    sink: std::sync::OnceLock<Arc<dyn ReportSink>>,
+}
+
+impl std::fmt::Debug for LateSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LateSink")
+            .field("set", &self.sink.get().is_some())
+            .finish()
+    }
+}
+
+impl LateSink {
+    /// Sets the sink; later calls are ignored.
+    fn set(&self, sink: Arc<dyn ReportSink>) {
+        let _ = self.sink.set(sink);
+    }
+}
+
+#[async_trait]
+impl ReportSink for LateSink {
+    async fn deliver(
+        &self,
+        provider: &str,
+        provider_message_ids: &[String],
+        report: Report,
+    ) -> Result<Recorded, String> {
+        match self.sink.get() {
+            Some(sink) => sink.deliver(provider, provider_message_ids, report).await,
+            None => Err("still starting".into()),
+        }
     }
 }

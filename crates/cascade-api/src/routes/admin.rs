@@ -7,7 +7,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use cascade_core::Micros;
 use cascade_core::flow::ValidationErrors;
-use cascade_service::clock;
 use cascade_service::tenancy::{self, NewApplication};
 use cascade_store::{Account, RateLimit};
 use serde_json::{Map, Value, json};
@@ -118,7 +117,7 @@ pub async fn create_account(
         &name,
         balance,
         &currency.to_ascii_uppercase(),
-        clock::now(),
+        state.runtime.clock().now(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(account_json(&account))))
@@ -204,7 +203,8 @@ pub async fn create_application(
         secret: None,
     };
     let created =
-        tenancy::create_application(&*state.store, &account_id, req, clock::now()).await?;
+        tenancy::create_application(&*state.store, &account_id, req, state.runtime.clock().now())
+            .await?;
     let app = &created.application;
     Ok((
         StatusCode::CREATED,
@@ -251,7 +251,7 @@ pub async fn add_viber_sender(
         &*state.store,
         &account_id,
         &name.unwrap_or_default(),
-        clock::now(),
+        state.runtime.clock().now(),
     )
     .await?;
     Ok((

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use cascade_core::FlowId;
-use cascade_service::clock;
 use cascade_store::{CallbackFilter, CallbackRecord, CallbackState};
 use serde_json::{Value, json};
 
@@ -61,7 +60,11 @@ pub async fn redeliver(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::NotFound(format!("dead callback {id}")))?;
-    if !state.store.redeliver_callback(id, clock::now()).await? {
+    if !state
+        .store
+        .redeliver_callback(id, state.runtime.clock().now())
+        .await?
+    {
         return Err(ApiError::NotFound(format!("dead callback {id}")));
     }
     state.runtime.wake_callbacks();
@@ -77,7 +80,7 @@ pub async fn redeliver_flow(
     let id = FlowId::parse(&tracking_id).map_err(|_| ApiError::TrackingNotFound)?;
     let n = state
         .store
-        .redeliver_flow_callbacks(id, clock::now())
+        .redeliver_flow_callbacks(id, state.runtime.clock().now())
         .await?;
     state.runtime.wake_callbacks();
     Ok(Json(

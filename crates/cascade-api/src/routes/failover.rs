@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use cascade_core::FlowId;
 use cascade_core::flow::{AcceptContext, FlowDefinition, ValidationErrors, echo_flow, parse_flow};
 use cascade_core::net::is_private_host;
-use cascade_service::clock;
 use cascade_store::{IdempotencyKey, IdempotentAccept};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -37,7 +36,7 @@ pub async fn send_flow(
         return Ok(Json(echo).into_response());
     };
 
-    let now = clock::now();
+    let now = state.runtime.clock().now();
     let hash = request_hash(&body);
     if let Some((stored_hash, response)) = state
         .store
@@ -77,7 +76,7 @@ async fn accept_request(
     caller: &Caller,
     body: &Value,
 ) -> Result<FlowDefinition, ApiError> {
-    let now = clock::now();
+    let now = state.runtime.clock().now();
     let senders = if mentions_viber(body) {
         state
             .store

@@ -1,56 +1,96 @@
-//! `/sandbox/scenarios` and `/sandbox/messages`, guarded by the admin token.
+//! `/sandbox/scenarios` and `/sandbox/messages`: the same routes for `cascade serve`
+//! (guarded by the admin token) and for `cascade smsc-sim` (guarded by
+//! `CASCADE_ADMIN_TOKEN` when it is set).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use cascade_providers::sandbox::{message_json, messages_limit, parse_scenario, scenario_json};
-use cascade_service::clock;
+use axum::routing::get;
+use axum::{Json, Router};
+use cascade_core::Clock;
+use cascade_service::tenancy::AdminAuth;
+use cascade_store::Store;
 use serde_json::{Value, json};
 
-use crate::ApiState;
+use super::sandbox_wire::{message_json, messages_limit, parse_scenario, scenario_json};
 use crate::error::ApiError;
-use crate::extract::{JsonBody, Operator};
+use crate::extract::{JsonBody, Operator, RequestContext};
 
-pub async fn create_scenario(
-    State(state): State<Arc<ApiState>>,
+/// What the sandbox routes need.
+#[derive(Debug)]
+pub struct SandboxApi {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// `None`: open to anyone who reaches the address.
+    pub admin: Option<AdminAuth>,
+    pub body_limit: usize,
+}
+
+impl RequestContext for SandboxApi {
+    fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    fn admin(&self) -> Option<&AdminAuth> {
+        self.admin.as_ref()
+    }
+}
+
+/// The sandbox routes.
+pub fn router(api: Arc<SandboxApi>) -> Router {
+    Router::new()
+        .route(
+            "/sandbox/scenarios",
+            get(list_scenarios)
+                .post(create_scenario)
+                .delete(delete_scenarios),
+        )
+        .route("/sandbox/messages", get(list_messages))
+        .with_state(api)
+}
+
+async fn create_scenario(
+    State(api): State<Arc<SandboxApi>>,
     _: Operator,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let scenario = parse_scenario(&body).map_err(ApiError::Invalid)?;
-    let stored = state.store.create_scenario(&scenario, clock::now()).await?;
+    let stored = api
+        .store
+        .create_scenario(&scenario, api.clock.now())
+        .await?;
     Ok((StatusCode::CREATED, Json(scenario_json(&stored))))
 }
 
-pub async fn list_scenarios(
-    State(state): State<Arc<ApiState>>,
+async fn list_scenarios(
+    State(api): State<Arc<SandboxApi>>,
     _: Operator,
 ) -> Result<Json<Value>, ApiError> {
-    let all = state.store.scenarios().await?;
+    let all = api.store.scenarios().await?;
     Ok(Json(
         json!({"scenarios": all.iter().map(scenario_json).collect::<Vec<_>>()}),
     ))
 }
 
-pub async fn delete_scenarios(
-    State(state): State<Arc<ApiState>>,
+async fn delete_scenarios(
+    State(api): State<Arc<SandboxApi>>,
     _: Operator,
 ) -> Result<Json<Value>, ApiError> {
-    let deleted = state.store.delete_scenarios().await?;
+    let deleted = api.store.delete_scenarios().await?;
     Ok(Json(json!({"deleted": deleted})))
 }
 
 /// What the sandbox providers received, oldest first (`?limit=`, default 100, max 1000).
-pub async fn list_messages(
-    State(state): State<Arc<ApiState>>,
+async fn list_messages(
+    State(api): State<Arc<SandboxApi>>,
     _: Operator,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = messages_limit(query.get("limit").map(String::as_str))
         .map_err(|m| ApiError::Malformed(m.into()))?;
-    let messages = state.store.sandbox_messages(limit).await?;
+    let messages = api.store.sandbox_messages(limit).await?;
     let items: Vec<Value> = messages.iter().map(message_json).collect();
     Ok(Json(json!({"messages": items})))
 }

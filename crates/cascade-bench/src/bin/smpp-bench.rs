@@ -29,11 +29,13 @@ use anyhow::{Context, bail};
 use async_trait::async_trait;
 use cascade_core::flow::{SmsStep, Step, StepKind};
 use cascade_core::machines::Report;
+use cascade_core::ports::{JobPayload, Provider, Recorded, ReportSink, SubmitRequest};
 use cascade_core::{FlowId, Micros, Msisdn, SenderId, StatusKind};
-use cascade_providers::smpp::{SmppProvider, SmscConnection, SmscSettings, SmscSimulator};
-use cascade_providers::{Provider, Recorded, ReportSink, SubmitRequest};
+use cascade_providers::smpp::{SmppProvider, SmscConnection, SmscSettings};
+use cascade_sandbox::SmscSimulator;
+use cascade_service::clock::SystemClock;
+use cascade_store::Store;
 use cascade_store::sqlite::{SqliteConfig, SqliteStore};
-use cascade_store::{JobPayload, Store};
 use clap::Parser;
 use futures_util::StreamExt;
 use tokio::sync::Notify;
@@ -205,11 +207,11 @@ fn request(n: usize) -> anyhow::Result<SubmitRequest> {
     };
     let id = format!("bench-{n}");
     Ok(SubmitRequest {
-        flow_id: FlowId::new_v7(cascade_providers::sandbox::wall_clock().as_millis()),
+        flow_id: FlowId::new_v7(SystemClock::read().as_millis()),
         order: 1,
         first_attempt: true,
         payload: JobPayload {
-            created_at: cascade_providers::sandbox::wall_clock(),
+            created_at: SystemClock::read(),
             account_id: "bench".into(),
             application_id: "bench".into(),
             step,
@@ -235,8 +237,8 @@ async fn run_cascade(
     settings.throughput = 0;
     let arrivals = Arc::new(Arrivals::default());
     let sink: Arc<dyn ReportSink> = Arc::new(CountingSink(Arc::clone(&arrivals)));
-    let connection =
-        SmscConnection::start(settings, sink, false, stop).map_err(anyhow::Error::msg)?;
+    let connection = SmscConnection::start(settings, sink, false, Arc::new(SystemClock), stop)
+        .map_err(anyhow::Error::msg)?;
     if !connection.wait_bound(Duration::from_secs(10)).await {
         bail!("the binds did not come up");
     }
@@ -567,17 +569,22 @@ async fn main() -> anyhow::Result<()> {
         .await?,
     );
     if let Some(ms) = cli.receipt_delay_ms {
-        let rule = cascade_providers::sandbox::parse_scenario(&serde_json::json!({
-            "channel": "Sms", "to": "*", "events": [{"afterMs": ms, "status": "Delivered"}]
-        }))
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        store
-            .create_scenario(&rule, cascade_providers::sandbox::wall_clock())
-            .await?;
+        let rule = cascade_core::sandbox::NewScenario {
+            channel: cascade_core::Channel::Sms,
+            to: "*".into(),
+            rule: serde_json::json!({"events": [{"afterMs": ms, "status": "Delivered"}]}),
+            times: None,
+        };
+        store.create_scenario(&rule, SystemClock::read()).await?;
     }
     let stop = CancellationToken::new();
-    let sim =
-        SmscSimulator::start("127.0.0.1:0".parse()?, Arc::clone(&store), stop.clone()).await?;
+    let sim = SmscSimulator::start(
+        "127.0.0.1:0".parse()?,
+        Arc::clone(&store),
+        Arc::new(SystemClock),
+        stop.clone(),
+    )
+    .await?;
     let addr = sim.local_addr();
     let timeout = Duration::from_secs(cli.timeout);
     let kannel = !cli.no_kannel && which("bearerbox") && which("smsbox");

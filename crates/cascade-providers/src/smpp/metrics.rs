@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use cascade_smpp::driver::{BindState, ClientStats};
 
-use super::connector::SmscConnection;
-use crate::Recorded;
+use cascade_core::ports::Recorded;
+
+use super::connection::SmscConnection;
 
 /// Upper bounds (seconds) of the latency histogram's buckets.
 const LATENCY_BUCKETS: [f64; 12] = [

@@ -4,7 +4,7 @@ use cascade_core::machines::Report;
 use cascade_core::{StatusKind, Timestamp};
 use cascade_smpp::{DeliveryReceipt, ReceiptState, TlvList};
 
-use super::vendor_tlv;
+use cascade_smpp::vendor_tlv;
 
 /// The report a receipt stands for.
 ///
@@ -37,14 +37,7 @@ pub fn to_report(
         report.description = Some(describe(receipt));
     }
     if sandbox_tlvs {
-        let text = |tag| {
-            tlvs.get(tag)
-                .map(|t| {
-                    String::from_utf8_lossy(t.value.strip_suffix(&[0]).unwrap_or(&t.value))
-                        .into_owned()
-                })
-                .filter(|s| !s.is_empty())
-        };
+        let text = |tag| vendor_tlv::read_text(tlvs, tag);
         if let Some(d) = text(vendor_tlv::DETAILED_STATUS) {
             report.detailed_status = Some(d);
         }

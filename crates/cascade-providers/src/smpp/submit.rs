@@ -37,7 +37,7 @@ pub struct BuildOptions {
 /// The `submit_sm` PDUs for one SMS step, in part order, and which of the step's parts
 /// (message entries) each one carries: one PDU per part, except with
 /// `LongMessages::Payload`, where one PDU carries every part.
-pub fn build(step: &SmsStep, options: BuildOptions) -> Vec<(SubmitSm, Vec<usize>)> {
+pub fn build_submit_pdus(step: &SmsStep, options: BuildOptions) -> Vec<(SubmitSm, Vec<usize>)> {
     let (source_addr_ton, source_addr_npi, source) = source_address(step.from.as_ref());
     let template = SubmitSm {
         source_addr_ton,
@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn single_gsm_part() {
-        let pdus = build(
+        let pdus = build_submit_pdus(
             &step(&["Hi €"], SmsEncoding::Gsm7, "Cascade", false),
             options(LongMessages::Udh),
         );
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn ucs2_and_flash_codings() {
-        let pdus = build(
+        let pdus = build_submit_pdus(
             &step(&["Γειά"], SmsEncoding::Ucs2, "+306900000000", true),
             options(LongMessages::Udh),
         );
@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn udh_concatenation() {
-        let pdus = build(
+        let pdus = build_submit_pdus(
             &step(&["aaa", "bb", "c"], SmsEncoding::Gsm7, "54321", false),
             options(LongMessages::Udh),
         );
@@ -286,7 +286,7 @@ mod tests {
 
     #[test]
     fn sar_concatenation() {
-        let pdus = build(
+        let pdus = build_submit_pdus(
             &step(&["aaa", "bb"], SmsEncoding::Gsm7, "Cascade", false),
             options(LongMessages::Sar),
         );
@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn message_payload_carries_every_part() {
-        let pdus = build(
+        let pdus = build_submit_pdus(
             &step(&["aaa", "bb"], SmsEncoding::Gsm7, "Cascade", false),
             options(LongMessages::Payload),
         );
@@ -319,7 +319,7 @@ mod tests {
     fn latin1_and_ia5_for_smscs_that_want_them() {
         let step = step(&["Ça coûte 5€"], SmsEncoding::Gsm7, "Cascade", false);
         let build_with = |gsm7| {
-            build(
+            build_submit_pdus(
                 &step,
                 BuildOptions {
                     gsm7,
@@ -339,7 +339,7 @@ mod tests {
         // Flash stays GSM-7 in the class-0 coding, whatever the setting.
         let mut flash = step.clone();
         flash.flash = true;
-        let pdu = build(
+        let pdu = build_submit_pdus(
             &flash,
             BuildOptions {
                 gsm7: Gsm7Coding::Latin1,

@@ -18,7 +18,6 @@ use sha2::Sha256;
 use tokio::sync::Semaphore;
 
 use super::Runtime;
-use crate::clock;
 
 const TARGET: &str = "cascade::callbacks";
 
@@ -194,7 +193,7 @@ pub(super) async fn run_callback_worker_until_stopped(runtime: Arc<Runtime>) {
         } else {
             match runtime
                 .store
-                .claim_callbacks(clock::now(), lease_ms, free)
+                .claim_callbacks(runtime.clock.now(), lease_ms, free)
                 .await
             {
                 Ok(c) => c,
@@ -220,7 +219,7 @@ pub(super) async fn run_callback_worker_until_stopped(runtime: Arc<Runtime>) {
         tokio::select! {
             () = runtime.stop.cancelled() => return,
             () = runtime.callback_wake.notified() => {}
-            () = tokio::time::sleep(settings.poll) => {}
+            () = runtime.clock.sleep(settings.poll) => {}
         }
     }
 }
@@ -228,7 +227,7 @@ pub(super) async fn run_callback_worker_until_stopped(runtime: Arc<Runtime>) {
 #[tracing::instrument(name = "callback", skip_all, fields(flow_id = %callback.flow_id, seq = callback.seq))]
 async fn deliver(runtime: &Runtime, callback: Callback) {
     let settings = &runtime.config.callbacks;
-    let now = clock::now();
+    let now = runtime.clock.now();
     let outcome = match attempt(runtime, &callback, now).await {
         Ok(status) => CallbackOutcome::Delivered { status },
         Err(Failure::Refused(error)) => CallbackOutcome::Dead { error },
@@ -257,7 +256,7 @@ async fn deliver(runtime: &Runtime, callback: Callback) {
     }
     if let Err(e) = runtime
         .store
-        .callback_attempted(&callback, outcome, clock::now())
+        .callback_attempted(&callback, outcome, runtime.clock.now())
         .await
     {
         // The lease runs out and the callback is attempted again: at least once.

@@ -5,13 +5,12 @@ use std::time::Duration;
 
 use cascade_core::StatusKind;
 use cascade_core::machines::Event;
+use cascade_core::ports::{SubmitError, SubmitRequest};
 use cascade_pace::Backoff;
-use cascade_providers::{SubmitError, SubmitRequest};
 use cascade_store::Job;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::Runtime;
-use crate::clock;
 
 const TARGET: &str = "cascade::dispatcher";
 
@@ -54,7 +53,11 @@ pub(super) async fn run_dispatcher_until_stopped(
 pub(super) async fn run_job_poller_until_stopped(runtime: Arc<Runtime>) {
     let lease_ms = i64::try_from(runtime.config.job_lease.as_millis()).unwrap_or(i64::MAX);
     loop {
-        match runtime.store.claim_jobs(clock::now(), lease_ms, 512).await {
+        match runtime
+            .store
+            .claim_jobs(runtime.clock.now(), lease_ms, 512)
+            .await
+        {
             Ok(jobs) => {
                 for job in jobs {
                     let busy = runtime
@@ -71,14 +74,14 @@ pub(super) async fn run_job_poller_until_stopped(runtime: Arc<Runtime>) {
         }
         tokio::select! {
             () = runtime.stop.cancelled() => return,
-            () = tokio::time::sleep(runtime.config.job_poll) => {}
+            () = runtime.clock.sleep(runtime.config.job_poll) => {}
         }
     }
 }
 
 #[tracing::instrument(name = "submit", skip_all, fields(flow_id = %job.flow_id, order = job.order, attempt = job.attempts))]
 async fn submit_job(runtime: &Runtime, job: Job) {
-    let now = clock::now();
+    let now = runtime.clock.now();
     let channel = job.payload.channel();
     let Some(provider) = runtime.providers.for_channel(channel) else {
         let event = Event::InternalError {
@@ -108,21 +111,21 @@ async fn submit_job(runtime: &Runtime, job: Job) {
         first_attempt: !job.reclaimed && job.attempts == 0,
         payload: job.payload.clone(),
     };
-    let answer = match tokio::time::timeout(
-        runtime.config.submit_timeout,
-        provider.submit(&request),
-    )
-    .await
-    {
-        Ok(answer) => answer,
-        Err(_) => Err(SubmitError::Retryable {
+    let answer = tokio::select! {
+        answer = provider.submit(&request) => answer,
+        () = runtime.clock.sleep(runtime.config.submit_timeout) => Err(SubmitError::Retryable {
             reason: "the provider did not answer in time".into(),
         }),
     };
     match answer {
         Ok(accepted) => match runtime
             .store
-            .job_submitted(&job, &accepted.provider, accepted.message_ids, clock::now())
+            .job_submitted(
+                &job,
+                &accepted.provider,
+                accepted.message_ids,
+                runtime.clock.now(),
+            )
             .await
         {
             Ok(applied) => runtime.absorb(&applied),
@@ -173,7 +176,11 @@ async fn submit_job(runtime: &Runtime, job: Job) {
 }
 
 async fn finish(runtime: &Runtime, job: &Job, event: Event) {
-    match runtime.store.job_finished(job, event, clock::now()).await {
+    match runtime
+        .store
+        .job_finished(job, event, runtime.clock.now())
+        .await
+    {
         Ok(applied) => runtime.absorb(&applied),
         Err(e) => {
             tracing::error!(target: TARGET, error = %e, "could not record the job's end; the lease will bring it back")

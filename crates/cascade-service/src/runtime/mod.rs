@@ -21,17 +21,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use cascade_core::Clock;
 use cascade_core::flow::FlowDefinition;
 use cascade_core::machines::Report;
-use cascade_providers::{Providers, Recorded, ReportSink};
+use cascade_core::ports::{Providers, Recorded, ReportSink};
 use cascade_store::{
     Applied, IdempotencyKey, IdempotentAccept, Job, ReportOutcome, Store, StoreError,
 };
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-use crate::clock;
 
 /// Tuning of the runtime.
 #[derive(Debug, Clone)]
@@ -66,6 +65,7 @@ impl Default for RuntimeConfig {
 pub struct Runtime {
     store: Arc<dyn Store>,
     providers: Providers,
+    clock: Arc<dyn Clock>,
     config: RuntimeConfig,
     jobs_tx: mpsc::UnboundedSender<Job>,
     /// Job ids being submitted right now, so a job claimed again by the poller while its
@@ -95,6 +95,7 @@ impl Runtime {
     pub async fn start(
         store: Arc<dyn Store>,
         providers: Providers,
+        clock: Arc<dyn Clock>,
         config: RuntimeConfig,
     ) -> Result<Arc<Runtime>, StoreError> {
         // One process owns an SQLite store: leases held by an earlier run of it are void.
@@ -111,6 +112,7 @@ impl Runtime {
         let runtime = Arc::new(Runtime {
             store,
             providers,
+            clock,
             jobs_tx,
             in_flight: Mutex::new(HashSet::new()),
             config,
@@ -150,6 +152,11 @@ impl Runtime {
         &self.store
     }
 
+    /// The clock the runtime runs on; everything that needs "now" in this process reads it.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// A token cancelled when the runtime stops; for companion loops (sandbox reporter).
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()
@@ -168,7 +175,7 @@ impl Runtime {
     /// # Errors
     /// The store's error; nothing was stored then.
     pub async fn accept(&self, def: FlowDefinition) -> Result<Applied, StoreError> {
-        let applied = self.store.accept_flow(def, clock::now()).await?;
+        let applied = self.store.accept_flow(def, self.clock.now()).await?;
         self.absorb(&applied);
         Ok(applied)
     }
@@ -185,7 +192,7 @@ impl Runtime {
     ) -> Result<IdempotentAccept, StoreError> {
         let outcome = self
             .store
-            .accept_flow_idempotent(def, key, clock::now())
+            .accept_flow_idempotent(def, key, self.clock.now())
             .await?;
         if let IdempotentAccept::Accepted(applied) = &outcome {
             self.absorb(applied);
@@ -235,7 +242,7 @@ impl Runtime {
 async fn run_housekeeping_until_stopped(runtime: Arc<Runtime>) {
     const DAY_MS: i64 = 24 * 60 * 60 * 1000;
     loop {
-        let now = clock::now();
+        let now = runtime.clock.now();
         match runtime
             .store
             .purge_idempotency_keys(now.plus_millis(-DAY_MS))
@@ -250,7 +257,7 @@ async fn run_housekeeping_until_stopped(runtime: Arc<Runtime>) {
         }
         tokio::select! {
             () = runtime.stop.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            () = runtime.clock.sleep(Duration::from_secs(3600)) => {}
         }
     }
 }
@@ -265,7 +272,7 @@ impl ReportSink for Runtime {
     ) -> Result<Recorded, String> {
         match self
             .store
-            .apply_report(provider, provider_message_ids, report, clock::now())
+            .apply_report(provider, provider_message_ids, report, self.clock.now())
             .await
         {
             Ok(ReportOutcome::Applied(applied)) => {

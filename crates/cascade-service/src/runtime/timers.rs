@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Runtime;
-use crate::clock;
 
 const BATCH: u32 = 512;
 const IDLE: Duration = Duration::from_secs(30);
@@ -13,7 +12,7 @@ const IDLE: Duration = Duration::from_secs(30);
 /// the truth, so a restart loses nothing.
 pub(super) async fn run_timer_loop_until_stopped(runtime: Arc<Runtime>) {
     loop {
-        let now = clock::now();
+        let now = runtime.clock.now();
         match runtime.store.fire_due_timers(now, BATCH).await {
             Ok(fired) => {
                 runtime.absorb(&fired.applied);
@@ -36,7 +35,7 @@ pub(super) async fn run_timer_loop_until_stopped(runtime: Arc<Runtime>) {
         tokio::select! {
             () = runtime.stop.cancelled() => return,
             () = runtime.timer_wake.notified() => {}
-            () = tokio::time::sleep(wait) => {}
+            () = runtime.clock.sleep(wait) => {}
         }
     }
 }

@@ -12,8 +12,9 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::writeset::{Balance, JobRow, WriteSet};
 use crate::driver::{FlowTx, LoadedFlow, MessageRef, NewCallback};
-use crate::model::{JobPayload, Scenario};
 use crate::{Result, StoreError};
+use cascade_core::ports::JobPayload;
+use cascade_core::sandbox::Scenario;
 
 /// Flows the writer has seen recently. The writer is the only process changing flows, so
 /// after a commit the cache equals the rows; after a failed commit it is cleared.

@@ -6,12 +6,13 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
+use super::batch::BatchTx;
 use super::batch::to_u32;
 use super::writeset::{SandboxMessageRow, delete_ids};
-use crate::model::{
-    NewScenario, SandboxMessage, SandboxReport, SandboxSend, SandboxSendOutcome, Scenario,
-};
+use crate::model::{SandboxMessage, SandboxReport, SandboxSend, SandboxSendOutcome};
+use crate::sandbox::SandboxTx;
 use crate::{Result, SandboxStore, StoreError};
+use cascade_core::sandbox::{NewScenario, PlannedReport, Scenario};
 
 pub(super) const SCENARIO_COLUMNS: &str = "id, channel, recipient, rule, times_left, created_at";
 
@@ -63,93 +64,8 @@ impl SandboxStore for SqliteStore {
     }
 
     async fn sandbox_send(&self, send: SandboxSend, now: Timestamp) -> Result<SandboxSendOutcome> {
-        let SandboxSend {
-            first_attempt,
-            provider,
-            channel,
-            client_ref,
-            to,
-            payload,
-            planner,
-        } = send;
-        let payload = serde_json::to_string(&payload)?;
         self.write_engine(false, move |tx| {
-            Box::pin(async move {
-                let pending = tx
-                    .own
-                    .sandbox_refs
-                    .get(&client_ref)
-                    .or_else(|| tx.w.batch.sandbox_refs.get(&client_ref));
-                if let Some(ids) = pending {
-                    return Ok(SandboxSendOutcome {
-                        provider_ids: ids.clone(),
-                        duplicate: true,
-                        scenario_id: None,
-                    });
-                }
-                let seen: Option<String> = if first_attempt {
-                    None
-                } else {
-                    sqlx::query_scalar(
-                        "SELECT provider_ids FROM sandbox_messages WHERE client_ref = ?",
-                    )
-                    .bind(&client_ref)
-                    .fetch_optional(&mut tx.w.conn)
-                    .await?
-                };
-                if let Some(ids) = seen {
-                    return Ok(SandboxSendOutcome {
-                        provider_ids: serde_json::from_str(&ids)?,
-                        duplicate: true,
-                        scenario_id: None,
-                    });
-                }
-                let used = |id: i64, tx: &super::batch::BatchTx| {
-                    tx.own.scenario_uses.get(&id).copied().unwrap_or(0)
-                        + tx.w.batch.scenario_uses.get(&id).copied().unwrap_or(0)
-                };
-                let rules = tx.w.scenarios().await?.to_vec();
-                // The newest matching rule with sends left wins.
-                let chosen = rules.into_iter().rev().find(|s| {
-                    s.channel == channel
-                        && (s.to == to || s.to == "*")
-                        && s.times_left.is_none_or(|left| left > used(s.id, tx))
-                });
-                if let Some(s) = chosen.as_ref().filter(|s| s.times_left.is_some()) {
-                    *tx.own.scenario_uses.entry(s.id).or_default() += 1;
-                }
-                let mut scenario = chosen;
-                if let Some(s) = scenario.as_mut() {
-                    s.times_left = s.times_left.map(|left| left.saturating_sub(used(s.id, tx)));
-                }
-                let plan = planner(scenario.as_ref());
-                for r in &plan.reports {
-                    tx.own.sandbox_reports.push((
-                        provider.clone(),
-                        r.provider_message_id.clone(),
-                        serde_json::to_string(&r.report)?,
-                        r.due_at,
-                    ));
-                }
-                tx.own
-                    .sandbox_refs
-                    .insert(client_ref.clone(), plan.provider_ids.clone());
-                tx.own.sandbox_messages.push(SandboxMessageRow {
-                    provider,
-                    channel: channel.name(),
-                    client_ref,
-                    to,
-                    provider_ids: serde_json::to_string(&plan.provider_ids)?,
-                    payload,
-                    scenario_id: scenario.as_ref().map(|s| s.id),
-                    received_at: now,
-                });
-                Ok(SandboxSendOutcome {
-                    provider_ids: plan.provider_ids,
-                    duplicate: false,
-                    scenario_id: scenario.map(|s| s.id),
-                })
-            })
+            Box::pin(crate::sandbox::send(tx, send, now))
         })
         .await
     }
@@ -256,4 +172,86 @@ pub(super) fn scenario_from_row(r: &SqliteRow) -> Result<Scenario> {
         times_left: times_left.map(to_u32).transpose()?,
         created_at: Timestamp::from_millis(r.try_get(5)?),
     })
+}
+
+#[async_trait]
+impl SandboxTx for BatchTx {
+    async fn sent_before(
+        &mut self,
+        client_ref: &str,
+        first_attempt: bool,
+    ) -> Result<Option<Vec<String>>> {
+        let pending = self
+            .own
+            .sandbox_refs
+            .get(client_ref)
+            .or_else(|| self.w.batch.sandbox_refs.get(client_ref));
+        if let Some(ids) = pending {
+            return Ok(Some(ids.clone()));
+        }
+        if first_attempt {
+            return Ok(None);
+        }
+        let seen: Option<String> =
+            sqlx::query_scalar("SELECT provider_ids FROM sandbox_messages WHERE client_ref = ?")
+                .bind(client_ref)
+                .fetch_optional(&mut self.w.conn)
+                .await?;
+        seen.map(|ids| serde_json::from_str(&ids).map_err(StoreError::from))
+            .transpose()
+    }
+
+    async fn scenario_rules(&mut self) -> Result<Vec<Scenario>> {
+        Ok(self.w.scenarios().await?.to_vec())
+    }
+
+    fn uses_pending(&self, scenario_id: i64) -> u32 {
+        self.own
+            .scenario_uses
+            .get(&scenario_id)
+            .copied()
+            .unwrap_or(0)
+            + self
+                .w
+                .batch
+                .scenario_uses
+                .get(&scenario_id)
+                .copied()
+                .unwrap_or(0)
+    }
+
+    fn use_scenario(&mut self, scenario_id: i64) {
+        *self.own.scenario_uses.entry(scenario_id).or_default() += 1;
+    }
+
+    async fn record_send(
+        &mut self,
+        send: &SandboxSend,
+        scenario_id: Option<i64>,
+        reports: &[PlannedReport],
+        now: Timestamp,
+    ) -> Result<()> {
+        for r in reports {
+            self.own.sandbox_reports.push((
+                send.provider.clone(),
+                r.provider_message_id.clone(),
+                serde_json::to_string(&r.report)?,
+                r.due_at,
+            ));
+        }
+        self.own
+            .sandbox_refs
+            .insert(send.client_ref.clone(), send.provider_ids.clone());
+        self.own.sandbox_messages.push(SandboxMessageRow {
+            provider: send.provider.clone(),
+            channel: send.channel.name(),
+            client_ref: send.client_ref.clone(),
+            to: send.to.clone(),
+            provider_ids: serde_json::to_string(&send.provider_ids)?,
+            payload: serde_json::to_string(&send.payload)?,
+            scenario_id,
+            received_at: now,
+        });
+        Ok(())
+    }
 }

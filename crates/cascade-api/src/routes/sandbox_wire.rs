@@ -1,60 +1,15 @@
-//! Scenario rules: what `POST /sandbox/scenarios` accepts, and how a rule (or the
-//! default behaviour) turns into the reports a sandbox provider will send.
+//! The sandbox's HTTP shapes: what `POST /sandbox/scenarios` accepts (parsed into a
+//! [`NewScenario`]), and how scenarios and received messages are shown.
 
-use cascade_core::flow::{AnsweredBy, MachineDetection, StepKind, ValidationErrors};
-use cascade_core::machines::Report;
-use cascade_core::{Channel, Msisdn, StatusKind, Timestamp};
-use cascade_store::{NewScenario, PlannedReport, SandboxPlan, Scenario};
-use serde::{Deserialize, Serialize};
+use cascade_core::flow::{AnsweredBy, ValidationErrors};
+use cascade_core::sandbox::{NewScenario, Rule, Scenario, ScriptedEvent};
+use cascade_core::{Channel, Msisdn, StatusKind};
+use cascade_store::SandboxMessage;
 use serde_json::{Value, json};
 
 const MAX_AFTER_MS: u64 = 24 * 60 * 60 * 1000;
 const MAX_EVENTS: usize = 20;
 const MAX_TEXT: usize = 200;
-
-/// One scripted report, `after_ms` after the send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScriptedEvent {
-    pub after_ms: u64,
-    pub status: StatusKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detailed_status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// SMS only: the event concerns this part (1-based) alone; unset, every part.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub part: Option<u32>,
-}
-
-/// A rule's behaviour, stored as the scenario's `rule` JSON.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Rule {
-    /// `None`: the channel's default reports; `Some(vec![])`: never report.
-    #[serde(default)]
-    pub events: Option<Vec<ScriptedEvent>>,
-    #[serde(default)]
-    pub operator: Option<String>,
-    #[serde(default)]
-    pub answered_by: Option<AnsweredBy>,
-    #[serde(default)]
-    pub duration_seconds: Option<u32>,
-    /// SMS only: the SMSC refuses the `submit_sm` with this command status (e.g. 11,
-    /// `ESME_RINVDSTADR`) instead of accepting it; no receipt follows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reject_with: Option<u32>,
-    /// SMS only: the SMSC answers the first N `submit_sm` of each part with
-    /// `ESME_RTHROTTLED` before accepting it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub throttle: Option<u32>,
-}
-
-impl Rule {
-    fn from_scenario(s: &Scenario) -> Rule {
-        serde_json::from_value(s.rule.clone()).unwrap_or_default()
-    }
-}
 
 /// Parse a `POST /sandbox/scenarios` body.
 ///
@@ -340,112 +295,32 @@ pub fn scenario_json(s: &Scenario) -> Value {
     })
 }
 
-/// The reports a provider owes when no rule sets `events`.
-fn default_events(channel: Channel) -> Vec<ScriptedEvent> {
-    let ev = |after_ms, status| ScriptedEvent {
-        after_ms,
-        status,
-        detailed_status: None,
-        description: None,
-        part: None,
-    };
-    match channel {
-        Channel::Sms => vec![ev(20, StatusKind::Delivered)],
-        Channel::Viber => vec![ev(20, StatusKind::Delivered), ev(40, StatusKind::Seen)],
-        Channel::Voice => vec![ev(0, StatusKind::Ringing), ev(30, StatusKind::Completed)],
-    }
+/// One received message as `GET /sandbox/messages` lists it.
+pub fn message_json(m: &SandboxMessage) -> Value {
+    json!({
+        "channel": m.channel.name(),
+        "provider": m.provider,
+        "providerMessageIds": m.provider_message_ids,
+        "clientRef": m.client_ref,
+        "to": m.to,
+        "content": m.payload,
+        "scenarioId": m.scenario_id,
+        "receivedAt": m.received_at,
+    })
 }
 
-const DEFAULT_CALL_SECONDS: u32 = 5;
-
-/// Decide ids and reports for one send: every message (SMS part) gets the same script,
-/// except events scoped to one `part`.
-pub fn plan_reports(
-    step: &StepKind,
-    scenario: Option<&Scenario>,
-    provider_ids: Vec<String>,
-    now: Timestamp,
-) -> SandboxPlan {
-    let channel = match step {
-        StepKind::Sms(_) => Channel::Sms,
-        StepKind::Viber(_) => Channel::Viber,
-        StepKind::Voice(_) => Channel::Voice,
-    };
-    let hangup_on_machine =
-        matches!(step, StepKind::Voice(v) if v.machine_detection == Some(MachineDetection::Hangup));
-    let rule = scenario.map(Rule::from_scenario).unwrap_or_default();
-    plan(channel, &rule, hangup_on_machine, provider_ids, now)
-}
-
-/// [`plan_reports`] for the parts of one SMS as the SMSC simulator sees them (it knows no
-/// step, only `submit_sm`s). Returns the rule applied too (rejections, throttling).
-pub fn plan_sms_reports(
-    scenario: Option<&Scenario>,
-    provider_ids: Vec<String>,
-    now: Timestamp,
-) -> (SandboxPlan, Rule) {
-    let rule = scenario.map(Rule::from_scenario).unwrap_or_default();
-    (plan(Channel::Sms, &rule, false, provider_ids, now), rule)
-}
-
-fn plan(
-    channel: Channel,
-    rule: &Rule,
-    hangup_on_machine: bool,
-    provider_ids: Vec<String>,
-    now: Timestamp,
-) -> SandboxPlan {
-    let events = rule
-        .events
-        .clone()
-        .unwrap_or_else(|| default_events(channel));
-    let mut reports = Vec::new();
-    if rule.reject_with.is_some() {
-        // The SMSC refuses the message: nothing will be reported about it.
-        return SandboxPlan {
-            provider_ids,
-            reports,
-        };
-    }
-    for (index, pmid) in provider_ids.iter().enumerate() {
-        let part = u32::try_from(index + 1).unwrap_or(u32::MAX);
-        for e in events.iter().filter(|e| e.part.is_none_or(|p| p == part)) {
-            let at = now.plus_millis(i64::try_from(e.after_ms).unwrap_or(i64::MAX));
-            let mut report = Report::status(e.status, at);
-            report.detailed_status.clone_from(&e.detailed_status);
-            report.description.clone_from(&e.description);
-            report.operator.clone_from(&rule.operator);
-            if channel == Channel::Voice && e.status.is_final() {
-                voice_outcome(&mut report, rule, hangup_on_machine);
-            }
-            reports.push(PlannedReport {
-                provider_message_id: pmid.clone(),
-                due_at: at,
-                report,
-            });
-        }
-    }
-    SandboxPlan {
-        provider_ids,
-        reports,
-    }
-}
-
-/// Who answered and for how long; a machine answering a call whose detection strategy is
-/// `Hangup` turns a completed call into `NoAnswer` / "Answered by machine".
-fn voice_outcome(report: &mut Report, rule: &Rule, hangup_on_machine: bool) {
-    let answered = matches!(report.status, StatusKind::Completed);
-    if !answered {
-        report.duration_s = Some(0);
-        return;
-    }
-    let by = rule.answered_by.unwrap_or(AnsweredBy::Human);
-    report.answered_by = Some(by);
-    report.duration_s = Some(rule.duration_seconds.unwrap_or(DEFAULT_CALL_SECONDS));
-    if by == AnsweredBy::Machine && hangup_on_machine {
-        report.status = StatusKind::NoAnswer;
-        report.detailed_status = Some("Answered by machine".to_owned());
-        report.description = Some("A machine answered and the call was hung up.".to_owned());
+/// The `limit` query parameter of `GET /sandbox/messages`: 1 to 1000, default 100.
+///
+/// # Errors
+/// A sentence for the client.
+pub fn messages_limit(given: Option<&str>) -> Result<u32, &'static str> {
+    match given {
+        None => Ok(100),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or("limit must be an integer from 1 to 1000"),
     }
 }
 

@@ -1,0 +1,170 @@
+//! The ports between the engine's runtime and the channel connectors.
+//!
+//! A [`Provider`] takes a step's messages and answers at once with the provider's message
+//! ids; what happens to the messages arrives later, asynchronously, as reports handed to a
+//! [`ReportSink`] and matched by provider message id — the way SMSCs and HTTP messaging
+//! APIs work. The runtime (`cascade-service`) holds the providers and is the sink; the
+//! connectors (`cascade-providers`, `cascade-sandbox`) implement [`Provider`] and deliver
+//! to the sink. Both sides depend on this module, neither on the other.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::channel::{Channel, StatusKind};
+use crate::flow::Step;
+use crate::ids::FlowId;
+use crate::machines::Report;
+use crate::time::Timestamp;
+
+/// Everything a connector needs to send a step, captured when the step started (its
+/// submit job's payload).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobPayload {
+    /// When the step started (the job was created).
+    pub created_at: Timestamp,
+    pub account_id: String,
+    pub application_id: String,
+    pub step: Step,
+    /// The step's message id (SMS `messageId`).
+    pub message_id: String,
+    /// Per-message ids in part order (SMS `smsId`s, otherwise one id).
+    pub message_ids: Vec<String>,
+}
+
+impl JobPayload {
+    pub fn channel(&self) -> Channel {
+        self.step.channel()
+    }
+
+    /// The moment the step's TTL runs out (SMS and Viber): after it, the messages must not
+    /// be handed to a provider any more.
+    pub fn not_after(&self) -> Option<Timestamp> {
+        match self.channel() {
+            Channel::Sms | Channel::Viber => {
+                self.step.ttl_ms.map(|ttl| self.created_at.plus_millis(ttl))
+            }
+            Channel::Voice => None,
+        }
+    }
+}
+
+/// One step's messages, ready for a provider.
+#[derive(Debug, Clone)]
+pub struct SubmitRequest {
+    pub flow_id: FlowId,
+    pub order: u32,
+    /// True when this is the job's first hand-over, straight from the transaction that
+    /// created it; false when it was claimed again (a retry, or after a restart), so the
+    /// provider may have seen it already.
+    pub first_attempt: bool,
+    /// Everything about the step, as accepted.
+    pub payload: JobPayload,
+}
+
+impl SubmitRequest {
+    pub fn channel(&self) -> Channel {
+        self.payload.channel()
+    }
+}
+
+/// A provider took the messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The name reports about these messages are matched under.
+    pub provider: String,
+    /// One provider message id per message, in part order. Several parts may share one
+    /// id (a provider that answers one id for a whole long message).
+    pub message_ids: Vec<String>,
+}
+
+/// Why a submission did not go through, by what the dispatcher does next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The provider refused these messages for good (bad number, content refused):
+    /// the step ends with `status`.
+    #[error("rejected: {detailed_status}")]
+    Rejected {
+        status: StatusKind,
+        detailed_status: String,
+        description: String,
+    },
+    /// A passing failure (timeout, connection lost, 5xx): try again later.
+    #[error("temporary failure: {reason}")]
+    Retryable { reason: String },
+    /// The provider asked to slow down.
+    #[error("rate limited; retry after {retry_after_ms} ms")]
+    RateLimited { retry_after_ms: u64 },
+}
+
+/// A channel connector.
+#[async_trait]
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// The name reports are matched under (provider message ids are unique per provider).
+    fn name(&self) -> &str;
+
+    /// Hand the messages over. Returns, per message in part order, the provider's id for
+    /// it, and the name reports will come under (a provider with several upstream
+    /// connections answers with the one used).
+    ///
+    /// # Errors
+    /// See [`SubmitError`].
+    async fn submit(&self, request: &SubmitRequest) -> Result<Accepted, SubmitError>;
+}
+
+/// What became of a delivered report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Matched to its message and applied.
+    Applied,
+    /// No message carries the id yet (the report came before the submit was recorded, or
+    /// it is about a message Cascade does not know); kept and applied once one does.
+    Held,
+}
+
+/// Where providers deliver reports. Returns once the report is durably recorded.
+#[async_trait]
+pub trait ReportSink: Send + Sync {
+    /// Record a report about the message with `provider_message_ids` — the forms its id
+    /// may take, most likely first (usually one; an SMSC may print receipt ids in another
+    /// base than its submit answers).
+    ///
+    /// # Errors
+    /// A message when the report could not be recorded; the provider keeps it and
+    /// delivers it again.
+    async fn deliver(
+        &self,
+        provider: &str,
+        provider_message_ids: &[String],
+        report: Report,
+    ) -> Result<Recorded, String>;
+}
+
+/// The provider serving each channel.
+#[derive(Debug, Clone, Default)]
+pub struct Providers {
+    sms: Option<Arc<dyn Provider>>,
+    viber: Option<Arc<dyn Provider>>,
+    voice: Option<Arc<dyn Provider>>,
+}
+
+impl Providers {
+    pub fn with(mut self, channel: Channel, provider: Arc<dyn Provider>) -> Self {
+        match channel {
+            Channel::Sms => self.sms = Some(provider),
+            Channel::Viber => self.viber = Some(provider),
+            Channel::Voice => self.voice = Some(provider),
+        }
+        self
+    }
+
+    pub fn for_channel(&self, channel: Channel) -> Option<&Arc<dyn Provider>> {
+        match channel {
+            Channel::Sms => self.sms.as_ref(),
+            Channel::Viber => self.viber.as_ref(),
+            Channel::Voice => self.voice.as_ref(),
+        }
+    }
+}

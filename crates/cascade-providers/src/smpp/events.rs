@@ -1,0 +1,163 @@
+//! What a bind receives: receipts are recorded (then acknowledged, so that a crash in
+//! between makes the SMSC send them again), MO messages are logged and counted, link
+//! events are logged.
+
+use std::sync::Arc;
+
+use cascade_core::Clock;
+use cascade_core::machines::Report;
+use cascade_core::ports::{Recorded, ReportSink};
+use cascade_smpp::driver::{ClientEvent, ConnSeq, EsmeClient};
+use cascade_smpp::{CommandStatus, IncomingMessage, MessageIdForm};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::latency::Timing;
+use super::metrics::SmscMetrics;
+use super::receipt::to_report;
+
+pub(super) struct EventContext {
+    pub(super) client: EsmeClient,
+    pub(super) sink: Arc<dyn ReportSink>,
+    pub(super) provider: String,
+    pub(super) form: MessageIdForm,
+    pub(super) sandbox: bool,
+    pub(super) metrics: Arc<SmscMetrics>,
+    pub(super) timing: Arc<Timing>,
+    pub(super) receipts: Arc<Semaphore>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) events: mpsc::UnboundedReceiver<ClientEvent>,
+}
+
+/// Everything a bind receives: receipts are recorded (then acknowledged, so that a crash
+/// in between makes the SMSC send them again), MO messages are logged and counted.
+pub(super) async fn handle_events(mut cx: EventContext) {
+    let name = cx.client.name().to_owned();
+    while let Some(event) = cx.events.recv().await {
+        match event {
+            ClientEvent::Receipt {
+                seq,
+                receipt,
+                message,
+            } => {
+                let Ok(permit) = Arc::clone(&cx.receipts).acquire_owned().await else {
+                    return;
+                };
+                let tlvs = match &message {
+                    IncomingMessage::DeliverSm { pdu, .. } => pdu.tlvs.clone(),
+                    IncomingMessage::DataSm { pdu, .. } => pdu.tlvs.clone(),
+                };
+                let task = ReceiptTask {
+                    client: cx.client.clone(),
+                    sink: Arc::clone(&cx.sink),
+                    provider: cx.provider.clone(),
+                    metrics: Arc::clone(&cx.metrics),
+                    timing: Arc::clone(&cx.timing),
+                };
+                let form = cx.form;
+                let sandbox = cx.sandbox;
+                let received_at = cx.clock.now();
+                tokio::spawn(async move {
+                    let report = to_report(&receipt, &tlvs, sandbox, received_at);
+                    let candidates = receipt
+                        .message_id
+                        .as_deref()
+                        .map(|id| form.candidates(id))
+                        .unwrap_or_default();
+                    task.record(seq, candidates, report).await;
+                    drop(permit);
+                });
+            }
+            ClientEvent::MobileOriginated { seq, message } => {
+                cx.metrics.count_mobile_originated();
+                let (from, to) = match &message {
+                    IncomingMessage::DeliverSm { pdu, .. } => (
+                        pdu.source_addr.to_string_lossy().into_owned(),
+                        pdu.destination_addr.to_string_lossy().into_owned(),
+                    ),
+                    IncomingMessage::DataSm { pdu, .. } => (
+                        pdu.source_addr.to_string_lossy().into_owned(),
+                        pdu.destination_addr.to_string_lossy().into_owned(),
+                    ),
+                };
+                tracing::info!(smsc = %name, %from, %to, "mobile-originated message received (not routed: Cascade has no inbound SMS yet)");
+                let _ = cx.client.ack_incoming(seq, CommandStatus::ESME_ROK).await;
+            }
+            ClientEvent::Bound {
+                connection,
+                system_id,
+                ..
+            } => {
+                tracing::info!(smsc = %name, connection, system_id = %system_id.to_string_lossy(), "SMPP bind up");
+            }
+            ClientEvent::BindFailed { status, .. } => {
+                tracing::warn!(smsc = %name, %status, "the SMSC refused the bind; retrying with back-off");
+            }
+            ClientEvent::ConnectFailed { error, retry_in } => {
+                tracing::warn!(smsc = %name, %error, ?retry_in, "could not connect to the SMSC");
+            }
+            ClientEvent::Disconnected {
+                reason,
+                error,
+                retry_in,
+                ..
+            } => {
+                tracing::warn!(smsc = %name, ?reason, error = ?error.map(|e| e.to_string()), ?retry_in, "SMPP bind down");
+            }
+            ClientEvent::Throttled { status, .. } => {
+                tracing::info!(smsc = %name, %status, "the SMSC asks to slow down; submits paused");
+            }
+            ClientEvent::LateSubmitResponse {
+                seq,
+                status,
+                message_id,
+            } => {
+                // The submit was reported as timed out and will be sent again: the SMSC
+                // may deliver this copy too.
+                tracing::warn!(smsc = %name, %seq, %status, message_id = %message_id.to_string_lossy(), "submit_sm_resp after the response timeout");
+            }
+            ClientEvent::ProtocolError { error, .. } => {
+                tracing::warn!(smsc = %name, %error, "undecodable PDU from the SMSC");
+            }
+            ClientEvent::Stopped { .. } => return,
+            _ => {}
+        }
+    }
+}
+
+struct ReceiptTask {
+    client: EsmeClient,
+    sink: Arc<dyn ReportSink>,
+    provider: String,
+    metrics: Arc<SmscMetrics>,
+    timing: Arc<Timing>,
+}
+
+impl ReceiptTask {
+    async fn record(self, seq: ConnSeq, candidates: Vec<String>, report: Report) {
+        let is_final = report.status.is_final();
+        let status = if candidates.is_empty() {
+            // Nothing to match it by, now or ever: count it and let it go.
+            self.metrics.count_receipt(Recorded::Held);
+            tracing::warn!(provider = %self.provider, "receipt without a message id");
+            CommandStatus::ESME_ROK
+        } else {
+            match self.sink.deliver(&self.provider, &candidates, report).await {
+                Ok(recorded) => {
+                    self.metrics.count_receipt(recorded);
+                    if is_final && let Some(sent) = self.timing.take(&candidates) {
+                        self.metrics.observe_latency(sent.elapsed());
+                    }
+                    CommandStatus::ESME_ROK
+                }
+                Err(e) => {
+                    // Not stored: a temporary error makes the SMSC deliver it again.
+                    tracing::warn!(provider = %self.provider, error = %e, "receipt not recorded; asking the SMSC to retry");
+                    CommandStatus::ESME_RX_T_APPN
+                }
+            }
+        };
+        if let Err(e) = self.client.ack_incoming(seq, status).await {
+            tracing::debug!(provider = %self.provider, error = %e, "receipt answer not sent; the SMSC will deliver it again");
+        }
+    }
+}
