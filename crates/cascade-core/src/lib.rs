@@ -5,6 +5,7 @@
 //! on the domain, never on each other.
 
 pub mod address;
+pub mod callbacks;
 pub mod channel;
 pub mod flow;
 pub mod ids;

@@ -1,10 +1,12 @@
-//! The callback outbox.
+//! The callback outbox, and the one procedure that records a delivery attempt.
 
 use async_trait::async_trait;
+use cascade_core::callbacks::{CallbackOutcome, CallbackState};
 use cascade_core::{FlowId, Timestamp};
 
 use crate::Result;
-use crate::model::{Callback, CallbackFilter, CallbackOutcome, CallbackRecord};
+use crate::engine_tx::FlowTx;
+use crate::model::{Callback, CallbackFilter, CallbackRecord};
 
 /// Durable callbacks: rows written with the change they report, delivered in order per
 /// flow, retried, and dead-lettered when the schedule runs out.
@@ -39,4 +41,43 @@ pub trait CallbackStore: Send + Sync {
 
     /// Put every dead callback of a flow back; returns how many.
     async fn redeliver_flow_callbacks(&self, flow: FlowId, now: Timestamp) -> Result<u64>;
+}
+
+/// A callback's row after an attempt.
+#[derive(Debug, Clone)]
+pub(crate) struct CallbackUpdate {
+    pub id: i64,
+    pub state: CallbackState,
+    pub attempts: u32,
+    pub first_attempt_at: Timestamp,
+    pub next_at: Timestamp,
+    pub last_error: Option<String>,
+}
+
+/// Record an attempt of `callback`: its new state (the lease ends with it) and a line in
+/// its flow's timeline, in one transaction.
+pub(crate) async fn record_attempt<T: FlowTx + ?Sized>(
+    tx: &mut T,
+    callback: &Callback,
+    outcome: &CallbackOutcome,
+    now: Timestamp,
+) -> Result<()> {
+    let attempts = callback.attempts + 1;
+    tx.update_callback(CallbackUpdate {
+        id: callback.id,
+        state: outcome.state(),
+        attempts,
+        first_attempt_at: callback.first_attempt_at.unwrap_or(now),
+        next_at: outcome.next_at(now),
+        last_error: outcome.error().map(str::to_owned),
+    })
+    .await?;
+    if let Some(mut flow) = tx.load_flow(callback.flow_id).await? {
+        let entry = outcome.timeline_entry(callback.seq, attempts, now);
+        tx.append_timeline(callback.flow_id, flow.event_seq, &[entry])
+            .await?;
+        flow.event_seq += 1;
+        tx.save_flow(&flow).await?;
+    }
+    Ok(())
 }

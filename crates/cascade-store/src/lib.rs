@@ -11,7 +11,7 @@
 //! (several nodes, `FOR UPDATE SKIP LOCKED` claims) implements the same trait.
 
 mod callbacks;
-mod driver;
+mod engine_tx;
 mod error;
 mod model;
 mod sandbox;

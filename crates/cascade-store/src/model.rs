@@ -1,5 +1,6 @@
 //! Rows the store reads and writes, as plain structs.
 
+use cascade_core::callbacks::CallbackState;
 use cascade_core::machines::{EngineError, FlowStatus, Report};
 use cascade_core::ports::JobPayload;
 use cascade_core::sandbox::{Scenario, SendKind};
@@ -177,44 +178,6 @@ pub struct Callback {
     /// Attempts made before this one.
     pub attempts: u32,
     pub first_attempt_at: Option<Timestamp>,
-}
-
-/// What one delivery attempt came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallbackOutcome {
-    /// The receiver answered 2xx.
-    Delivered { status: u16 },
-    /// Not delivered; try again at `next_at`.
-    Retry { next_at: Timestamp, error: String },
-    /// Not delivered and no attempts left (or refused for good): dead letter.
-    Dead { error: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CallbackState {
-    Pending,
-    Delivered,
-    Dead,
-}
-
-impl CallbackState {
-    pub fn name(self) -> &'static str {
-        match self {
-            CallbackState::Pending => "pending",
-            CallbackState::Delivered => "delivered",
-            CallbackState::Dead => "dead",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<CallbackState> {
-        match text {
-            "pending" => Some(CallbackState::Pending),
-            "delivered" => Some(CallbackState::Delivered),
-            "dead" => Some(CallbackState::Dead),
-            _ => None,
-        }
-    }
 }
 
 /// A callback as the operator sees it (admin API, CLI).

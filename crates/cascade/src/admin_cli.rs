@@ -6,10 +6,11 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use cascade_core::FlowId;
 use cascade_core::Micros;
+use cascade_core::callbacks::CallbackState;
 use cascade_service::clock::SystemClock;
 use cascade_service::credentials::{random_secret, token_digest};
 use cascade_service::tenancy::{self, NewApplication, TenancyError};
-use cascade_store::{CallbackFilter, CallbackState, RateLimit, Store};
+use cascade_store::{CallbackFilter, RateLimit, Store};
 use clap::Subcommand;
 use serde_json::{Value, json};
 

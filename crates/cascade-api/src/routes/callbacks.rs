@@ -6,7 +6,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use cascade_core::FlowId;
-use cascade_store::{CallbackFilter, CallbackRecord, CallbackState};
+use cascade_core::callbacks::CallbackState;
+use cascade_store::{CallbackFilter, CallbackRecord};
 use serde_json::{Value, json};
 
 use crate::ApiState;

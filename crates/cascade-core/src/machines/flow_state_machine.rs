@@ -1,13 +1,36 @@
-//! The failover state machine.
+//! The failover state machine: what each phase of a step does with each event.
 //!
-//! [`step`] is the whole transition table: one `match` on the event, each arm a small
-//! handler that edits the state and pushes commands. Rules that hold everywhere:
+//! | phase of the step the event names | event | what happens |
+//! | --- | --- | --- |
+//! | — (nothing started) | `Start` | record `accepted`; start the first step: **Reserving** + `ReserveFunds` |
+//! | Reserving | `FundsReserved` | **Submitting** + `Submit` |
+//! | Reserving | `FundsRefused` | messages `Unsent`; the flow ends `Failed`, statusCode `"1"` |
+//! | Submitting | `Submitted` | **Sent**: provider ids kept, messages at the channel's sent status, `SetTimer(ttl)`; the flow is `InProgress` |
+//! | Submitting | `SubmitFailed` | messages final with the provider's reason, the reservation refunded; evaluate |
+//! | any started step | `Report` | the message moves (never backwards); an undecided step is evaluated |
+//! | Sent | `TimerFired` | the messages not final expire; evaluate |
+//! | Reserving, Submitting, Sent | `InternalError` | open messages `Failed`; the flow ends `Failed`, statusCode `"0"` |
+//! | decided, or the flow final | `Report` | a *late report*: the message moves, nothing else |
+//! | decided, or the flow final | `Submitted`, `SubmitFailed`, `InternalError` | recorded as ignored |
+//! | decided, or the flow final | `TimerFired` | nothing (the cancellation lost the race) |
+//! | not Reserving | `FundsReserved`, `FundsRefused` | refused: only the runner sends them, in answer to `ReserveFunds` |
+//!
+//! *Evaluate*: once every message of the step is final (for Viber with
+//! `expireOnDelivery`, `SEEN`), its outcome is the worst status; success ends the flow
+//! `Succeeded`, a status listed in `failoverOnStatuses` starts the next step (or ends the
+//! flow `Failed` "2" after the last), any other ends it `Failed` "3".
+//!
+//! Rules that hold everywhere:
 //!
 //! - A step's `outcome` is set once; only setting it advances the flow (exactly once per
 //!   step, whatever order reports, duplicates and timers arrive in).
 //! - A final flow is absorbing: later reports still update their message (a *late
 //!   report*), nothing else changes.
 //! - A report never moves a message backwards (stale reports are recorded and ignored).
+//!
+//! Events that cannot belong to the flow at all (a status another channel uses, a wrong
+//! number of provider ids, a second `Start`) are refused with an [`EngineError`]; what the
+//! runner does then is decided in one place, [`super::Apply`].
 
 use crate::channel::{Channel, StatusKind};
 use crate::flow::{FlowDefinition, Step, StepKind};
@@ -15,25 +38,34 @@ use crate::money::Micros;
 use crate::pricing::voice_price;
 use crate::time::Timestamp;
 
+use super::command::{Change, Command, TimerKind};
+use super::event::{Event, Report};
 use super::flow_state::*;
+use super::timeline::{TimelineEntry, TimelineKind};
 
-/// An event that cannot apply to this flow at all. The runner records it and leaves the
-/// state unchanged; it signals a bug or a corrupted row, never normal racing.
+/// An event that cannot apply to this flow at all; the state is unchanged. It signals a
+/// bug or a provider answering nonsense, never normal racing (races are absorbed by the
+/// table above).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
+    /// `Start` for a definition without steps (parsing never produces one).
     #[error("the flow has no steps")]
     EmptyFlow,
+    /// `Start` for a flow that already started.
     #[error("the flow was already started")]
     AlreadyStarted,
+    /// A funds answer for a step that did not ask for funds: runner misuse.
     #[error("{event} for step {order}, which is not waiting for it")]
     UnexpectedEvent { event: &'static str, order: u32 },
+    /// The provider answered a submission with a different number of ids than messages.
     #[error("step {order} has {expected} messages but the provider returned {actual} ids")]
     ProviderIdCount {
         order: u32,
         expected: usize,
         actual: usize,
     },
+    /// A report or a refusal with a status this channel does not have.
     #[error("status {status:?} does not exist for {channel}")]
     StatusNotOfChannel {
         status: StatusKind,
@@ -41,12 +73,21 @@ pub enum EngineError {
     },
 }
 
-/// Apply `event` to a flow at time `now`.
+/// Where the step an event names stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The current step, undecided, in this phase (index into `state.steps`).
+    Open(usize, StepPhase),
+    /// Not started, decided, not the current step, or the flow is final.
+    Closed,
+}
+
+/// Apply `event` to a flow at time `now`: the table above.
 ///
 /// # Errors
-/// Returns [`EngineError`] for an event that cannot belong to this flow; the state is
-/// then unchanged.
-pub fn step(
+/// [`EngineError`] for an event that cannot belong to this flow; the state is then
+/// unchanged.
+pub fn transition(
     def: &FlowDefinition,
     state: FlowState,
     event: Event,
@@ -58,29 +99,91 @@ pub fn step(
         now,
         out: Vec::new(),
     };
-    match event {
-        Event::Start => m.on_start()?,
-        Event::FundsReserved { order } => m.on_funds_reserved(order)?,
-        Event::FundsRefused { order } => m.on_funds_refused(order)?,
-        Event::Submitted {
-            order,
-            provider_ids,
-        } => m.on_submitted(order, provider_ids)?,
-        Event::SubmitFailed {
-            order,
-            status,
-            detailed_status,
-            description,
-        } => {
-            m.on_submit_failed(order, status, detailed_status, description)?;
+    let phase = match &event {
+        Event::Start => Phase::Closed,
+        Event::FundsReserved { order }
+        | Event::FundsRefused { order }
+        | Event::Submitted { order, .. }
+        | Event::SubmitFailed { order, .. }
+        | Event::Report { order, .. }
+        | Event::TimerFired { order, .. }
+        | Event::InternalError { order, .. } => m.phase(*order),
+    };
+    use Phase::{Closed, Open};
+    use StepPhase::{Reserving, Sent, Submitting};
+    match (phase, event) {
+        (_, Event::Start) => m.on_start()?,
+
+        (Open(i, Reserving), Event::FundsReserved { order }) => m.on_funds_reserved(i, order),
+        (Open(i, Reserving), Event::FundsRefused { order }) => m.on_funds_refused(i, order),
+        (_, Event::FundsReserved { order }) => {
+            return Err(EngineError::UnexpectedEvent {
+                event: "FundsReserved",
+                order,
+            });
         }
-        Event::Report {
-            order,
-            part,
-            report,
-        } => m.on_report(order, part, report)?,
-        Event::TimerFired { order, kind } => m.on_timer(order, kind),
-        Event::InternalError { order, detail } => m.on_internal_error(order, &detail),
+        (_, Event::FundsRefused { order }) => {
+            return Err(EngineError::UnexpectedEvent {
+                event: "FundsRefused",
+                order,
+            });
+        }
+
+        (
+            Open(i, Submitting),
+            Event::Submitted {
+                order,
+                provider_ids,
+            },
+        ) => m.on_submitted(i, order, provider_ids)?,
+        // A retried submission answered twice, or an answer after the flow ended.
+        (
+            _,
+            Event::Submitted {
+                order,
+                provider_ids,
+            },
+        ) => m.ignore_submitted(order, provider_ids),
+
+        (
+            phase,
+            Event::SubmitFailed {
+                order,
+                status,
+                detailed_status,
+                description,
+            },
+        ) => {
+            m.check_status(order, status, true)?;
+            match phase {
+                Open(i, Submitting) => {
+                    m.on_submit_failed(i, order, status, &detailed_status, &description);
+                }
+                _ => m.ignore_submit_failed(order, detailed_status),
+            }
+        }
+
+        // Reports apply to any started step; a decided one takes them as late reports.
+        (
+            _,
+            Event::Report {
+                order,
+                part,
+                report,
+            },
+        ) => m.on_report(order, part, report)?,
+
+        (Open(i, Sent), Event::TimerFired { order, kind }) => m.on_timer(i, order, kind),
+        // The step ended before its timer fired; the cancellation lost the race.
+        (_, Event::TimerFired { .. }) => {}
+
+        (Open(i, _), Event::InternalError { order, detail }) => {
+            m.record_internal_error(order, &detail);
+            m.on_internal_error(i, order);
+        }
+        (Closed, Event::InternalError { order, detail }) => {
+            m.record_internal_error(order, &detail);
+        }
     }
     Ok((m.state, m.out))
 }
@@ -97,7 +200,7 @@ impl<'a> Machine<'a> {
         self.out.push(Command::Record(entry));
     }
 
-    fn entry(&self, kind: &str) -> TimelineEntry {
+    fn entry(&self, kind: TimelineKind) -> TimelineEntry {
         TimelineEntry::new(self.now, kind)
     }
 
@@ -105,12 +208,33 @@ impl<'a> Machine<'a> {
         self.state.updated_at = self.state.updated_at.max(self.now);
     }
 
-    /// Index into `state.steps` of the current step when it has this order and is still
-    /// undecided.
-    fn open_step(&self, order: u32) -> Option<usize> {
-        let last = self.state.steps.len().checked_sub(1)?;
+    /// Where the step of this order stands: open only when it is the current step, still
+    /// undecided, and the flow is not final.
+    fn phase(&self, order: u32) -> Phase {
+        let Some(last) = self.state.steps.len().checked_sub(1) else {
+            return Phase::Closed;
+        };
         let s = &self.state.steps[last];
-        (s.order == order && s.outcome.is_none() && !self.state.is_final()).then_some(last)
+        if s.order == order && s.outcome.is_none() && !self.state.is_final() {
+            Phase::Open(last, s.phase)
+        } else {
+            Phase::Closed
+        }
+    }
+
+    /// A status the step's channel must have (final ones only, for a refusal).
+    fn check_status(
+        &self,
+        order: u32,
+        status: StatusKind,
+        final_only: bool,
+    ) -> Result<(), EngineError> {
+        let channel = self.definition(order).channel();
+        if channel.statuses().contains(&status) && (status.is_final() || !final_only) {
+            Ok(())
+        } else {
+            Err(EngineError::StatusNotOfChannel { status, channel })
+        }
     }
 
     fn definition(&self, order: u32) -> &'a Step {
@@ -132,21 +256,14 @@ impl<'a> Machine<'a> {
             return Err(EngineError::AlreadyStarted);
         }
         let entry = self
-            .entry("accepted")
+            .entry(TimelineKind::Accepted)
             .detail(format!("{} steps", self.def.steps.len()));
         self.record(entry);
         self.start_step(0);
         Ok(())
     }
 
-    fn on_funds_reserved(&mut self, order: u32) -> Result<(), EngineError> {
-        let idx = self
-            .open_step(order)
-            .filter(|&i| self.state.steps[i].phase == StepPhase::Reserving)
-            .ok_or(EngineError::UnexpectedEvent {
-                event: "FundsReserved",
-                order,
-            })?;
+    fn on_funds_reserved(&mut self, idx: usize, order: u32) {
         let def = self.definition(order);
         let amount = reservation(def);
         let debit = def.channel() != Channel::Voice;
@@ -156,19 +273,11 @@ impl<'a> Machine<'a> {
             s.reserved = amount;
         }
         self.out.push(Command::Submit { order });
-        Ok(())
     }
 
-    fn on_funds_refused(&mut self, order: u32) -> Result<(), EngineError> {
-        let idx = self
-            .open_step(order)
-            .filter(|&i| self.state.steps[i].phase == StepPhase::Reserving)
-            .ok_or(EngineError::UnexpectedEvent {
-                event: "FundsRefused",
-                order,
-            })?;
+    fn on_funds_refused(&mut self, idx: usize, order: u32) {
         let entry = self
-            .entry("funds_refused")
+            .entry(TimelineKind::FundsRefused)
             .order(order)
             .detail("the balance cannot cover this step");
         self.record(entry);
@@ -187,22 +296,22 @@ impl<'a> Machine<'a> {
         s.outcome = Some(StatusKind::Unsent);
         self.notify_messages(idx);
         self.finish(FlowStatus::Failed, Some(FailureCode::InsufficientBalance));
-        Ok(())
     }
 
-    fn on_submitted(&mut self, order: u32, provider_ids: Vec<String>) -> Result<(), EngineError> {
-        let Some(idx) = self
-            .open_step(order)
-            .filter(|&i| self.state.steps[i].phase == StepPhase::Submitting)
-        else {
-            // A retried submission answered twice, or an answer after the flow ended.
-            let mut entry = self.entry("submitted").order(order);
-            entry.provider_ids = provider_ids;
-            entry.ignored = true;
-            entry.duplicate = self.state.step(order).is_some_and(|s| s.sent_at.is_some());
-            self.record(entry);
-            return Ok(());
-        };
+    fn ignore_submitted(&mut self, order: u32, provider_ids: Vec<String>) {
+        let mut entry = self.entry(TimelineKind::Submitted).order(order);
+        entry.provider_ids = provider_ids;
+        entry.ignored = true;
+        entry.duplicate = self.state.step(order).is_some_and(|s| s.sent_at.is_some());
+        self.record(entry);
+    }
+
+    fn on_submitted(
+        &mut self,
+        idx: usize,
+        order: u32,
+        provider_ids: Vec<String>,
+    ) -> Result<(), EngineError> {
         let expected = self.state.steps[idx].messages.len();
         if provider_ids.len() != expected {
             return Err(EngineError::ProviderIdCount {
@@ -226,7 +335,7 @@ impl<'a> Machine<'a> {
             }
         }
         let mut entry = self
-            .entry("submitted")
+            .entry(TimelineKind::Submitted)
             .order(order)
             .status(sent.name_for(channel));
         entry.provider_ids = provider_ids;
@@ -249,40 +358,35 @@ impl<'a> Machine<'a> {
         Ok(())
     }
 
+    fn ignore_submit_failed(&mut self, order: u32, detailed_status: String) {
+        let mut entry = self
+            .entry(TimelineKind::SubmitFailed)
+            .order(order)
+            .detail(detailed_status);
+        entry.ignored = true;
+        self.record(entry);
+    }
+
     fn on_submit_failed(
         &mut self,
+        idx: usize,
         order: u32,
         status: StatusKind,
-        detailed_status: String,
-        description: String,
-    ) -> Result<(), EngineError> {
+        detailed_status: &str,
+        description: &str,
+    ) {
         let channel = self.definition(order).channel();
-        if !channel.statuses().contains(&status) || !status.is_final() {
-            return Err(EngineError::StatusNotOfChannel { status, channel });
-        }
-        let Some(idx) = self
-            .open_step(order)
-            .filter(|&i| self.state.steps[i].phase == StepPhase::Submitting)
-        else {
-            let mut entry = self
-                .entry("submit_failed")
-                .order(order)
-                .detail(detailed_status);
-            entry.ignored = true;
-            self.record(entry);
-            return Ok(());
-        };
         let entry = self
-            .entry("submit_failed")
+            .entry(TimelineKind::SubmitFailed)
             .order(order)
             .status(status.name_for(channel))
-            .detail(detailed_status.clone());
+            .detail(detailed_status);
         self.record(entry);
         let now = self.now;
         let s = &mut self.state.steps[idx];
         let refund = std::mem::take(&mut s.reserved);
         for msg in &mut s.messages {
-            msg.set_status(status, Some(&detailed_status), Some(&description), now);
+            msg.set_status(status, Some(detailed_status), Some(description), now);
             msg.price = Micros::ZERO;
             msg.final_source = Some(FinalSource::Provider);
         }
@@ -291,7 +395,6 @@ impl<'a> Machine<'a> {
         }
         self.notify_messages(idx);
         self.evaluate(idx);
-        Ok(())
     }
 
     fn on_report(&mut self, order: u32, part: u32, report: Report) -> Result<(), EngineError> {
@@ -322,7 +425,7 @@ impl<'a> Machine<'a> {
         };
         let late = self.state.steps[idx].outcome.is_some();
         let mut entry = self
-            .entry("report")
+            .entry(TimelineKind::Report)
             .order(order)
             .part(part)
             .status(report.status.name_for(channel));
@@ -397,15 +500,8 @@ impl<'a> Machine<'a> {
         Ok(())
     }
 
-    fn on_timer(&mut self, order: u32, kind: TimerKind) {
+    fn on_timer(&mut self, idx: usize, order: u32, kind: TimerKind) {
         let TimerKind::Ttl = kind;
-        let Some(idx) = self
-            .open_step(order)
-            .filter(|&i| self.state.steps[i].phase == StepPhase::Sent)
-        else {
-            // The step ended before its timer fired; the cancellation lost the race.
-            return;
-        };
         let def = self.definition(order);
         let channel = def.channel();
         let needs_seen = def.needs_seen();
@@ -444,7 +540,7 @@ impl<'a> Machine<'a> {
             expired.push((msg.part, status));
         }
         let entry = self
-            .entry("ttl_expired")
+            .entry(TimelineKind::TtlExpired)
             .order(order)
             .detail(format!("{} message(s) expired", expired.len()));
         self.record(entry);
@@ -459,12 +555,15 @@ impl<'a> Machine<'a> {
         self.evaluate(idx);
     }
 
-    fn on_internal_error(&mut self, order: u32, detail: &str) {
-        let entry = self.entry("internal_error").order(order).detail(detail);
+    fn record_internal_error(&mut self, order: u32, detail: &str) {
+        let entry = self
+            .entry(TimelineKind::InternalError)
+            .order(order)
+            .detail(detail);
         self.record(entry);
-        let Some(idx) = self.open_step(order) else {
-            return;
-        };
+    }
+
+    fn on_internal_error(&mut self, idx: usize, order: u32) {
         let now = self.now;
         let s = &mut self.state.steps[idx];
         for msg in &mut s.messages {
@@ -527,10 +626,13 @@ impl<'a> Machine<'a> {
             reserved: Micros::ZERO,
             messages,
         });
-        let entry = self.entry("step_started").order(order).detail(format!(
-            "{channel} to {}, {count} message(s)",
-            def.recipient()
-        ));
+        let entry = self
+            .entry(TimelineKind::StepStarted)
+            .order(order)
+            .detail(format!(
+                "{channel} to {}, {count} message(s)",
+                def.recipient()
+            ));
         self.record(entry);
         let idx = self.state.steps.len() - 1;
         self.notify_messages(idx);
@@ -573,7 +675,7 @@ impl<'a> Machine<'a> {
         }
         let channel = def.channel();
         let entry = self
-            .entry("step_completed")
+            .entry(TimelineKind::StepCompleted)
             .order(order)
             .status(outcome.name_for(channel));
         self.record(entry);
@@ -593,7 +695,9 @@ impl<'a> Machine<'a> {
         self.state.status = status;
         self.state.status_code = code;
         self.touch();
-        let mut entry = self.entry("flow_completed").status(status.name());
+        let mut entry = self
+            .entry(TimelineKind::FlowCompleted)
+            .status(status.name());
         if let Some(code) = code {
             entry = entry.detail(format!("statusCode {}", code.code()));
         }
@@ -620,7 +724,7 @@ impl<'a> Machine<'a> {
 
     fn record_unmatched(&mut self, order: u32, part: u32, report: &Report) {
         let mut entry = self
-            .entry("report")
+            .entry(TimelineKind::Report)
             .order(order)
             .part(part)
             .status(report.status.pascal_name())

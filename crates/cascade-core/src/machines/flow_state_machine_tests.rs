@@ -135,50 +135,56 @@ impl Sim {
         }
     }
 
+    /// Apply one event through the runner's loop ([`Apply`]), answering funds from the
+    /// balance; returns the commands the machine gave, or the first refusal.
     fn send(&mut self, event: Event, now: Timestamp) -> Result<Vec<Command>, EngineError> {
-        let mut queue = vec![event];
+        let mut run = Apply::new(&self.def, vec![event], now);
         let mut all = Vec::new();
-        while let Some(event) = queue.pop() {
-            let (state, commands) = step(&self.def, self.state.clone(), event, now)?;
-            self.state = state;
-            for c in &commands {
-                match c {
-                    Command::ReserveFunds {
-                        order,
-                        amount,
-                        debit,
-                    } => {
-                        if self.balance >= *amount {
-                            if *debit {
-                                self.balance = self.balance - *amount;
-                                self.debited += *amount;
-                            }
-                            queue.push(Event::FundsReserved { order: *order });
-                        } else {
-                            queue.push(Event::FundsRefused { order: *order });
+        let mut refused = None;
+        while let Some(output) = run.poll(&mut self.state) {
+            match output {
+                Output::ReserveFunds { amount, debit, .. } => {
+                    let covered = self.balance >= amount;
+                    if covered && debit {
+                        self.balance = self.balance - amount;
+                        self.debited += amount;
+                    }
+                    run.funds(covered);
+                }
+                Output::Command(c) => {
+                    match &c {
+                        Command::Credit { amount } => {
+                            self.balance += *amount;
+                            self.debited = self.debited - *amount;
                         }
+                        Command::Debit { amount } => {
+                            self.balance = self.balance - *amount;
+                            self.debited += *amount;
+                        }
+                        Command::Submit { order } => self.pending_submits.push(*order),
+                        Command::SetTimer { order, at, .. } => {
+                            self.timers.retain(|(o, _)| o != order);
+                            self.timers.push((*order, *at));
+                        }
+                        Command::CancelTimer { order, .. } => {
+                            self.timers.retain(|(o, _)| o != order);
+                        }
+                        Command::Record(e) => self.log.push(e.clone()),
+                        Command::Notify(n) => self.notified.push(n.clone()),
+                        Command::ReserveFunds { .. } => unreachable!("Apply answers these"),
                     }
-                    Command::Credit { amount } => {
-                        self.balance += *amount;
-                        self.debited = self.debited - *amount;
-                    }
-                    Command::Debit { amount } => {
-                        self.balance = self.balance - *amount;
-                        self.debited += *amount;
-                    }
-                    Command::Submit { order } => self.pending_submits.push(*order),
-                    Command::SetTimer { order, at, .. } => {
-                        self.timers.retain(|(o, _)| o != order);
-                        self.timers.push((*order, *at));
-                    }
-                    Command::CancelTimer { order, .. } => self.timers.retain(|(o, _)| o != order),
-                    Command::Record(e) => self.log.push(e.clone()),
-                    Command::Notify(n) => self.notified.push(n.clone()),
+                    all.push(c);
+                }
+                Output::Callback => {}
+                Output::Refused(e) => {
+                    refused.get_or_insert(e);
                 }
             }
-            all.extend(commands);
         }
-        Ok(all)
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(all),
+        }
     }
 
     fn start(&mut self) {
@@ -927,5 +933,172 @@ proptest! {
         }
         prop_assert!(sim.state.is_final(), "flow stuck: {:?}", sim.state);
         check_invariants(&sim, None);
+    }
+}
+
+// --- the runner's loop (Apply) ----------------------------------------------------------
+
+/// Drive `events` through [`Apply`] with `balance`, returning the outputs in order.
+fn run_outputs(
+    def: &FlowDefinition,
+    state: &mut FlowState,
+    events: Vec<Event>,
+    balance: Micros,
+) -> Vec<Output> {
+    let mut run = Apply::new(def, events, t(1));
+    let mut outputs = Vec::new();
+    while let Some(output) = run.poll(state) {
+        if let Output::ReserveFunds { amount, .. } = &output {
+            let covered = balance >= *amount;
+            outputs.push(output.clone());
+            run.funds(covered);
+            continue;
+        }
+        outputs.push(output);
+    }
+    outputs
+}
+
+fn with_callback(mut def: FlowDefinition, strategy: CallbackStrategy) -> FlowDefinition {
+    def.callback = Some(Callback {
+        strategy,
+        url: "https://hooks.example.com/cascade".into(),
+    });
+    def
+}
+
+#[test]
+fn apply_answers_funds_before_the_next_queued_event() {
+    let def = flow(vec![sms_step(1, "hi", &[StatusKind::Undelivered])]);
+    let mut state = FlowState::new(def.created_at);
+    // Start asks for funds; the InternalError queued behind it must see the step already
+    // Submitting (the answer went first), so it fails the step rather than being ignored.
+    let outputs = run_outputs(
+        &def,
+        &mut state,
+        vec![
+            Event::Start,
+            Event::InternalError {
+                order: 1,
+                detail: "x".into(),
+            },
+        ],
+        eur(1.0),
+    );
+    let submit_at = outputs
+        .iter()
+        .position(|o| matches!(o, Output::Command(Command::Submit { order: 1 })))
+        .expect("the answer produced the submit");
+    let funds_at = outputs
+        .iter()
+        .position(|o| matches!(o, Output::ReserveFunds { order: 1, .. }))
+        .expect("funds were asked for");
+    assert!(funds_at < submit_at);
+    assert_eq!(state.status, FlowStatus::Failed);
+    assert_eq!(state.status_code, Some(FailureCode::Internal));
+}
+
+#[test]
+fn apply_turns_a_refused_submission_answer_into_an_internal_error() {
+    let def = flow(vec![sms_step(1, "hi", &[StatusKind::Undelivered])]);
+    let mut state = FlowState::new(def.created_at);
+    run_outputs(&def, &mut state, vec![Event::Start], eur(1.0));
+    let outputs = run_outputs(
+        &def,
+        &mut state,
+        vec![Event::Submitted {
+            order: 1,
+            provider_ids: vec!["a".into(), "b".into()],
+        }],
+        eur(1.0),
+    );
+    assert!(
+        outputs
+            .iter()
+            .any(|o| matches!(o, Output::Refused(EngineError::ProviderIdCount { .. })))
+    );
+    assert!(outputs.iter().any(|o| matches!(
+        o,
+        Output::Command(Command::Record(e)) if e.kind == TimelineKind::Rejected && e.ignored
+    )));
+    assert_eq!(
+        (state.status, state.status_code),
+        (FlowStatus::Failed, Some(FailureCode::Internal)),
+        "its job is gone: left alone the step would wait forever"
+    );
+}
+
+#[test]
+fn apply_refusing_a_report_changes_nothing_else() {
+    let def = flow(vec![sms_step(1, "hi", &[StatusKind::Undelivered])]);
+    let mut state = FlowState::new(def.created_at);
+    run_outputs(&def, &mut state, vec![Event::Start], eur(1.0));
+    let before = state.clone();
+    let outputs = run_outputs(
+        &def,
+        &mut state,
+        vec![Event::Report {
+            order: 1,
+            part: 1,
+            report: Report::status(StatusKind::Seen, t(2)),
+        }],
+        eur(1.0),
+    );
+    assert_eq!(state, before);
+    assert_eq!(
+        outputs.len(),
+        2,
+        "the rejected record and the refusal: {outputs:?}"
+    );
+}
+
+#[test]
+fn apply_asks_for_a_callback_per_change_or_only_at_the_end() {
+    let events = |_: ()| {
+        vec![
+            Event::Start,
+            Event::Submitted {
+                order: 1,
+                provider_ids: vec!["p".into()],
+            },
+            Event::Report {
+                order: 1,
+                part: 1,
+                report: Report::status(StatusKind::Delivered, t(3)),
+            },
+        ]
+    };
+    let count = |strategy: Option<CallbackStrategy>| {
+        let base = flow(vec![sms_step(1, "hi", &[StatusKind::Undelivered])]);
+        let def = match strategy {
+            Some(s) => with_callback(base, s),
+            None => base,
+        };
+        let mut state = FlowState::new(def.created_at);
+        let outputs = run_outputs(&def, &mut state, events(()), eur(1.0));
+        assert_eq!(state.status, FlowStatus::Succeeded);
+        outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Callback))
+            .count()
+    };
+    // Start (Queued), FundsReserved (nothing visible), Submitted (Sent + InProgress),
+    // the report (Delivered + Succeeded): three events changed what a subscriber sees.
+    assert_eq!(count(Some(CallbackStrategy::OnChange)), 3);
+    assert_eq!(count(Some(CallbackStrategy::OnStep)), 3);
+    assert_eq!(count(Some(CallbackStrategy::OnCompletion)), 1);
+    assert_eq!(count(None), 0);
+}
+
+#[test]
+#[should_panic(expected = "answer ReserveFunds")]
+fn apply_refuses_to_go_on_while_funds_are_unanswered() {
+    let def = flow(vec![sms_step(1, "hi", &[StatusKind::Undelivered])]);
+    let mut state = FlowState::new(def.created_at);
+    let mut run = Apply::new(&def, vec![Event::Start], t(1));
+    while let Some(output) = run.poll(&mut state) {
+        if matches!(output, Output::ReserveFunds { .. }) {
+            let _ = run.poll(&mut state);
+        }
     }
 }

@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cascade_core::Timestamp;
+use cascade_core::callbacks::{Attempt, CallbackOutcome};
 use cascade_core::net::{is_private_host, is_public_ip};
-use cascade_store::{Callback, CallbackOutcome};
+use cascade_store::Callback;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::Semaphore;
@@ -228,21 +229,13 @@ pub(super) async fn run_callback_worker_until_stopped(runtime: Arc<Runtime>) {
 async fn deliver(runtime: &Runtime, callback: Callback) {
     let settings = &runtime.config.callbacks;
     let now = runtime.clock.now();
-    let outcome = match attempt(runtime, &callback, now).await {
-        Ok(status) => CallbackOutcome::Delivered { status },
-        Err(Failure::Refused(error)) => CallbackOutcome::Dead { error },
-        Err(Failure::Failed(error)) => {
-            let first = callback.first_attempt_at.unwrap_or(now);
-            match settings.schedule.get(callback.attempts as usize) {
-                Some(after) => CallbackOutcome::Retry {
-                    next_at: first
-                        .plus_millis(i64::try_from(after.as_millis()).unwrap_or(i64::MAX)),
-                    error,
-                },
-                None => CallbackOutcome::Dead { error },
-            }
-        }
-    };
+    let outcome = CallbackOutcome::of(
+        attempt(runtime, &callback, now).await,
+        callback.attempts,
+        callback.first_attempt_at,
+        &settings.schedule,
+        runtime.clock.now(),
+    );
     match &outcome {
         CallbackOutcome::Delivered { status } => {
             tracing::debug!(target: TARGET, status, "delivered")
@@ -264,30 +257,36 @@ async fn deliver(runtime: &Runtime, callback: Callback) {
     }
 }
 
-enum Failure {
-    /// Policy refusal (private address): retrying cannot help.
-    Refused(String),
-    /// Anything else: retry on schedule.
-    Failed(String),
-}
-
-async fn attempt(runtime: &Runtime, callback: &Callback, now: Timestamp) -> Result<u16, Failure> {
+/// One POST of the callback, signed at `now`.
+async fn attempt(runtime: &Runtime, callback: &Callback, now: Timestamp) -> Attempt {
     let settings = &runtime.config.callbacks;
-    let url = reqwest::Url::parse(&callback.url)
-        .map_err(|e| Failure::Refused(format!("bad URL: {e}")))?;
+    let url = match reqwest::Url::parse(&callback.url) {
+        Ok(url) => url,
+        Err(e) => {
+            return Attempt::Refused {
+                error: format!("bad URL: {e}"),
+            };
+        }
+    };
     if !settings.allow_private && url.host_str().is_some_and(is_private_host) {
-        return Err(Failure::Refused(format!(
-            "refused: {} is a private address",
-            url.host_str().unwrap_or_default()
-        )));
+        return Attempt::Refused {
+            error: format!(
+                "refused: {} is a private address",
+                url.host_str().unwrap_or_default()
+            ),
+        };
     }
-    let secret = runtime
+    let Some(secret) = runtime
         .callback_secrets
         .get(runtime, &callback.application_id)
         .await
-        .ok_or_else(|| Failure::Failed("the application could not be read".into()))?;
+    else {
+        return Attempt::Failed {
+            error: "the application could not be read".into(),
+        };
+    };
     let unix = now.as_millis().div_euclid(1000);
-    let response = runtime
+    let sent = runtime
         .callback_client
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -299,20 +298,24 @@ async fn attempt(runtime: &Runtime, callback: &Callback, now: Timestamp) -> Resu
         )
         .body(callback.body.clone())
         .send()
-        .await
-        .map_err(|e| {
+        .await;
+    match sent {
+        Ok(response) if response.status().is_success() => Attempt::Answered {
+            status: response.status().as_u16(),
+        },
+        Ok(response) => Attempt::Failed {
+            error: format!("HTTP {}", response.status().as_u16()),
+        },
+        Err(e) => {
             let text = error_chain(&e);
             // The resolver's refusal, without the layers of client errors around it.
             match text.find("refused: ") {
-                Some(at) => Failure::Refused(text[at..].to_owned()),
-                None => Failure::Failed(text),
+                Some(at) => Attempt::Refused {
+                    error: text[at..].to_owned(),
+                },
+                None => Attempt::Failed { error: text },
             }
-        })?;
-    let status = response.status();
-    if status.is_success() {
-        Ok(status.as_u16())
-    } else {
-        Err(Failure::Failed(format!("HTTP {}", status.as_u16())))
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use cascade_core::{FlowId, Micros, Timestamp};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::writeset::{Balance, JobRow, WriteSet};
-use crate::driver::{FlowTx, LoadedFlow, MessageRef, NewCallback};
+use crate::engine_tx::{FlowTx, LoadedFlow, MessageRef, NewCallback};
 use crate::{Result, StoreError};
 use cascade_core::ports::JobPayload;
 use cascade_core::sandbox::Scenario;
@@ -373,6 +373,11 @@ impl FlowTx for BatchTx {
 
     async fn enqueue_callback(&mut self, callback: &NewCallback) -> Result<()> {
         self.own.callbacks.push(callback.clone());
+        Ok(())
+    }
+
+    async fn update_callback(&mut self, update: crate::callbacks::CallbackUpdate) -> Result<()> {
+        self.own.callback_updates.push(update);
         Ok(())
     }
 

@@ -1,17 +1,15 @@
 //! [`CallbackStore`] for SQLite.
 
 use async_trait::async_trait;
-use cascade_core::machines::TimelineEntry;
+use cascade_core::callbacks::{CallbackOutcome, CallbackState};
 use cascade_core::{FlowId, Timestamp};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::SqliteStore;
 use super::batch::to_u32;
-use super::writeset::CallbackUpdate;
 use crate::callbacks::CallbackStore;
-use crate::driver::FlowTx;
-use crate::model::{Callback, CallbackFilter, CallbackOutcome, CallbackRecord, CallbackState};
+use crate::model::{Callback, CallbackFilter, CallbackRecord};
 use crate::{Result, StoreError};
 
 #[async_trait]
@@ -53,59 +51,11 @@ impl CallbackStore for SqliteStore {
         outcome: CallbackOutcome,
         now: Timestamp,
     ) -> Result<()> {
-        let cb = callback.clone();
+        let callback = callback.clone();
         self.write_engine(false, move |tx| {
-            Box::pin(async move {
-                let attempts = cb.attempts + 1;
-                let first = cb.first_attempt_at.unwrap_or(now);
-                let (state, next_at, error, entry_status, detail) = match &outcome {
-                    CallbackOutcome::Delivered { status } => (
-                        "delivered",
-                        now,
-                        None,
-                        "delivered",
-                        format!("#{} answered HTTP {status}", cb.seq),
-                    ),
-                    CallbackOutcome::Retry { next_at, error } => (
-                        "pending",
-                        *next_at,
-                        Some(error.clone()),
-                        "retrying",
-                        format!(
-                            "#{} attempt {attempts} failed: {error}; next at {next_at}",
-                            cb.seq
-                        ),
-                    ),
-                    CallbackOutcome::Dead { error } => (
-                        "dead",
-                        now,
-                        Some(error.clone()),
-                        "dead",
-                        format!(
-                            "#{} dead-lettered after {attempts} attempt(s): {error}",
-                            cb.seq
-                        ),
-                    ),
-                };
-                tx.own.callback_updates.push(CallbackUpdate {
-                    id: cb.id,
-                    state,
-                    attempts,
-                    first_attempt_at: first,
-                    next_at,
-                    last_error: error,
-                });
-                if let Some(mut flow) = tx.load_flow(cb.flow_id).await? {
-                    let entry = TimelineEntry::new(now, "callback")
-                        .status(entry_status)
-                        .detail(detail);
-                    tx.append_timeline(cb.flow_id, flow.event_seq, &[entry])
-                        .await?;
-                    flow.event_seq += 1;
-                    tx.save_flow(&flow).await?;
-                }
-                Ok(())
-            })
+            Box::pin(
+                async move { crate::callbacks::record_attempt(tx, &callback, &outcome, now).await },
+            )
         })
         .await
     }
@@ -141,36 +91,37 @@ impl CallbackStore for SqliteStore {
     }
 
     async fn redeliver_callback(&self, id: i64, now: Timestamp) -> Result<bool> {
-        self.write_after_flush(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query(
-                    "UPDATE callbacks SET state = 'pending', attempts = 0, first_attempt_at = NULL, next_at = ?,
-                        claimed_until = 0, last_error = NULL
-                     WHERE id = ? AND state = 'dead'",
-                )
-                .bind(now.as_millis())
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            })
-        })
-        .await
+        Ok(self.redeliver_dead(Dead::One(id), now).await? == 1)
     }
 
     async fn redeliver_flow_callbacks(&self, flow: FlowId, now: Timestamp) -> Result<u64> {
+        self.redeliver_dead(Dead::OfFlow(flow), now).await
+    }
+}
+
+/// Which dead callbacks to put back in the queue.
+#[derive(Debug, Clone, Copy)]
+enum Dead {
+    One(i64),
+    OfFlow(FlowId),
+}
+
+impl SqliteStore {
+    /// Put dead callbacks back with a fresh retry schedule; returns how many.
+    async fn redeliver_dead(&self, which: Dead, now: Timestamp) -> Result<u64> {
         self.write_after_flush(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
-                    "UPDATE callbacks SET state = 'pending', attempts = 0, first_attempt_at = NULL, next_at = ?,
-                        claimed_until = 0, last_error = NULL
-                     WHERE flow_id = ? AND state = 'dead'",
-                )
-                .bind(now.as_millis())
-                .bind(flow.to_string())
-                .execute(&mut *conn)
-                .await?;
-                Ok(done.rows_affected())
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "UPDATE callbacks SET state = 'pending', attempts = 0, first_attempt_at = NULL, next_at = ",
+                );
+                q.push_bind(now.as_millis()).push(
+                    ", claimed_until = 0, last_error = NULL WHERE state = 'dead' AND ",
+                );
+                match which {
+                    Dead::One(id) => q.push("id = ").push_bind(id),
+                    Dead::OfFlow(flow) => q.push("flow_id = ").push_bind(flow.to_string()),
+                };
+                Ok(q.build().execute(&mut *conn).await?.rows_affected())
             })
         })
         .await

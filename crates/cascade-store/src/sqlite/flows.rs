@@ -1,4 +1,4 @@
-//! [`FlowStore`] for SQLite: engine procedures from [`crate::driver`] run as batched
+//! [`FlowStore`] for SQLite: engine procedures from [`crate::engine_tx`] run as batched
 //! engine operations; job claiming and timer selection run SQL after a flush.
 
 use async_trait::async_trait;
@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::SqliteStore;
 use super::batch::to_u32;
 use super::writeset::IdempotencyRow;
-use crate::driver;
+use crate::engine_tx;
 use crate::model::{Applied, FiredTimers, IdempotencyKey, IdempotentAccept, Job, ReportOutcome};
 
 /// How long an idempotency key is remembered.
@@ -20,7 +20,7 @@ use crate::{FlowStore, Result, StoreError, StoredFlow};
 #[async_trait]
 impl FlowStore for SqliteStore {
     async fn accept_flow(&self, def: FlowDefinition, now: Timestamp) -> Result<Applied> {
-        self.write_engine(false, move |tx| Box::pin(driver::accept(tx, def, now)))
+        self.write_engine(false, move |tx| Box::pin(engine_tx::accept(tx, def, now)))
             .await
     }
 
@@ -67,7 +67,7 @@ impl FlowStore for SqliteStore {
                 };
                 tx.own.idempotency.insert(id, row);
                 Ok(IdempotentAccept::Accepted(
-                    driver::accept(tx, def, now).await?,
+                    engine_tx::accept(tx, def, now).await?,
                 ))
             })
         })
@@ -144,7 +144,7 @@ impl FlowStore for SqliteStore {
 
     async fn apply(&self, id: FlowId, event: Event, now: Timestamp) -> Result<Applied> {
         self.write_engine(false, move |tx| {
-            Box::pin(driver::apply_one(tx, id, event, now))
+            Box::pin(engine_tx::apply_one(tx, id, event, now))
         })
         .await
     }
@@ -158,9 +158,9 @@ impl FlowStore for SqliteStore {
     ) -> Result<Applied> {
         let (job, provider) = (job.clone(), provider.to_owned());
         self.write_engine(false, move |tx| {
-            Box::pin(
-                async move { driver::job_submitted(tx, &job, &provider, provider_ids, now).await },
-            )
+            Box::pin(async move {
+                engine_tx::job_submitted(tx, &job, &provider, provider_ids, now).await
+            })
         })
         .await
     }
@@ -168,7 +168,7 @@ impl FlowStore for SqliteStore {
     async fn job_finished(&self, job: &Job, event: Event, now: Timestamp) -> Result<Applied> {
         let job = job.clone();
         self.write_engine(false, move |tx| {
-            Box::pin(async move { driver::job_finished(tx, &job, event, now).await })
+            Box::pin(async move { engine_tx::job_finished(tx, &job, event, now).await })
         })
         .await
     }
@@ -243,7 +243,7 @@ impl FlowStore for SqliteStore {
     ) -> Result<ReportOutcome> {
         let (provider, ids) = (provider.to_owned(), provider_message_ids.to_vec());
         self.write_engine(false, move |tx| {
-            Box::pin(async move { driver::report(tx, &provider, &ids, report, now).await })
+            Box::pin(async move { engine_tx::report(tx, &provider, &ids, report, now).await })
         })
         .await
     }
@@ -272,7 +272,7 @@ impl FlowStore for SqliteStore {
                 timers.sort_by_key(|t| (t.0, t.1));
                 let mut fired = FiredTimers::default();
                 for (_, flow, order, kind) in timers {
-                    if driver::fire_timer(tx, flow, order, kind, now, &mut fired.applied).await? {
+                    if engine_tx::fire_timer(tx, flow, order, kind, now, &mut fired.applied).await? {
                         fired.fired += 1;
                     }
                 }

@@ -14,7 +14,8 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::search::channel_set;
 use crate::Result;
-use crate::driver::{LoadedFlow, MessageRef, NewCallback};
+use crate::callbacks::CallbackUpdate;
+use crate::engine_tx::{LoadedFlow, MessageRef, NewCallback};
 
 /// Most rows per multi-row statement; well under SQLite's 32 766 bound parameters.
 const CHUNK: usize = 256;
@@ -86,16 +87,6 @@ pub(super) struct WriteSet {
     pub callback_updates: Vec<CallbackUpdate>,
     /// (application, key) → (request digest, response, tracking id, created at).
     pub idempotency: HashMap<(String, String), IdempotencyRow>,
-}
-
-#[derive(Debug, Clone)]
-pub(super) struct CallbackUpdate {
-    pub id: i64,
-    pub state: &'static str,
-    pub attempts: u32,
-    pub first_attempt_at: Timestamp,
-    pub next_at: Timestamp,
-    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -396,7 +387,7 @@ impl WriteSet {
                 "UPDATE callbacks SET state = ?, attempts = ?, first_attempt_at = ?, next_at = ?, \
                  last_error = ?, claimed_until = 0 WHERE id = ?",
             )
-            .bind(u.state)
+            .bind(u.state.name())
             .bind(i64::from(u.attempts))
             .bind(u.first_attempt_at.as_millis())
             .bind(u.next_at.as_millis())

@@ -79,6 +79,10 @@ struct Inner {
     received: Mutex<Vec<Received>>,
     script: Mutex<VecDeque<Answer>>,
     default: Mutex<Answer>,
+    /// Requests being answered right now, per flow (trackingId of the body).
+    open: Mutex<std::collections::HashMap<String, usize>>,
+    /// The most requests of one flow that were open at once.
+    most_open: Mutex<usize>,
 }
 
 /// A callback receiver: answers from its script first, then with its default answer.
@@ -102,18 +106,34 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
         .unwrap()
         .pop_front()
         .unwrap_or(*inner.default.lock().unwrap());
+    let flow = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["trackingId"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    {
+        let mut open = inner.open.lock().unwrap();
+        let n = open.entry(flow.clone()).or_default();
+        *n += 1;
+        let mut most = inner.most_open.lock().unwrap();
+        *most = (*most).max(*n);
+    }
     inner.received.lock().unwrap().push(Received {
         headers,
         body,
         answer,
     });
-    match answer {
+    // A little time in the handler, as a real receiver takes: overlapping attempts of
+    // one flow then show in `most_open`.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let status = match answer {
         Answer::Status(s) => StatusCode::from_u16(s).unwrap(),
         Answer::Hang(ms) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             StatusCode::OK
         }
-    }
+    };
+    *inner.open.lock().unwrap().entry(flow).or_default() -= 1;
+    status
 }
 
 impl Receiver {
@@ -123,6 +143,8 @@ impl Receiver {
             received: Mutex::new(Vec::new()),
             script: Mutex::new(VecDeque::new()),
             default: Mutex::new(Answer::Status(200)),
+            open: Mutex::new(std::collections::HashMap::new()),
+            most_open: Mutex::new(0),
         });
         let router = Router::new()
             .fallback(receive)
@@ -150,6 +172,11 @@ impl Receiver {
 
     fn received(&self) -> Vec<Received> {
         self.inner.received.lock().unwrap().clone()
+    }
+
+    /// The most requests of one flow this receiver had open at the same time.
+    fn most_open_per_flow(&self) -> usize {
+        *self.inner.most_open.lock().unwrap()
     }
 
     /// Requests of one flow, in arrival order.
@@ -1219,4 +1246,74 @@ async fn admin_callback_endpoints_need_the_admin_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn an_outage_under_load_keeps_each_flow_one_at_a_time_in_order_and_delivers_once() {
+    // Issue #8, outcome 9, as a new user tried it: 100 Viber -> SMS flows with OnChange
+    // callbacks while the receiver answers 503 for its first 6 seconds.
+    let app = spawn_app_with(&[
+        ("CASCADE_ALLOW_PRIVATE_CALLBACKS", "1"),
+        (
+            "CASCADE_CALLBACK_RETRY_SCHEDULE",
+            "500ms,1s,2s,3s,5s,8s,13s,21s",
+        ),
+    ])
+    .await;
+    app.scenario(
+        json!({"channel": "Viber", "to": "*", "events": [{"afterMs": 20, "status": "EXPIRED"}]}),
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.set_default(Answer::Status(503));
+    let body = with_callback(
+        flow(vec![viber_step(1, &app.sender_id), sms_step(2, "Hello")]),
+        "OnChange",
+        &receiver.url,
+    );
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        ids.push(app.send_flow(&body).await);
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    receiver.set_default(Answer::Status(200));
+    for id in &ids {
+        app.wait_final(id).await;
+    }
+    let mut outboxes = Vec::new();
+    for id in &ids {
+        outboxes.push(wait_settled(&app, id, Duration::from_secs(60)).await);
+    }
+
+    let got = receiver.received();
+    for (id, outbox) in ids.iter().zip(&outboxes) {
+        let n = outbox.len() as i64;
+        assert!(
+            n >= 4,
+            "a Viber -> SMS flow changes at least 4 times: {outbox:#?}"
+        );
+        assert!(
+            outbox.iter().all(|c| c["state"] == "delivered"),
+            "{outbox:#?}"
+        );
+        assert_eq!(
+            ok_sequences(&got, id),
+            (1..=n).collect::<Vec<_>>(),
+            "{id}: every callback answered 2xx exactly once, in sequence order"
+        );
+        let seqs: Vec<i64> = got
+            .iter()
+            .filter(|r| r.json()["trackingId"] == id.as_str())
+            .map(Received::seq)
+            .collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] <= w[1]),
+            "{id}: a sequence is never attempted after a later one: {seqs:?}"
+        );
+    }
+    assert_eq!(
+        receiver.most_open_per_flow(),
+        1,
+        "a flow's callbacks go one at a time: never two attempts of one flow at once"
+    );
 }

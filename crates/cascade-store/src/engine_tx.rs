@@ -1,19 +1,20 @@
-//! Applying engine events inside a store transaction, independent of the database.
+//! The engine inside a store transaction: where the machine's commands become rows.
 //!
-//! A backend implements [`FlowTx`] over its open transaction; the procedures here run the
-//! pure state machine and turn its commands into rows in that same transaction, so a
-//! flow's new state, its balance movements, jobs, timers and timeline commit together or
-//! not at all. Backends differ only in how `FlowTx` reads and writes (SQLite batches
-//! writes in memory and flushes them with multi-row statements; PostgreSQL would lock the
-//! flow's row).
+//! A backend implements [`FlowTx`] over its open transaction; the procedures here run
+//! events through the pure machine's loop ([`Apply`]) and write what it asks for — the
+//! flow's new state, balance movements, submit jobs, timers, timeline entries and
+//! callbacks — in that same transaction, so they commit together or not at all. The
+//! runtime (`cascade-service`) only carries the committed effects on ([`Applied`]: jobs to
+//! dispatch, a timer to wake for, callbacks to deliver). Backends differ only in how
+//! `FlowTx` reads and writes (SQLite batches writes in memory and flushes them with
+//! multi-row statements; PostgreSQL would lock the flow's row); none repeats a rule.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use cascade_core::flow::FlowDefinition;
 use cascade_core::machines::{
-    Change, Command, Event, FlowState, Report, TimelineEntry, TimerKind, step,
+    Apply, Command, Event, FlowState, Output, Report, TimelineEntry, TimerKind,
 };
 use cascade_core::tracking::render_tracking;
 use cascade_core::{FlowId, Micros, Timestamp};
@@ -121,7 +122,6 @@ pub(crate) trait FlowTx: Send {
         provider: &str,
         provider_message_id: &str,
     ) -> Result<Vec<MessageRef>>;
-    /// Keep a report whose provider id is not known yet.
     /// Keep a report whose provider id is not known yet, under each candidate form of
     /// its id; taking it by any of them takes it whole.
     async fn hold_report(
@@ -133,6 +133,8 @@ pub(crate) trait FlowTx: Send {
     ) -> Result<()>;
     /// Add a callback to the outbox.
     async fn enqueue_callback(&mut self, callback: &NewCallback) -> Result<()>;
+    /// Change a callback's row after an attempt (and end its lease).
+    async fn update_callback(&mut self, update: crate::callbacks::CallbackUpdate) -> Result<()>;
     /// Remove and return held reports for these provider ids, oldest first.
     async fn take_held_reports(
         &mut self,
@@ -304,105 +306,27 @@ pub(crate) async fn apply_events<T: FlowTx + ?Sized>(
     now: Timestamp,
     out: &mut Applied,
 ) -> Result<()> {
-    let mut queue: VecDeque<Event> = events.into();
-    let mut timeline: Vec<TimelineEntry> = Vec::new();
     let id = flow.id();
-    while let Some(event) = queue.pop_front() {
-        let event_name = event_name(&event);
-        let submission_of = match &event {
-            Event::Submitted { order, .. } | Event::SubmitFailed { order, .. } => Some(*order),
-            _ => None,
-        };
-        let (state, commands) = match step(&flow.def, flow.state.clone(), event, now) {
-            Ok(next) => next,
-            Err(e) => {
+    let def = Arc::clone(&flow.def);
+    let mut run = Apply::new(&def, events, now);
+    let mut timeline: Vec<TimelineEntry> = Vec::new();
+    while let Some(output) = run.poll(&mut flow.state) {
+        match output {
+            Output::ReserveFunds { amount, debit, .. } => {
+                let covered = tx.reserve_funds(&def.account_id, amount, debit).await?;
+                run.funds(covered);
+            }
+            Output::Command(command) => {
+                carry_out(tx, flow, command, now, &mut timeline, out).await?;
+            }
+            Output::Callback => {
+                enqueue_callback(tx, flow, now).await?;
+                out.callbacks += 1;
+            }
+            Output::Refused(e) => {
                 tracing::warn!(flow_id = %id, error = %e, "engine refused an event");
-                let mut entry =
-                    TimelineEntry::new(now, "rejected").detail(format!("{event_name}: {e}"));
-                entry.ignored = true;
-                timeline.push(entry);
-                // A submission's answer that cannot apply (e.g. a provider returning the
-                // wrong number of ids) would leave the step waiting forever, since its
-                // job is gone: end the flow as an internal error instead.
-                if let Some(order) = submission_of {
-                    queue.push_front(Event::InternalError {
-                        order,
-                        detail: format!("{event_name}: {e}"),
-                    });
-                }
                 out.rejected.push(e);
-                continue;
             }
-        };
-        flow.state = state;
-        let mut changed = false;
-        let mut completed = false;
-        for command in commands {
-            match command {
-                Command::ReserveFunds {
-                    order,
-                    amount,
-                    debit,
-                } => {
-                    let ok = tx
-                        .reserve_funds(&flow.def.account_id, amount, debit)
-                        .await?;
-                    // Answered before anything else queued: the machine waits on it.
-                    queue.push_front(if ok {
-                        Event::FundsReserved { order }
-                    } else {
-                        Event::FundsRefused { order }
-                    });
-                }
-                Command::Credit { amount } => {
-                    tx.adjust_balance(&flow.def.account_id, amount).await?
-                }
-                Command::Debit { amount } => {
-                    tx.adjust_balance(&flow.def.account_id, Micros::ZERO - amount)
-                        .await?;
-                }
-                Command::Submit { order } => {
-                    let payload = job_payload(flow, order);
-                    let lease_until = now.plus_millis(NEW_JOB_LEASE_MS);
-                    let job_id = tx.insert_job(id, order, &payload, now, lease_until).await?;
-                    out.jobs.push(Job {
-                        id: job_id,
-                        flow_id: id,
-                        order,
-                        attempts: 0,
-                        reclaimed: false,
-                        payload,
-                    });
-                }
-                Command::SetTimer { order, kind, at } => {
-                    tx.set_timer(id, order, kind, at).await?;
-                    out.earliest_timer = Some(out.earliest_timer.map_or(at, |t| t.min(at)));
-                }
-                Command::CancelTimer { order, kind } => tx.cancel_timer(id, order, kind).await?,
-                Command::Record(entry) => timeline.push(entry),
-                Command::Notify(change) => {
-                    changed = true;
-                    completed |= matches!(change, Change::Flow { status } if status.is_final());
-                }
-            }
-        }
-        if let Some(callback) = &flow.def.callback
-            && ((changed && callback.strategy.on_every_change()) || completed)
-        {
-            // One callback per event that changed something, carrying the snapshot
-            // after it; written in this transaction, so it exists iff the change does.
-            flow.callback_seq += 1;
-            let row = NewCallback {
-                event_id: uuid::Uuid::now_v7().to_string(),
-                flow: id,
-                seq: flow.callback_seq,
-                application_id: flow.def.application_id.clone(),
-                url: callback.url.clone(),
-                body: serde_json::to_string(&render_tracking(&flow.def, &flow.state))?,
-                created_at: now,
-            };
-            tx.enqueue_callback(&row).await?;
-            out.callbacks += 1;
         }
     }
     if !timeline.is_empty() {
@@ -412,6 +336,73 @@ pub(crate) async fn apply_events<T: FlowTx + ?Sized>(
     tx.save_flow(flow).await?;
     out.status = Some(flow.state.status);
     Ok(())
+}
+
+/// One command of the machine, as rows.
+async fn carry_out<T: FlowTx + ?Sized>(
+    tx: &mut T,
+    flow: &LoadedFlow,
+    command: Command,
+    now: Timestamp,
+    timeline: &mut Vec<TimelineEntry>,
+    out: &mut Applied,
+) -> Result<()> {
+    let id = flow.id();
+    match command {
+        Command::Credit { amount } => tx.adjust_balance(&flow.def.account_id, amount).await?,
+        Command::Debit { amount } => {
+            tx.adjust_balance(&flow.def.account_id, Micros::ZERO - amount)
+                .await?;
+        }
+        Command::Submit { order } => {
+            let payload = job_payload(flow, order);
+            let lease_until = now.plus_millis(NEW_JOB_LEASE_MS);
+            let job_id = tx.insert_job(id, order, &payload, now, lease_until).await?;
+            out.jobs.push(Job {
+                id: job_id,
+                flow_id: id,
+                order,
+                attempts: 0,
+                reclaimed: false,
+                payload,
+            });
+        }
+        Command::SetTimer { order, kind, at } => {
+            tx.set_timer(id, order, kind, at).await?;
+            out.earliest_timer = Some(out.earliest_timer.map_or(at, |t| t.min(at)));
+        }
+        Command::CancelTimer { order, kind } => tx.cancel_timer(id, order, kind).await?,
+        Command::Record(entry) => timeline.push(entry),
+        // What changed decides callbacks, which `Apply` already did.
+        Command::Notify(_) => {}
+        Command::ReserveFunds { .. } => {
+            unreachable!("Apply hands funds requests out as Output::ReserveFunds")
+        }
+    }
+    Ok(())
+}
+
+/// One callback carrying the snapshot after the event that caused it; written in this
+/// transaction, so it exists iff the change does.
+async fn enqueue_callback<T: FlowTx + ?Sized>(
+    tx: &mut T,
+    flow: &mut LoadedFlow,
+    now: Timestamp,
+) -> Result<()> {
+    let Some(callback) = &flow.def.callback else {
+        return Ok(());
+    };
+    flow.callback_seq += 1;
+    let row = NewCallback {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        flow: flow.id(),
+        seq: flow.callback_seq,
+        application_id: flow.def.application_id.clone(),
+        url: callback.url.clone(),
+        body: serde_json::to_string(&render_tracking(&flow.def, &flow.state))?,
+        created_at: now,
+    };
+    tx.enqueue_callback(&row).await
 }
 
 fn job_payload(flow: &LoadedFlow, order: u32) -> JobPayload {
@@ -433,18 +424,5 @@ fn job_payload(flow: &LoadedFlow, order: u32) -> JobPayload {
         step,
         message_id: state.message_id.clone(),
         message_ids: state.messages.iter().map(|m| m.id.clone()).collect(),
-    }
-}
-
-fn event_name(event: &Event) -> &'static str {
-    match event {
-        Event::Start => "Start",
-        Event::FundsReserved { .. } => "FundsReserved",
-        Event::FundsRefused { .. } => "FundsRefused",
-        Event::Submitted { .. } => "Submitted",
-        Event::SubmitFailed { .. } => "SubmitFailed",
-        Event::Report { .. } => "Report",
-        Event::TimerFired { .. } => "TimerFired",
-        Event::InternalError { .. } => "InternalError",
     }
 }
