@@ -92,6 +92,18 @@ pub trait FlowStore: Send + Sync {
     /// The flow, when it exists and belongs to `account_id`.
     async fn flow(&self, account_id: &str, id: FlowId) -> Result<Option<StoredFlow>>;
 
+    /// Store flows as they are — definition and state, with everything search needs —
+    /// without running the engine: no jobs, timers, timeline or callbacks are written, so
+    /// the flows should be final. For copying flows between stores and for filling a store
+    /// in benchmarks. One transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when a trackingId is already taken (nothing is stored).
+    async fn import_flows(&self, flows: Vec<StoredFlow>) -> Result<()>;
+
+    /// How many flows the store holds, over all accounts.
+    async fn count_flows(&self) -> Result<u64>;
+
     /// The flow's timeline, oldest first, when it belongs to `account_id`.
     async fn timeline(&self, account_id: &str, id: FlowId) -> Result<Option<Vec<TimelineEntry>>>;
 

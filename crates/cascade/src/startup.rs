@@ -254,6 +254,11 @@ impl Application {
         &self.prepared
     }
 
+    /// The store the application runs on (for tools and tests in the same process).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -1,16 +1,19 @@
 //! [`FlowStore`] for SQLite: engine procedures from [`crate::engine_tx`] run as batched
 //! engine operations; job claiming and timer selection run SQL after a flush.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use cascade_core::flow::FlowDefinition;
 use cascade_core::machines::{Event, Report, TimelineEntry, TimerKind};
 use cascade_core::{FlowId, Timestamp};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::SqliteStore;
 use super::batch::to_u32;
 use super::writeset::IdempotencyRow;
-use crate::engine_tx;
+
+use crate::engine_tx::{self, FlowTx, LoadedFlow};
 use crate::model::{Applied, FiredTimers, IdempotencyKey, IdempotentAccept, Job, ReportOutcome};
 
 /// How long an idempotency key is remembered.
@@ -118,6 +121,55 @@ impl FlowStore for SqliteStore {
             definition: serde_json::from_str(row.try_get::<&str, _>(0)?)?,
             state: serde_json::from_str(row.try_get::<&str, _>(1)?)?,
         }))
+    }
+
+    async fn import_flows(&self, flows: Vec<StoredFlow>) -> Result<()> {
+        let mut loaded = Vec::with_capacity(flows.len());
+        for f in flows {
+            loaded.push(LoadedFlow {
+                def_json: serde_json::to_string(&f.definition)?.into(),
+                def: Arc::new(f.definition),
+                state: f.state,
+                event_seq: 0,
+                is_new: true,
+                callback_seq: 0,
+            });
+        }
+        // After a flush: flows saved earlier in the batch are then in the table too.
+        self.write_engine(true, move |tx| {
+            Box::pin(async move {
+                for chunk in loaded.chunks(500) {
+                    let mut q = QueryBuilder::<Sqlite>::new("SELECT id FROM flows WHERE id IN (");
+                    let mut ids = q.separated(", ");
+                    for f in chunk {
+                        ids.push_bind(f.id().to_string());
+                    }
+                    q.push(") LIMIT 1");
+                    let taken: Option<String> = q
+                        .build_query_scalar()
+                        .fetch_optional(&mut tx.w.conn)
+                        .await?;
+                    if let Some(id) = taken {
+                        return Err(StoreError::Conflict(format!("flow {id}")));
+                    }
+                }
+                for flow in loaded {
+                    if tx.own.flows.contains_key(&flow.id()) {
+                        return Err(StoreError::Conflict(format!("flow {}", flow.id())));
+                    }
+                    tx.save_flow(&flow).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn count_flows(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM flows")
+            .fetch_one(self.readers())
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn timeline(&self, account_id: &str, id: FlowId) -> Result<Option<Vec<TimelineEntry>>> {

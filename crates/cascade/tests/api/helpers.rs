@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use cascade::config::Config;
 use cascade::startup::Application;
+use cascade_store::Store;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -36,6 +37,8 @@ pub struct TestApp {
     pub app_secret: String,
     pub sender_id: String,
     pub db_path: PathBuf,
+    /// The running server's store, for looks the API does not offer.
+    store: Arc<dyn Store>,
     token: tokio::sync::OnceCell<String>,
     env: HashMap<String, String>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -43,15 +46,22 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-/// Build and serve the application; returns its base URL and how to stop it.
-async fn start_server(
-    env: &HashMap<String, String>,
-) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+/// A running server: its base URL, its store, and how to stop it.
+struct Server {
+    base: String,
+    store: Arc<dyn Store>,
+    shutdown: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Build and serve the application.
+async fn start_server(env: &HashMap<String, String>) -> Server {
     let config = Config::load(None, env).expect("test configuration is valid");
     let app = Application::build(config)
         .await
         .expect("the application builds");
     let base = format!("http://{}", app.local_addr());
+    let store = Arc::clone(app.store());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app.run_until_stopped(async {
@@ -60,7 +70,12 @@ async fn start_server(
         .await
         .expect("the server runs");
     });
-    (base, tx, server)
+    Server {
+        base,
+        store,
+        shutdown: tx,
+        task: server,
+    }
 }
 
 /// Start with the defaults used by most tests: the sandbox with a TTL minute of 60 s.
@@ -99,13 +114,14 @@ async fn spawn_app_configured(toml: Option<&str>, settings: &[(&str, &str)]) -> 
     for (k, v) in settings {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
-    let (base, tx, server) = start_server(&env).await;
+    let server = start_server(&env).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .expect("a client");
     let mut test = TestApp {
-        base,
+        base: server.base,
+        store: server.store,
         client,
         account_id: String::new(),
         app_id: String::new(),
@@ -114,8 +130,8 @@ async fn spawn_app_configured(toml: Option<&str>, settings: &[(&str, &str)]) -> 
         db_path,
         token: tokio::sync::OnceCell::new(),
         env,
-        shutdown: Some(tx),
-        server: Some(server),
+        shutdown: Some(server.shutdown),
+        server: Some(server.task),
         _dir: dir,
     };
     test.account_id = test.create_account(100.0).await;
@@ -140,10 +156,11 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.expect("the server stops cleanly");
         }
-        let (base, tx, server) = start_server(&self.env).await;
-        self.base = base;
-        self.shutdown = Some(tx);
-        self.server = Some(server);
+        let server = start_server(&self.env).await;
+        self.base = server.base;
+        self.store = server.store;
+        self.shutdown = Some(server.shutdown);
+        self.server = Some(server.task);
         self
     }
 
@@ -417,17 +434,10 @@ impl TestApp {
             .collect()
     }
 
-    /// Number of flows in the store (read-only look into the file).
+    /// Number of flows in the store, over all accounts.
     pub async fn flow_count(&self) -> i64 {
-        use sqlx::ConnectOptions;
-        let opts = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&self.db_path)
-            .read_only(true);
-        let mut conn = opts.connect().await.expect("the store file opens");
-        sqlx::query_scalar("SELECT COUNT(*) FROM flows")
-            .fetch_one(&mut conn)
-            .await
-            .expect("count")
+        let n = self.store.count_flows().await.expect("the store counts");
+        i64::try_from(n).expect("a count fits")
     }
 }
 

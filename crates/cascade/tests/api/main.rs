@@ -1,6 +1,6 @@
 //! Black-box tests of the HTTP API: each test starts the real application on port 0
-//! with a fresh SQLite store and talks to it over HTTP only (plus read-only looks into
-//! the store file to prove that rejected requests stored nothing).
+//! with a fresh SQLite store and talks to it over HTTP only (plus a count of the store's
+//! flows, through its own interface, to prove that rejected requests stored nothing).
 
 mod helpers;
 
