@@ -30,9 +30,6 @@ pub trait CallbackStore: Send + Sync {
         now: Timestamp,
     ) -> Result<()>;
 
-    /// Void every lease (single-node start-up).
-    async fn release_callback_claims(&self) -> Result<u64>;
-
     async fn callbacks(&self, filter: &CallbackFilter) -> Result<Vec<CallbackRecord>>;
 
     /// Put a dead callback back in the queue (a fresh retry schedule). False when there

@@ -27,6 +27,12 @@ pub enum StoreError {
     /// The writer task has stopped (shutdown).
     #[error("the store is shut down")]
     Closed,
+    /// Another server owns the store (SQLite: one server per store).
+    #[error("{0}")]
+    InUse(String),
+    /// A file beside the database (its lock) could not be used.
+    #[error("{0}")]
+    Io(String),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -131,9 +131,6 @@ pub trait FlowStore: Send + Sync {
     /// Lease up to `limit` due jobs not leased by anyone else until `now + lease_ms`.
     async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: u32) -> Result<Vec<Job>>;
 
-    /// Release every lease (single-node start-up: leases of a dead process are void).
-    async fn release_all_jobs(&self) -> Result<u64>;
-
     /// Match a provider report to its message by provider message id and apply it. A
     /// report for an id not known yet is kept and applied when the id is recorded.
     /// `provider_message_ids` are the forms the id may take, most likely first (one,

@@ -15,7 +15,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::startup::open_store;
+use crate::startup::{Opener, open_store};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -129,7 +129,7 @@ pub enum AdminTokenCommand {
 /// # Errors
 /// Invalid input, unknown ids, or an unreachable store.
 pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
-    let store = open_store(config).await?;
+    let store = open_store(config, Opener::Tool).await?;
     let result = execute(&store, config, command).await;
     store.close().await;
     let value = result?;

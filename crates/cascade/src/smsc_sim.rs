@@ -22,7 +22,7 @@ use cascade_store::sqlite::Durability;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::startup::open_sqlite;
+use crate::startup::{Opener, open_sqlite};
 
 /// `cascade smsc-sim` options.
 #[derive(Debug, clap::Args)]
@@ -47,7 +47,7 @@ pub async fn run(
     env: &HashMap<String, String>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = open_sqlite(&args.database, Durability::Full).await?;
+    let store = open_sqlite(&args.database, Durability::Full, Opener::Server).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let stop = CancellationToken::new();
     let sim = SmscSimulator::start(

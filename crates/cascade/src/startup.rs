@@ -49,19 +49,34 @@ impl std::fmt::Debug for Application {
     }
 }
 
+/// Who opens a store: its one server, or a tool beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opener {
+    /// `cascade serve` (or `smsc-sim`): refuses to start while another server holds the
+    /// store, and takes over the work a dead earlier run left leased.
+    Server,
+    /// `cascade admin`: works beside a running server.
+    Tool,
+}
+
 /// Open the store the configuration names, creating an SQLite file's directory.
 ///
 /// # Errors
-/// When the directory or database cannot be created or migrated.
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    open_sqlite(&config.database_url, config.durability).await
+/// When the directory or database cannot be created or migrated, or (for a server) when
+/// another server holds the store.
+pub async fn open_store(config: &Config, opener: Opener) -> anyhow::Result<Arc<dyn Store>> {
+    open_sqlite(&config.database_url, config.durability, opener).await
 }
 
 /// Open (and create, with its directory) the SQLite store at `url`.
 ///
 /// # Errors
-/// When the directory or database cannot be created or migrated.
-pub async fn open_sqlite(url: &str, durability: Durability) -> anyhow::Result<Arc<dyn Store>> {
+/// As [`open_store`].
+pub async fn open_sqlite(
+    url: &str,
+    durability: Durability,
+    opener: Opener,
+) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -79,6 +94,7 @@ pub async fn open_sqlite(url: &str, durability: Durability) -> anyhow::Result<Ar
         url: url.to_owned(),
         durability,
         readers: 4,
+        owner: opener == Opener::Server,
     };
     let store = SqliteStore::open(&sqlite)
         .await
@@ -93,7 +109,7 @@ impl Application {
     /// Anything that keeps the service from starting, with context.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = open_store(&config).await?;
+        let store = open_store(&config, Opener::Server).await?;
         let bootstrap = config
             .bootstrap_application
             .as_ref()
@@ -185,9 +201,7 @@ impl Application {
             providers,
             Arc::clone(&clock),
             runtime_config,
-        )
-        .await
-        .context("starting the engine")?;
+        );
         let sink: Arc<dyn ReportSink> = Arc::clone(&runtime) as Arc<dyn ReportSink>;
         late_sink.set(Arc::clone(&sink));
         runtime.spawn(run_reporter_until_stopped(

@@ -88,25 +88,16 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    /// Start the dispatcher, the job poller and the timer loop.
-    ///
-    /// # Errors
-    /// When the store cannot release the leases of a previous run.
-    pub async fn start(
+    /// Start the dispatcher, the job poller, the timer loop, the callback worker and
+    /// housekeeping.
+    pub fn start(
         store: Arc<dyn Store>,
         providers: Providers,
         clock: Arc<dyn Clock>,
         config: RuntimeConfig,
-    ) -> Result<Arc<Runtime>, StoreError> {
-        // One process owns an SQLite store: leases held by an earlier run of it are void.
-        let released = store.release_all_jobs().await?;
-        if released > 0 {
-            tracing::info!(released, "released submit jobs left by the previous run");
-        }
-        let released = store.release_callback_claims().await?;
-        if released > 0 {
-            tracing::info!(released, "released callbacks claimed by the previous run");
-        }
+    ) -> Arc<Runtime> {
+        // Leases of work an earlier run left are the store's business: SQLite voids them
+        // when its one server opens it; a shared database lets them run out.
         let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
         let callback_client = callbacks::http_client(&config.callbacks);
         let runtime = Arc::new(Runtime {
@@ -145,7 +136,7 @@ impl Runtime {
         runtime
             .tasks
             .spawn(run_housekeeping_until_stopped(Arc::clone(&runtime)));
-        Ok(runtime)
+        runtime
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

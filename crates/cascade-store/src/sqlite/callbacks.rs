@@ -60,19 +60,6 @@ impl CallbackStore for SqliteStore {
         .await
     }
 
-    async fn release_callback_claims(&self) -> Result<u64> {
-        self.write_after_flush(|conn| {
-            Box::pin(async move {
-                let done =
-                    sqlx::query("UPDATE callbacks SET claimed_until = 0 WHERE claimed_until > 0")
-                        .execute(&mut *conn)
-                        .await?;
-                Ok(done.rows_affected())
-            })
-        })
-        .await
-    }
-
     async fn callbacks(&self, filter: &CallbackFilter) -> Result<Vec<CallbackRecord>> {
         let mut q = QueryBuilder::<Sqlite>::new(
             "SELECT id, event_id, flow_id, seq, application_id, url, state, attempts, next_at, last_error, created_at

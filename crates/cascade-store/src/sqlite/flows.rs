@@ -274,18 +274,6 @@ impl FlowStore for SqliteStore {
         .await
     }
 
-    async fn release_all_jobs(&self) -> Result<u64> {
-        self.write_after_flush(|conn| {
-            Box::pin(async move {
-                let done = sqlx::query("UPDATE jobs SET claimed_until = 0 WHERE claimed_until > 0")
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(done.rows_affected())
-            })
-        })
-        .await
-    }
-
     async fn apply_report(
         &self,
         provider: &str,

@@ -16,6 +16,7 @@ mod batch;
 mod callbacks;
 mod flows;
 mod migrate;
+mod owner;
 mod sandbox;
 mod search;
 mod tenancy;
@@ -57,15 +58,28 @@ pub struct SqliteConfig {
     pub url: String,
     pub durability: Durability,
     pub readers: u32,
+    /// Open as the store's one server: hold the lock that keeps a second server away
+    /// (see [`SqliteStore::open`]) and void the leases an earlier server left behind.
+    /// Tools that only read or make a few writes (`cascade admin`) leave it false.
+    pub owner: bool,
 }
 
 impl SqliteConfig {
+    /// A tool's view of the store at `url` (not its owner).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             durability: Durability::Full,
             readers: 4,
+            owner: false,
         }
+    }
+
+    /// The server's view: [`SqliteConfig::owner`] set.
+    #[must_use]
+    pub fn as_owner(mut self) -> Self {
+        self.owner = true;
+        self
     }
 }
 
@@ -93,6 +107,8 @@ pub struct SqliteStore {
     writer: mpsc::Sender<Op>,
     readers: SqlitePool,
     writer_task: Mutex<Option<JoinHandle<()>>>,
+    /// Held by the store's server until the store is closed (or the process ends).
+    owner: Mutex<Option<owner::OwnerLock>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -104,10 +120,27 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Open (creating when missing) and migrate the database, and start the writer.
     ///
+    /// As the store's owner ([`SqliteConfig::owner`]) it first takes the lock file beside
+    /// the database (`<file>.lock`), which the operating system holds until this process
+    /// ends; then, being the only server, it voids the job and callback leases of earlier
+    /// runs — their holder is gone — so the work they held is picked up at once.
+    ///
     /// # Errors
+    /// [`StoreError::InUse`] naming the holder when another server owns the store;
     /// [`StoreError::Unavailable`] when the file cannot be opened or migrated.
     pub async fn open(config: &SqliteConfig) -> Result<SqliteStore> {
-        let base = SqliteConnectOptions::from_str(&config.url)?
+        let options = SqliteConnectOptions::from_str(&config.url)?;
+        let file = options.get_filename();
+        let lock = if config.owner && file != std::path::Path::new(":memory:") {
+            let since = now_rfc3339();
+            Some(owner::OwnerLock::acquire(
+                file,
+                &owner::describe_this_process(&since),
+            )?)
+        } else {
+            None
+        };
+        let base = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(10))
@@ -123,6 +156,10 @@ impl SqliteStore {
                 });
         let mut conn = SqliteConnection::connect_with(&write_opts).await?;
         migrate::run(&mut conn).await?;
+        if let Some(lock) = &lock {
+            tracing::info!(lock = %lock.path().display(), "this server owns the store");
+            release_leases(&mut conn).await?;
+        }
         let readers = SqlitePoolOptions::new()
             .max_connections(config.readers.max(1))
             .min_connections(1)
@@ -134,6 +171,7 @@ impl SqliteStore {
             writer: tx,
             readers,
             writer_task: Mutex::new(Some(task)),
+            owner: Mutex::new(lock),
         })
     }
 
@@ -197,7 +235,8 @@ impl SqliteStore {
         &self.readers
     }
 
-    /// Stop accepting writes, finish the queued ones and close the connections.
+    /// Stop accepting writes, finish the queued ones, close the connections and let go of
+    /// the store (its owner lock).
     pub async fn shutdown(&self) {
         let task = self
             .writer_task
@@ -212,7 +251,37 @@ impl SqliteStore {
             let _ = task.await;
         }
         self.readers.close().await;
+        // Closed: another server may take the store from here on.
+        self.owner
+            .lock()
+            .expect("no panics while holding this lock")
+            .take();
     }
+}
+
+/// Void every lease: only the store's owner calls this, at start, when no other process
+/// can hold one.
+async fn release_leases(conn: &mut SqliteConnection) -> Result<()> {
+    let jobs = sqlx::query("UPDATE jobs SET claimed_until = 0 WHERE claimed_until > 0")
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    let callbacks = sqlx::query("UPDATE callbacks SET claimed_until = 0 WHERE claimed_until > 0")
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if jobs > 0 || callbacks > 0 {
+        tracing::info!(jobs, callbacks, "released the leases the previous run left");
+    }
+    Ok(())
+}
+
+/// The wall-clock time for the lock file's record (informational only).
+fn now_rfc3339() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    cascade_core::Timestamp::from_millis(ms).to_rfc3339()
 }
 
 /// How an operation's result reaches its caller once the batch commits (or not).

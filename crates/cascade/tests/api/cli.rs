@@ -176,3 +176,37 @@ async fn bad_command_line_input_is_refused_and_changes_nothing() {
     // The account's balance is untouched by all of that.
     assert_eq!(app.account_balance(&app.account_id).await, 100.0);
 }
+
+#[tokio::test]
+async fn a_second_server_in_the_same_process_is_refused_but_admin_commands_still_work() {
+    let app = spawn_app().await;
+    // A second server (here: built in the same process, as tests do) on the same store.
+    let config = cascade::Config::load(
+        None,
+        &std::collections::HashMap::from([
+            ("CASCADE_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            (
+                "CASCADE_SANDBOX_SMPP_LISTEN".to_owned(),
+                "127.0.0.1:0".to_owned(),
+            ),
+            (
+                "CASCADE_DATABASE_URL".to_owned(),
+                format!("sqlite://{}", app.db_path.display()),
+            ),
+            ("CASCADE_ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
+        ]),
+    )
+    .unwrap();
+    let err = cascade::Application::build(config)
+        .await
+        .expect_err("the store is taken");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("is in use by another server")
+            && text.contains(&format!("pid {} ", std::process::id())),
+        "{text}"
+    );
+    // Tools are not servers: they work beside the running one.
+    let listed = json_of(&admin(&app, &["callbacks", "list"]));
+    assert_eq!(listed, serde_json::json!({"callbacks": []}));
+}
