@@ -62,7 +62,6 @@ pub struct ApiState {
     pub settings: ApiSettings,
     pub tokens: auth::TokenCache,
     pub limiter: ratelimit::RateLimiter,
-    pub in_flight: routes::failover::InFlightKeys,
     /// Writes the connectors' metrics (Prometheus text) for `GET /metrics`.
     pub metrics: Option<MetricsRenderer>,
 }
@@ -88,7 +87,6 @@ impl ApiState {
             settings,
             tokens: auth::TokenCache::default(),
             limiter,
-            in_flight: routes::failover::InFlightKeys::default(),
             metrics: None,
         }
     }

@@ -8,6 +8,7 @@ pub mod address;
 pub mod callbacks;
 pub mod channel;
 pub mod flow;
+pub mod idempotency;
 pub mod ids;
 pub mod machines;
 pub mod money;

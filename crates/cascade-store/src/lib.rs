@@ -67,24 +67,36 @@ pub trait FlowStore: Send + Sync {
     /// caller (see [`Applied::jobs`]).
     async fn accept_flow(&self, def: FlowDefinition, now: Timestamp) -> Result<Applied>;
 
-    /// Like [`FlowStore::accept_flow`], under an idempotency key: in one transaction,
-    /// a key seen before (within 24 h) replays its first response or conflicts, and a
-    /// new key is stored with the new flow.
-    async fn accept_flow_idempotent(
-        &self,
-        def: FlowDefinition,
-        key: IdempotencyKey,
-        now: Timestamp,
-    ) -> Result<IdempotentAccept>;
-
-    /// The stored answer for an idempotency key, if used within 24 h of `now`:
-    /// (request digest, response).
-    async fn idempotent_response(
+    /// Claim an `Idempotency-Key` for a request whose body hashes to `request_hash`, in
+    /// one transaction: the rules of `cascade_core::idempotency::on_arrival` decide, and a
+    /// claim is stored (in flight, with a lease) before this returns.
+    async fn claim_idempotency_key(
         &self,
         application_id: &str,
         key: &str,
+        request_hash: &str,
         now: Timestamp,
-    ) -> Result<Option<(String, String)>>;
+    ) -> Result<KeyClaim>;
+
+    /// Like [`FlowStore::accept_flow`], completing the request's claimed key in the same
+    /// transaction (`cascade_core::idempotency::on_commit` decides): the flow exists iff
+    /// the key holds its response.
+    async fn accept_flow_idempotent(
+        &self,
+        def: FlowDefinition,
+        request: IdempotentRequest,
+        now: Timestamp,
+    ) -> Result<IdempotentAccept>;
+
+    /// Let go of a claimed key whose request stored nothing (it failed validation, or
+    /// was abandoned), so the key can be used again. A key no longer held by `token` is
+    /// left alone.
+    async fn release_idempotency_key(
+        &self,
+        application_id: &str,
+        key: &str,
+        token: &str,
+    ) -> Result<()>;
 
     /// Forget idempotency keys stored before `before`.
     async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64>;

@@ -204,22 +204,39 @@ pub struct CallbackFilter {
     pub limit: u32,
 }
 
+/// What a request found when it claimed its `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// The key is this request's until it completes or releases it.
+    Claimed { token: String },
+    /// The key's request committed with the same body: its response again.
+    Replay { response: String },
+    /// The key was used with another body.
+    Conflict,
+    /// Another request holds the key right now.
+    InFlight,
+}
+
 /// What `POST /failover` with an `Idempotency-Key` came to.
 #[derive(Debug, Clone)]
 pub enum IdempotentAccept {
     /// A new flow was stored and started.
     Accepted(Applied),
-    /// The key was used before with the same body: the first response, nothing new.
+    /// Another request completed the key meanwhile, with the same body: its response.
     Replayed { response: String },
-    /// The key was used before with a different body.
+    /// Another request completed the key meanwhile, with a different body.
     Conflict,
+    /// Another request took the key over (this one's claim had run out).
+    InFlight,
 }
 
-/// The key, the request's digest and the response to keep with it.
+/// A request completing its claimed key: the response to keep with it.
 #[derive(Debug, Clone)]
-pub struct IdempotencyKey {
+pub struct IdempotentRequest {
     pub application_id: String,
     pub key: String,
     pub request_hash: String,
+    /// The claim's token ([`KeyClaim::Claimed`]).
+    pub token: String,
     pub response: String,
 }

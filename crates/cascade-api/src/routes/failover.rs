@@ -1,7 +1,7 @@
 //! `POST /failover`, with optional `Idempotency-Key`.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -9,10 +9,10 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use cascade_core::FlowId;
 use cascade_core::flow::{AcceptContext, FlowDefinition, ValidationErrors, echo_flow, parse_flow};
+use cascade_core::idempotency::{IdempotencyKey, request_hash};
 use cascade_core::net::is_private_host;
-use cascade_store::{IdempotencyKey, IdempotentAccept};
+use cascade_store::{IdempotentAccept, IdempotentRequest, KeyClaim, Store};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::ApiState;
 use crate::error::ApiError;
@@ -21,6 +21,11 @@ use crate::extract::{Caller, JsonBody};
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// Validate, store (durably) and start a flow, then echo it back with its trackingId.
+///
+/// With an `Idempotency-Key`, the key is claimed first (a claim is stored, so a second
+/// request with the key — on any server sharing the store — finds it in flight), then the
+/// flow is stored together with the key's response; a request that fails in between
+/// releases its claim, so the corrected request can use the key.
 #[tracing::instrument(name = "send_flow", skip_all, fields(application_id = %caller.application_id))]
 pub async fn send_flow(
     State(state): State<Arc<ApiState>>,
@@ -38,34 +43,100 @@ pub async fn send_flow(
 
     let now = state.runtime.clock().now();
     let hash = request_hash(&body);
-    if let Some((stored_hash, response)) = state
+    let token = match state
         .store
-        .idempotent_response(&caller.application_id, &key, now)
+        .claim_idempotency_key(&caller.application_id, key.as_ref(), &hash, now)
         .await?
     {
-        return replay_or_conflict(&stored_hash, &hash, response);
-    }
-    // A request with this key is still being processed here: the spec's in-flight 409.
-    let _guard = state
-        .in_flight
-        .claim(&caller.application_id, &key)
-        .ok_or_else(|| {
-            ApiError::IdempotencyConflict(
-                "A request with this Idempotency-Key is still being processed.".into(),
-            )
-        })?;
-    let def = accept_request(&state, &caller, &body).await?;
-    let echo = echo_flow(&def);
-    let record = IdempotencyKey {
+        KeyClaim::Claimed { token } => token,
+        KeyClaim::Replay { response } => return replayed(response),
+        KeyClaim::Conflict => return Err(reused_key()),
+        KeyClaim::InFlight => return Err(in_flight()),
+    };
+    let mut claim = Claim {
+        store: Arc::clone(&state.store),
         application_id: caller.application_id.clone(),
-        key,
+        key: key.as_ref().to_owned(),
+        token,
+        settled: false,
+    };
+    let def = match accept_request(&state, &caller, &body).await {
+        Ok(def) => def,
+        Err(e) => {
+            claim.release().await;
+            return Err(e);
+        }
+    };
+    let echo = echo_flow(&def);
+    let request = IdempotentRequest {
+        application_id: caller.application_id.clone(),
+        key: claim.key.clone(),
         request_hash: hash,
+        token: claim.token.clone(),
         response: echo.to_string(),
     };
-    match state.runtime.accept_idempotent(def, record).await? {
-        IdempotentAccept::Accepted(_) => Ok(Json(echo).into_response()),
-        IdempotentAccept::Replayed { response } => replayed(response),
-        IdempotentAccept::Conflict => Err(reused_key()),
+    let accepted = state.runtime.accept_idempotent(def, request).await;
+    match accepted {
+        // Stored with the key (or another request completed the key): settled either way.
+        Ok(outcome) => {
+            claim.settled = true;
+            match outcome {
+                IdempotentAccept::Accepted(_) => Ok(Json(echo).into_response()),
+                IdempotentAccept::Replayed { response } => replayed(response),
+                IdempotentAccept::Conflict => Err(reused_key()),
+                IdempotentAccept::InFlight => Err(in_flight()),
+            }
+        }
+        Err(e) => {
+            claim.release().await;
+            Err(e.into())
+        }
+    }
+}
+
+/// A claimed key that must be released unless its request settles it: released in line
+/// on an error, and from a task when the request is abandoned half-way (the client went
+/// away), so a retry does not find it in flight until the claim's lease runs out.
+struct Claim {
+    store: Arc<dyn Store>,
+    application_id: String,
+    key: String,
+    token: String,
+    settled: bool,
+}
+
+impl Claim {
+    async fn release(&mut self) {
+        self.settled = true;
+        if let Err(e) = self
+            .store
+            .release_idempotency_key(&self.application_id, &self.key, &self.token)
+            .await
+        {
+            // The claim's lease ends it anyway.
+            tracing::warn!(error = %e, "could not release an idempotency key");
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let (store, application_id, key, token) = (
+            Arc::clone(&self.store),
+            std::mem::take(&mut self.application_id),
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.token),
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = store
+                    .release_idempotency_key(&application_id, &key, &token)
+                    .await;
+            });
+        }
     }
 }
 
@@ -133,75 +204,26 @@ fn callback_host(url: &str) -> Option<String> {
     }
 }
 
-/// `Idempotency-Key`: absent, or 1–255 printable ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+/// `Idempotency-Key`: absent, or a valid key.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
         return Ok(None);
     };
-    let text = value.to_str().ok().filter(|t| {
-        !t.is_empty() && t.len() <= 255 && t.bytes().all(|b| (0x20..0x7f).contains(&b))
-    });
-    match text {
-        Some(t) => Ok(Some(t.to_owned())),
-        None => {
-            let mut errors = ValidationErrors::new();
-            errors.add(
-                "Idempotency-Key",
-                "must be 1 to 255 printable ASCII characters",
-            );
-            Err(ApiError::Validation(errors))
-        }
-    }
+    let parsed = value
+        .to_str()
+        .map_err(|_| "must be 1 to 255 printable ASCII characters")
+        .and_then(IdempotencyKey::parse);
+    parsed.map(Some).map_err(|rule| {
+        let mut errors = ValidationErrors::new();
+        errors.add("Idempotency-Key", rule);
+        ApiError::Validation(errors)
+    })
 }
 
-/// SHA-256 of the body in a canonical form (object keys sorted, no whitespace), so the
-/// same JSON written differently counts as the same request.
-fn request_hash(body: &Value) -> String {
-    let mut text = String::new();
-    canonical(body, &mut text);
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-fn canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                canonical(&map[k], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-fn replay_or_conflict(
-    stored_hash: &str,
-    hash: &str,
-    response: String,
-) -> Result<Response, ApiError> {
-    if stored_hash == hash {
-        replayed(response)
-    } else {
-        Err(reused_key())
-    }
+fn in_flight() -> ApiError {
+    ApiError::IdempotencyConflict(
+        "A request with this Idempotency-Key is still being processed.".into(),
+    )
 }
 
 fn reused_key() -> ApiError {
@@ -222,42 +244,6 @@ fn replayed(response: String) -> Result<Response, ApiError> {
     Ok(r)
 }
 
-/// Keys of requests being processed by this process right now.
-#[derive(Debug, Default)]
-pub struct InFlightKeys {
-    keys: Mutex<HashSet<(String, String)>>,
-}
-
-impl InFlightKeys {
-    /// Mark a key as in flight until the guard is dropped; `None` when it already is.
-    pub fn claim(&self, application_id: &str, key: &str) -> Option<InFlightGuard<'_>> {
-        let id = (application_id.to_owned(), key.to_owned());
-        let fresh = self
-            .keys
-            .lock()
-            .expect("no panics under this lock")
-            .insert(id.clone());
-        fresh.then_some(InFlightGuard { keys: self, id })
-    }
-}
-
-/// Releases an in-flight key when the request ends, however it ends.
-#[derive(Debug)]
-pub struct InFlightGuard<'a> {
-    keys: &'a InFlightKeys,
-    id: (String, String),
-}
-
-impl Drop for InFlightGuard<'_> {
-    fn drop(&mut self) {
-        self.keys
-            .keys
-            .lock()
-            .expect("no panics under this lock")
-            .remove(&self.id);
-    }
-}
-
 /// Whether any step says it is Viber — only then are the account's senders needed.
 fn mentions_viber(body: &Value) -> bool {
     body.get("flow")
@@ -274,27 +260,6 @@ fn mentions_viber(body: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn hashes_ignore_key_order_and_whitespace() {
-        let a: Value =
-            serde_json::from_str(r#"{"flow":[{"type":"Sms","order":1}],"callback":null}"#).unwrap();
-        let b: Value = serde_json::from_str(
-            r#"{ "callback": null, "flow": [ {"order": 1, "type": "Sms"} ] }"#,
-        )
-        .unwrap();
-        assert_eq!(request_hash(&a), request_hash(&b));
-        assert_ne!(
-            request_hash(&a),
-            request_hash(&json!({"flow": [{"type": "Sms", "order": 2}]}))
-        );
-        assert_ne!(
-            request_hash(&json!([1, 2])),
-            request_hash(&json!([2, 1])),
-            "arrays keep their order"
-        );
-    }
 
     #[test]
     fn callback_hosts() {
@@ -311,18 +276,5 @@ mod tests {
         ] {
             assert_eq!(host(loopback), "127.0.0.1", "{loopback}");
         }
-    }
-
-    #[test]
-    fn keys_are_claimed_once_until_released() {
-        let keys = InFlightKeys::default();
-        let first = keys.claim("app", "k").unwrap();
-        assert!(keys.claim("app", "k").is_none());
-        assert!(
-            keys.claim("other-app", "k").is_some(),
-            "keys are per application"
-        );
-        drop(first);
-        assert!(keys.claim("app", "k").is_some());
     }
 }

@@ -26,7 +26,7 @@ use cascade_core::flow::FlowDefinition;
 use cascade_core::machines::Report;
 use cascade_core::ports::{Providers, Recorded, ReportSink};
 use cascade_store::{
-    Applied, IdempotencyKey, IdempotentAccept, Job, ReportOutcome, Store, StoreError,
+    Applied, IdempotentAccept, IdempotentRequest, Job, ReportOutcome, Store, StoreError,
 };
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -171,7 +171,7 @@ impl Runtime {
         Ok(applied)
     }
 
-    /// Store and start a flow under an idempotency key (see
+    /// Store and start a flow completing its claimed idempotency key (see
     /// [`cascade_store::FlowStore::accept_flow_idempotent`]).
     ///
     /// # Errors
@@ -179,11 +179,11 @@ impl Runtime {
     pub async fn accept_idempotent(
         &self,
         def: FlowDefinition,
-        key: IdempotencyKey,
+        request: IdempotentRequest,
     ) -> Result<IdempotentAccept, StoreError> {
         let outcome = self
             .store
-            .accept_flow_idempotent(def, key, self.clock.now())
+            .accept_flow_idempotent(def, request, self.clock.now())
             .await?;
         if let IdempotentAccept::Accepted(applied) = &outcome {
             self.absorb(applied);

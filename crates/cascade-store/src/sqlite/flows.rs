@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cascade_core::flow::FlowDefinition;
+use cascade_core::idempotency::{self, Decision, KeyRecord, KeyState};
 use cascade_core::machines::{Event, Report, TimelineEntry, TimerKind};
 use cascade_core::{FlowId, Timestamp};
 use sqlx::{QueryBuilder, Row, Sqlite};
@@ -14,10 +15,10 @@ use super::batch::to_u32;
 use super::writeset::IdempotencyRow;
 
 use crate::engine_tx::{self, FlowTx, LoadedFlow};
-use crate::model::{Applied, FiredTimers, IdempotencyKey, IdempotentAccept, Job, ReportOutcome};
+use crate::model::{
+    Applied, FiredTimers, IdempotentAccept, IdempotentRequest, Job, KeyClaim, ReportOutcome,
+};
 
-/// How long an idempotency key is remembered.
-const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 use crate::{FlowStore, Result, StoreError, StoredFlow};
 
 #[async_trait]
@@ -27,48 +28,83 @@ impl FlowStore for SqliteStore {
             .await
     }
 
+    async fn claim_idempotency_key(
+        &self,
+        application_id: &str,
+        key: &str,
+        request_hash: &str,
+        now: Timestamp,
+    ) -> Result<KeyClaim> {
+        let id = (application_id.to_owned(), key.to_owned());
+        let request_hash = request_hash.to_owned();
+        self.write_engine(false, move |tx| {
+            Box::pin(async move {
+                let record = key_record(tx, &id).await?;
+                Ok(
+                    match idempotency::on_arrival(record.as_ref(), &request_hash, now) {
+                        Decision::Proceed => {
+                            let token = uuid::Uuid::new_v4().simple().to_string();
+                            let record = KeyRecord {
+                                request_hash,
+                                created_at: now,
+                                state: KeyState::InFlight {
+                                    token: token.clone(),
+                                    until: now.plus_millis(idempotency::IN_FLIGHT_LEASE_MS),
+                                },
+                            };
+                            tx.own.idempotency.insert(
+                                id,
+                                Some(IdempotencyRow {
+                                    record,
+                                    tracking_id: String::new(),
+                                }),
+                            );
+                            KeyClaim::Claimed { token }
+                        }
+                        Decision::Replay(response) => KeyClaim::Replay { response },
+                        Decision::Conflict => KeyClaim::Conflict,
+                        Decision::InFlight => KeyClaim::InFlight,
+                    },
+                )
+            })
+        })
+        .await
+    }
+
     async fn accept_flow_idempotent(
         &self,
         def: FlowDefinition,
-        key: IdempotencyKey,
+        request: IdempotentRequest,
         now: Timestamp,
     ) -> Result<IdempotentAccept> {
         self.write_engine(false, move |tx| {
             Box::pin(async move {
-                let id = (key.application_id.clone(), key.key.clone());
-                let pending = tx
-                    .own
-                    .idempotency
-                    .get(&id)
-                    .or_else(|| tx.w.batch.idempotency.get(&id));
-                let seen = match pending {
-                    Some(row) => Some((row.request_hash.clone(), row.response.clone())),
-                    None => {
-                        sqlx::query_as::<_, (String, String)>(
-                            "SELECT request_hash, response FROM idempotency_keys
-                             WHERE application_id = ? AND key = ? AND created_at >= ?",
-                        )
-                        .bind(&key.application_id)
-                        .bind(&key.key)
-                        .bind(now.plus_millis(-IDEMPOTENCY_WINDOW_MS).as_millis())
-                        .fetch_optional(&mut tx.w.conn)
-                        .await?
+                let id = (request.application_id.clone(), request.key.clone());
+                let record = key_record(tx, &id).await?;
+                match idempotency::on_commit(
+                    record.as_ref(),
+                    &request.token,
+                    &request.request_hash,
+                    now,
+                ) {
+                    Decision::Proceed => {}
+                    Decision::Replay(response) => {
+                        return Ok(IdempotentAccept::Replayed { response });
                     }
-                };
-                if let Some((hash, response)) = seen {
-                    return Ok(if hash == key.request_hash {
-                        IdempotentAccept::Replayed { response }
-                    } else {
-                        IdempotentAccept::Conflict
-                    });
+                    Decision::Conflict => return Ok(IdempotentAccept::Conflict),
+                    Decision::InFlight => return Ok(IdempotentAccept::InFlight),
                 }
                 let row = IdempotencyRow {
-                    request_hash: key.request_hash,
+                    record: KeyRecord {
+                        request_hash: request.request_hash,
+                        created_at: record.map_or(now, |r| r.created_at),
+                        state: KeyState::Done {
+                            response: request.response,
+                        },
+                    },
                     tracking_id: def.tracking_id.to_string(),
-                    response: key.response,
-                    created_at: now,
                 };
-                tx.own.idempotency.insert(id, row);
+                tx.own.idempotency.insert(id, Some(row));
                 Ok(IdempotentAccept::Accepted(
                     engine_tx::accept(tx, def, now).await?,
                 ))
@@ -77,21 +113,27 @@ impl FlowStore for SqliteStore {
         .await
     }
 
-    async fn idempotent_response(
+    async fn release_idempotency_key(
         &self,
         application_id: &str,
         key: &str,
-        now: Timestamp,
-    ) -> Result<Option<(String, String)>> {
-        Ok(sqlx::query_as::<_, (String, String)>(
-            "SELECT request_hash, response FROM idempotency_keys
-             WHERE application_id = ? AND key = ? AND created_at >= ?",
-        )
-        .bind(application_id)
-        .bind(key)
-        .bind(now.plus_millis(-IDEMPOTENCY_WINDOW_MS).as_millis())
-        .fetch_optional(self.readers())
-        .await?)
+        token: &str,
+    ) -> Result<()> {
+        let id = (application_id.to_owned(), key.to_owned());
+        let token = token.to_owned();
+        self.write_engine(false, move |tx| {
+            Box::pin(async move {
+                let held = matches!(
+                    key_record(tx, &id).await?,
+                    Some(KeyRecord { state: KeyState::InFlight { token: t, .. }, .. }) if t == token
+                );
+                if held {
+                    tx.own.idempotency.insert(id, None);
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64> {
@@ -328,4 +370,48 @@ impl FlowStore for SqliteStore {
             .await?;
         Ok(due.map(Timestamp::from_millis))
     }
+}
+
+/// A key's record as this operation sees it: its own writes, the batch's, then the table.
+async fn key_record(
+    tx: &mut super::batch::BatchTx,
+    id: &(String, String),
+) -> Result<Option<KeyRecord>> {
+    if let Some(pending) = tx
+        .own
+        .idempotency
+        .get(id)
+        .or_else(|| tx.w.batch.idempotency.get(id))
+    {
+        return Ok(pending.as_ref().map(|row| row.record.clone()));
+    }
+    let row = sqlx::query(
+        "SELECT request_hash, created_at, state, response, claim_token, lease_until
+         FROM idempotency_keys WHERE application_id = ? AND key = ?",
+    )
+    .bind(&id.0)
+    .bind(&id.1)
+    .fetch_optional(&mut tx.w.conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let state: &str = row.try_get(2)?;
+    let state = match state {
+        "done" => KeyState::Done {
+            response: row.try_get(3)?,
+        },
+        "in_flight" => KeyState::InFlight {
+            token: row.try_get(4)?,
+            until: Timestamp::from_millis(row.try_get(5)?),
+        },
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "idempotency key state {other}"
+            )));
+        }
+    };
+    Ok(Some(KeyRecord {
+        request_hash: row.try_get(0)?,
+        created_at: Timestamp::from_millis(row.try_get(1)?),
+        state,
+    }))
 }

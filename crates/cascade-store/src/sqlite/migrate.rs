@@ -36,6 +36,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "search_scale",
         include_str!("../../migrations/sqlite/0006_search_scale.sql"),
     ),
+    (
+        7,
+        "idempotency_claims",
+        include_str!("../../migrations/sqlite/0007_idempotency_claims.sql"),
+    ),
 ];
 
 pub(super) async fn run(conn: &mut SqliteConnection) -> Result<()> {

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use cascade_core::idempotency::{KeyRecord, KeyState};
 use cascade_core::machines::TimerKind;
 use cascade_core::{FlowId, Micros, Timestamp};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -85,16 +86,15 @@ pub(super) struct WriteSet {
     pub callbacks: Vec<NewCallback>,
     /// Delivery attempts recorded.
     pub callback_updates: Vec<CallbackUpdate>,
-    /// (application, key) → (request digest, response, tracking id, created at).
-    pub idempotency: HashMap<(String, String), IdempotencyRow>,
+    /// (application, key) → the key's record (`None`: remove it).
+    pub idempotency: HashMap<(String, String), Option<IdempotencyRow>>,
 }
 
 #[derive(Debug, Clone)]
 pub(super) struct IdempotencyRow {
-    pub request_hash: String,
+    pub record: KeyRecord,
+    /// The flow stored under a done key (empty while in flight).
     pub tracking_id: String,
-    pub response: String,
-    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone)]
@@ -396,21 +396,39 @@ impl WriteSet {
             .execute(&mut *conn)
             .await?;
         }
-        let keys: Vec<_> = self.idempotency.drain().collect();
+        let (keys, released): (Vec<_>, Vec<_>) =
+            self.idempotency.drain().partition(|(_, row)| row.is_some());
         for chunk in chunks(&keys) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT OR REPLACE INTO idempotency_keys (application_id, key, request_hash, \
-                 tracking_id, response, created_at) ",
+                 tracking_id, response, created_at, state, claim_token, lease_until) ",
             );
             q.push_values(chunk, |mut b, ((app, key), row)| {
+                let row = row.as_ref().expect("partitioned on is_some");
+                let (state, response, token, until) = match &row.record.state {
+                    KeyState::Done { response } => ("done", response.as_str(), "", 0),
+                    KeyState::InFlight { token, until } => {
+                        ("in_flight", "", token.as_str(), until.as_millis())
+                    }
+                };
                 b.push_bind(app.as_str())
                     .push_bind(key.as_str())
-                    .push_bind(row.request_hash.as_str())
+                    .push_bind(row.record.request_hash.as_str())
                     .push_bind(row.tracking_id.as_str())
-                    .push_bind(row.response.as_str())
-                    .push_bind(row.created_at.as_millis());
+                    .push_bind(response)
+                    .push_bind(row.record.created_at.as_millis())
+                    .push_bind(state)
+                    .push_bind(token)
+                    .push_bind(until);
             });
             q.build().execute(&mut *conn).await?;
+        }
+        for ((app, key), _) in released {
+            sqlx::query("DELETE FROM idempotency_keys WHERE application_id = ? AND key = ?")
+                .bind(app)
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(flows)
     }
