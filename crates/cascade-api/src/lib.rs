@@ -62,18 +62,9 @@ pub struct ApiState {
     pub settings: ApiSettings,
     pub tokens: auth::TokenCache,
     pub limiter: ratelimit::RateLimiter,
-    /// Writes the connectors' metrics (Prometheus text) for `GET /metrics`.
-    pub metrics: Option<MetricsRenderer>,
-}
-
-/// Appends metrics in the Prometheus text format.
-#[derive(Clone)]
-pub struct MetricsRenderer(pub Arc<dyn Fn(&mut String) + Send + Sync>);
-
-impl std::fmt::Debug for MetricsRenderer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MetricsRenderer")
-    }
+    /// What `GET /metrics` shows: the process's own series and the collectors the
+    /// server registered (connectors).
+    pub metrics: prometheus_client::registry::Registry,
 }
 
 impl ApiState {
@@ -87,17 +78,31 @@ impl ApiState {
             settings,
             tokens: auth::TokenCache::default(),
             limiter,
-            metrics: None,
+            metrics: process_metrics(),
         }
     }
 
-    /// Adds connector metrics to `GET /metrics`.
+    /// Adds a collector (a connector's metrics) to `GET /metrics`.
     #[must_use]
-    pub fn with_metrics(mut self, metrics: MetricsRenderer) -> Self {
-        self.metrics = Some(metrics);
+    pub fn with_metrics(
+        mut self,
+        collector: Box<dyn prometheus_client::collector::Collector>,
+    ) -> Self {
+        self.metrics.register_collector(collector);
         self
     }
 }
+
+/// A registry holding the process's own series: `cascade_up`.
+fn process_metrics() -> prometheus_client::registry::Registry {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let up = prometheus_client::metrics::gauge::Gauge::<i64>::default();
+    up.set(1);
+    registry.register("cascade_up", "1 while the process serves.", up);
+    registry
+}
+
+impl ApiState {}
 
 /// The whole API.
 pub fn router(state: Arc<ApiState>) -> Router {

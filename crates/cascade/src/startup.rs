@@ -223,13 +223,10 @@ impl Application {
                 burst: config.rate_limit_burst.max(config.rate_limit_per_second),
             },
         };
-        let metered = smsc.clone();
         let state = Arc::new(
-            ApiState::new(Arc::clone(&runtime), admin, settings).with_metrics(
-                cascade_api::MetricsRenderer(Arc::new(move |out: &mut String| {
-                    cascade_providers::smpp::metrics::render(&metered, out);
-                })),
-            ),
+            ApiState::new(Arc::clone(&runtime), admin, settings).with_metrics(Box::new(
+                cascade_providers::smpp::metrics::SmppCollector::new(smsc.clone()),
+            )),
         );
         let router = cascade_api::router(state);
         let listener = TcpListener::bind(&config.listen)

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;
 
@@ -31,23 +31,29 @@ pub async fn readyz(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
     }
 }
 
-/// `GET /metrics` (admin token): the connectors' metrics in the Prometheus text format,
-/// plus the process's own basics.
-pub async fn metrics(State(state): State<Arc<ApiState>>, _: Operator) -> impl IntoResponse {
+/// `GET /metrics` (admin token): the registry in the OpenMetrics text format, under the
+/// OpenMetrics content type when the scraper asks for it (Prometheus does) and under the
+/// classic Prometheus one otherwise (the samples read the same either way).
+pub async fn metrics(
+    State(state): State<Arc<ApiState>>,
+    _: Operator,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
     let mut out = String::new();
-    out.push_str(
-        "# HELP cascade_up 1 while the process serves.\n# TYPE cascade_up gauge\ncascade_up 1\n",
-    );
-    if let Some(render) = &state.metrics {
-        (render.0)(&mut out);
-    }
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
+    prometheus_client::encoding::text::encode(&mut out, &state.metrics).map_err(|e| {
+        tracing::error!(error = %e, "metrics could not be encoded");
+        ApiError::Internal
+    })?;
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+    let content_type = if openmetrics {
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    } else {
+        "text/plain; version=0.0.4; charset=utf-8"
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], out))
 }
 
 pub async fn no_route() -> ApiError {

@@ -66,7 +66,7 @@ impl SmscConnection {
     ) -> Result<Arc<SmscConnection>, String> {
         settings.validate()?;
         let provider = settings.provider_name();
-        let metrics = Arc::new(SmscMetrics::new(&settings.name));
+        let metrics = Arc::new(SmscMetrics::default());
         let timing = Arc::new(Timing::default());
         let receipts = Arc::new(Semaphore::new(RECEIPTS_IN_PROGRESS));
         let modes: &[BindMode] = match settings.bind_mode {

@@ -1,14 +1,20 @@
-//! SMPP metrics in the Prometheus text format: per-bind state and queues from the drivers'
-//! counters, plus what only the connector sees (receipts matched or held, MO messages,
-//! submit → receipt latency).
+//! SMPP metrics for `/metrics`: per-bind state, queues and counters read from the drivers
+//! at scrape time, plus what only the connector sees (receipts matched or held, MO
+//! messages, submit → receipt latency). Exposed as a prometheus-client
+//! [`Collector`] ([`SmppCollector`]) that the server registers in its registry.
 
-use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cascade_smpp::driver::{BindState, ClientStats};
-
 use cascade_core::ports::Recorded;
+use cascade_smpp::driver::{BindState, ClientStats};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
 
 use super::connection::SmscConnection;
 
@@ -20,30 +26,26 @@ const LATENCY_BUCKETS: [f64; 12] = [
 /// What one SMSC connection counts beyond its drivers.
 #[derive(Debug)]
 pub struct SmscMetrics {
-    name: String,
     receipts_applied: AtomicU64,
     receipts_held: AtomicU64,
     mobile_originated: AtomicU64,
     rejected: AtomicU64,
-    /// Cumulative counts per bucket, then the +Inf count.
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
-    /// Sum of observed latencies in microseconds.
-    latency_sum_us: AtomicU64,
+    latency: Histogram,
 }
 
-impl SmscMetrics {
-    pub fn new(name: &str) -> SmscMetrics {
+impl Default for SmscMetrics {
+    fn default() -> Self {
         SmscMetrics {
-            name: name.to_owned(),
             receipts_applied: AtomicU64::new(0),
             receipts_held: AtomicU64::new(0),
             mobile_originated: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
-            latency_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            latency_sum_us: AtomicU64::new(0),
+            latency: Histogram::new(LATENCY_BUCKETS),
         }
     }
+}
 
+impl SmscMetrics {
     pub fn count_receipt(&self, recorded: Recorded) {
         let counter = match recorded {
             Recorded::Applied => &self.receipts_applied,
@@ -61,14 +63,7 @@ impl SmscMetrics {
     }
 
     pub fn observe_latency(&self, latency: Duration) {
-        let secs = latency.as_secs_f64();
-        let bucket = LATENCY_BUCKETS
-            .iter()
-            .position(|&le| secs <= le)
-            .unwrap_or(LATENCY_BUCKETS.len());
-        self.latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+        self.latency.observe(latency.as_secs_f64());
     }
 
     /// Receipts that matched no message (yet) — held until their submit is recorded.
@@ -85,8 +80,69 @@ impl SmscMetrics {
     }
 }
 
-/// A metric read from a bind's stats: (name, help, getter).
+/// A per-bind number read from the driver's stats: (name, help, getter). Counter names
+/// go without `_total`, which the encoder adds.
 type StatMetric = (&'static str, &'static str, fn(&ClientStats) -> u64);
+
+const BIND_GAUGES: [StatMetric; 2] = [
+    (
+        "cascade_smpp_in_flight",
+        "submit_sm sent and not yet answered.",
+        |s| s.in_flight as u64,
+    ),
+    (
+        "cascade_smpp_queued",
+        "submit_sm waiting for the window, a throttling pause or a bind.",
+        |s| s.queued as u64,
+    ),
+];
+
+const BIND_COUNTERS: [StatMetric; 10] = [
+    ("cascade_smpp_connections", "TCP connections opened.", |s| {
+        s.connections
+    }),
+    ("cascade_smpp_binds", "Successful binds.", |s| s.binds),
+    (
+        "cascade_smpp_bind_failures",
+        "Binds the SMSC refused.",
+        |s| s.bind_failures,
+    ),
+    (
+        "cascade_smpp_submits_sent",
+        "submit_sm written (resends count again).",
+        |s| s.submits_sent,
+    ),
+    (
+        "cascade_smpp_submits_accepted",
+        "submit_sm answered ESME_ROK.",
+        |s| s.accepted,
+    ),
+    (
+        "cascade_smpp_submits_rejected",
+        "submit_sm refused with a final error.",
+        |s| s.rejected,
+    ),
+    (
+        "cascade_smpp_submits_throttled",
+        "submit_sm answered ESME_RTHROTTLED or ESME_RMSGQFUL.",
+        |s| s.throttled,
+    ),
+    (
+        "cascade_smpp_submits_timed_out",
+        "submit_sm without an answer in time.",
+        |s| s.timed_out,
+    ),
+    (
+        "cascade_smpp_submits_expired",
+        "submit_sm whose deadline passed while queued.",
+        |s| s.expired,
+    ),
+    (
+        "cascade_smpp_receipts_received",
+        "Delivery receipts received.",
+        |s| s.receipts,
+    ),
+];
 
 fn state_name(state: BindState) -> &'static str {
     match state {
@@ -108,210 +164,142 @@ const STATES: [BindState; 6] = [
     BindState::Stopped,
 ];
 
-/// Appends the metrics of every connection to `out`, each family once.
-pub fn render(connections: &[std::sync::Arc<SmscConnection>], out: &mut String) {
-    if connections.is_empty() {
-        return;
-    }
-    let binds: Vec<(&str, usize, ClientStats)> = connections
-        .iter()
-        .flat_map(|c| {
-            c.clients()
-                .iter()
-                .enumerate()
-                .map(move |(i, client)| (c.name(), i, client.stats()))
-        })
-        .collect();
-    family(
-        out,
-        "cascade_smpp_bind_state",
-        "gauge",
-        "1 for the state each bind is in.",
-    );
-    for (smsc, bind, stats) in &binds {
-        for state in STATES {
-            let v = u8::from(stats.state == state);
-            let _ = writeln!(
-                out,
-                "cascade_smpp_bind_state{{smsc=\"{smsc}\",bind=\"{bind}\",state=\"{}\"}} {v}",
-                state_name(state)
-            );
-        }
-    }
-    let gauges: [StatMetric; 2] = [
-        (
-            "cascade_smpp_in_flight",
-            "submit_sm sent and not yet answered.",
-            |s| s.in_flight as u64,
-        ),
-        (
-            "cascade_smpp_queued",
-            "submit_sm waiting for the window, a throttling pause or a bind.",
-            |s| s.queued as u64,
-        ),
-    ];
-    for (name, help, get) in gauges {
-        family(out, name, "gauge", help);
-        for (smsc, bind, stats) in &binds {
-            let _ = writeln!(
-                out,
-                "{name}{{smsc=\"{smsc}\",bind=\"{bind}\"}} {}",
-                get(stats)
-            );
-        }
-    }
-    let counters: [StatMetric; 10] = [
-        (
-            "cascade_smpp_connections_total",
-            "TCP connections opened.",
-            |s| s.connections,
-        ),
-        ("cascade_smpp_binds_total", "Successful binds.", |s| s.binds),
-        (
-            "cascade_smpp_bind_failures_total",
-            "Binds the SMSC refused.",
-            |s| s.bind_failures,
-        ),
-        (
-            "cascade_smpp_submits_sent_total",
-            "submit_sm written (resends count again).",
-            |s| s.submits_sent,
-        ),
-        (
-            "cascade_smpp_submits_accepted_total",
-            "submit_sm answered ESME_ROK.",
-            |s| s.accepted,
-        ),
-        (
-            "cascade_smpp_submits_rejected_total",
-            "submit_sm refused with a final error.",
-            |s| s.rejected,
-        ),
-        (
-            "cascade_smpp_submits_throttled_total",
-            "submit_sm answered ESME_RTHROTTLED or ESME_RMSGQFUL.",
-            |s| s.throttled,
-        ),
-        (
-            "cascade_smpp_submits_timed_out_total",
-            "submit_sm without an answer in time.",
-            |s| s.timed_out,
-        ),
-        (
-            "cascade_smpp_submits_expired_total",
-            "submit_sm whose deadline passed while queued.",
-            |s| s.expired,
-        ),
-        (
-            "cascade_smpp_receipts_received_total",
-            "Delivery receipts received.",
-            |s| s.receipts,
-        ),
-    ];
-    for (name, help, get) in counters {
-        family(out, name, "counter", help);
-        for (smsc, bind, stats) in &binds {
-            let _ = writeln!(
-                out,
-                "{name}{{smsc=\"{smsc}\",bind=\"{bind}\"}} {}",
-                get(stats)
-            );
-        }
-    }
-    family(
-        out,
-        "cascade_smpp_receipts_recorded_total",
-        "counter",
-        "Receipts recorded: matched to their message, or held because no message carries the id yet (unmatched).",
-    );
-    for c in connections {
-        let m = c.metrics();
-        let _ = writeln!(
-            out,
-            "cascade_smpp_receipts_recorded_total{{smsc=\"{}\",outcome=\"matched\"}} {}",
-            m.name,
-            m.receipts_applied()
-        );
-        let _ = writeln!(
-            out,
-            "cascade_smpp_receipts_recorded_total{{smsc=\"{}\",outcome=\"unmatched\"}} {}",
-            m.name,
-            m.receipts_held()
-        );
-    }
-    family(
-        out,
-        "cascade_smpp_mobile_originated_total",
-        "counter",
-        "Mobile-originated messages received (logged, not routed).",
-    );
-    for c in connections {
-        let m = c.metrics();
-        let _ = writeln!(
-            out,
-            "cascade_smpp_mobile_originated_total{{smsc=\"{}\"}} {}",
-            m.name,
-            m.mobile_originated()
-        );
-    }
-    family(
-        out,
-        "cascade_smpp_receipt_latency_seconds",
-        "histogram",
-        "From submit_sm_resp to the final delivery receipt.",
-    );
-    for c in connections {
-        let m = c.metrics();
-        let mut cumulative = 0;
-        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
-            cumulative += m.latency_buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "cascade_smpp_receipt_latency_seconds_bucket{{smsc=\"{}\",le=\"{le}\"}} {cumulative}",
-                m.name
-            );
-        }
-        cumulative += m.latency_buckets[LATENCY_BUCKETS.len()].load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "cascade_smpp_receipt_latency_seconds_bucket{{smsc=\"{}\",le=\"+Inf\"}} {cumulative}",
-            m.name
-        );
-        let sum = m.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(
-            out,
-            "cascade_smpp_receipt_latency_seconds_sum{{smsc=\"{}\"}} {sum}",
-            m.name
-        );
-        let _ = writeln!(
-            out,
-            "cascade_smpp_receipt_latency_seconds_count{{smsc=\"{}\"}} {cumulative}",
-            m.name
-        );
+/// Every SMSC connection's metrics, read when scraped.
+pub struct SmppCollector {
+    connections: Vec<Arc<SmscConnection>>,
+}
+
+impl std::fmt::Debug for SmppCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmppCollector")
+            .field("connections", &self.connections.len())
+            .finish()
     }
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+impl SmppCollector {
+    pub fn new(connections: Vec<Arc<SmscConnection>>) -> SmppCollector {
+        SmppCollector { connections }
+    }
+
+    /// Each bind of each connection: (SMSC name, bind index, its driver's stats now).
+    fn binds(&self) -> Vec<(&str, String, ClientStats)> {
+        self.connections
+            .iter()
+            .flat_map(|c| {
+                c.clients()
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, client)| (c.name(), i.to_string(), client.stats()))
+            })
+            .collect()
+    }
+}
+
+impl Collector for SmppCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if self.connections.is_empty() {
+            return Ok(());
+        }
+        let binds = self.binds();
+        let mut family = encoder.encode_descriptor(
+            "cascade_smpp_bind_state",
+            "1 for the state each bind is in.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (smsc, bind, stats) in &binds {
+            for state in STATES {
+                let labels = [
+                    ("smsc", *smsc),
+                    ("bind", bind.as_str()),
+                    ("state", state_name(state)),
+                ];
+                ConstGauge::new(i64::from(stats.state == state))
+                    .encode(family.encode_family(&labels)?)?;
+            }
+        }
+        for (name, help, get) in BIND_GAUGES {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (smsc, bind, stats) in &binds {
+                let labels = [("smsc", *smsc), ("bind", bind.as_str())];
+                let value = i64::try_from(get(stats)).unwrap_or(i64::MAX);
+                ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        for (name, help, get) in BIND_COUNTERS {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (smsc, bind, stats) in &binds {
+                let labels = [("smsc", *smsc), ("bind", bind.as_str())];
+                ConstCounter::new(get(stats)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "cascade_smpp_receipts_recorded",
+            "Receipts recorded: matched to their message, or held because no message carries the id yet (unmatched).",
+            None,
+            MetricType::Counter,
+        )?;
+        for c in &self.connections {
+            let m = c.metrics();
+            for (outcome, n) in [
+                ("matched", m.receipts_applied()),
+                ("unmatched", m.receipts_held()),
+            ] {
+                let labels = [("smsc", c.name()), ("outcome", outcome)];
+                ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "cascade_smpp_mobile_originated",
+            "Mobile-originated messages received (logged, not routed).",
+            None,
+            MetricType::Counter,
+        )?;
+        for c in &self.connections {
+            let labels = [("smsc", c.name())];
+            ConstCounter::new(c.metrics().mobile_originated())
+                .encode(family.encode_family(&labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "cascade_smpp_receipt_latency_seconds",
+            "From submit_sm_resp to the final delivery receipt.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for c in &self.connections {
+            let labels = [("smsc", c.name())];
+            c.metrics().latency.encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use prometheus_client::registry::Registry;
+
     use super::*;
 
     #[test]
     fn latency_lands_in_cumulative_buckets() {
-        let m = SmscMetrics::new("x");
+        let m = Arc::new(SmscMetrics::default());
         m.observe_latency(Duration::from_millis(20));
         m.observe_latency(Duration::from_millis(400));
         m.observe_latency(Duration::from_secs(1000));
-        assert_eq!(m.latency_buckets[1].load(Ordering::Relaxed), 1);
-        assert_eq!(m.latency_buckets[5].load(Ordering::Relaxed), 1);
-        assert_eq!(
-            m.latency_buckets[LATENCY_BUCKETS.len()].load(Ordering::Relaxed),
-            1
-        );
-        assert_eq!(m.latency_sum_us.load(Ordering::Relaxed), 1_000_420_000);
+        let mut registry = Registry::default();
+        registry.register("latency", "test", m.latency.clone());
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for line in [
+            "latency_bucket{le=\"0.025\"} 1",
+            "latency_bucket{le=\"0.5\"} 2",
+            "latency_bucket{le=\"300.0\"} 2",
+            "latency_bucket{le=\"+Inf\"} 3",
+            "latency_count 3",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert!(text.contains("latency_sum 1000.42"), "{text}");
     }
 }
