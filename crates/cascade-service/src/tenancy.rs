@@ -6,6 +6,7 @@ use std::sync::Arc;
 use cascade_core::flow::ValidationErrors;
 use cascade_core::{Micros, Timestamp};
 use cascade_store::{Account, Application, RateLimit, Store, StoreError, ViberSender};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::credentials::{hash_secret, random_secret, token_digest};
 
@@ -330,7 +331,7 @@ const DEMO_APP_KEY: &str = "demo_application";
 #[derive(Debug, Clone)]
 pub enum AdminAuth {
     /// `CASCADE_ADMIN_TOKEN`, compared as given.
-    Configured(String),
+    Configured(SecretString),
     /// The digest of the token generated at first run.
     Digest(String),
 }
@@ -338,7 +339,9 @@ pub enum AdminAuth {
 impl AdminAuth {
     pub fn accepts(&self, presented: &str) -> bool {
         match self {
-            AdminAuth::Configured(token) => crate::credentials::constant_time_eq(token, presented),
+            AdminAuth::Configured(token) => {
+                crate::credentials::constant_time_eq(token.expose_secret(), presented)
+            }
             AdminAuth::Digest(digest) => {
                 crate::credentials::constant_time_eq(digest, &token_digest(presented))
             }
@@ -350,7 +353,7 @@ impl AdminAuth {
 #[derive(Debug, Clone, Default)]
 pub struct Prepared {
     /// A newly generated admin token (first run without `CASCADE_ADMIN_TOKEN`).
-    pub new_admin_token: Option<String>,
+    pub new_admin_token: Option<SecretString>,
     /// The demo application, created on first run with its secret.
     pub demo: Option<Demo>,
     /// The demo application's id when it already existed.
@@ -371,21 +374,21 @@ pub struct Demo {
 /// Store failures, or a bootstrap application that cannot be created.
 pub async fn prepare(
     store: &Arc<dyn Store>,
-    configured_admin_token: Option<&str>,
-    bootstrap: Option<(&str, &str)>,
+    configured_admin_token: Option<&SecretString>,
+    bootstrap: Option<(&str, &SecretString)>,
     default_balance: Micros,
     now: Timestamp,
 ) -> Result<(AdminAuth, Prepared), TenancyError> {
     let mut prepared = Prepared::default();
     let auth = match configured_admin_token {
-        Some(token) => AdminAuth::Configured(token.to_owned()),
+        Some(token) => AdminAuth::Configured(token.clone()),
         None => match store.setting(ADMIN_TOKEN_KEY).await? {
             Some(digest) => AdminAuth::Digest(digest),
             None => {
                 let token = random_secret();
                 let digest = token_digest(&token);
                 store.put_setting(ADMIN_TOKEN_KEY, &digest).await?;
-                prepared.new_admin_token = Some(token);
+                prepared.new_admin_token = Some(token.into());
                 AdminAuth::Digest(digest)
             }
         },
@@ -416,7 +419,7 @@ pub async fn prepare(
         }
     }
     if let Some((id, secret)) = bootstrap {
-        ensure_application(store, id, secret, default_balance, now).await?;
+        ensure_application(store, id, secret.expose_secret(), default_balance, now).await?;
     }
     Ok((auth, prepared))
 }

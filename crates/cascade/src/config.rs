@@ -11,6 +11,7 @@ use cascade_core::pricing::{CountryPrices, OperatorTable, PriceList};
 use cascade_core::{Channel, Micros};
 use cascade_providers::smpp::SmscSettings;
 use cascade_store::sqlite::Durability;
+use secrecy::SecretString;
 use serde::Deserialize;
 
 /// Where the default SQLite store lives.
@@ -23,9 +24,9 @@ pub const DEFAULT_SANDBOX_SMPP_LISTEN: &str = "127.0.0.1:2775";
 pub struct Config {
     pub listen: String,
     pub database_url: String,
-    pub admin_token: Option<String>,
+    pub admin_token: Option<SecretString>,
     /// `(applicationId, secret)` from `CASCADE_BOOTSTRAP_APPLICATION`.
-    pub bootstrap_application: Option<(String, String)>,
+    pub bootstrap_application: Option<(String, SecretString)>,
     pub allow_private_callbacks: bool,
     /// How long one TTL minute lasts for sandboxed channels.
     pub sandbox_minute_ms: i64,
@@ -206,7 +207,7 @@ impl Config {
                             "the secret must be at least 8 characters",
                         ));
                     }
-                    Some((id.to_owned(), secret.to_owned()))
+                    Some((id.to_owned(), SecretString::from(secret)))
                 }
             };
         let allow_private_callbacks = match var("CASCADE_ALLOW_PRIVATE_CALLBACKS") {
@@ -348,7 +349,7 @@ impl Config {
         Ok(Config {
             listen,
             database_url,
-            admin_token,
+            admin_token: admin_token.map(SecretString::from),
             bootstrap_application,
             allow_private_callbacks,
             sandbox_minute_ms,

@@ -10,6 +10,7 @@ use cascade::smsc_sim;
 use cascade::startup::Application;
 use cascade::telemetry;
 use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
 
 /// glibc's allocator spends a large share of the time under load on the many short-lived
 /// strings and JSON buffers of each request; mimalloc handles them far faster.
@@ -117,7 +118,10 @@ fn print_banner(app: &Application) {
     let prepared = app.prepared();
     if let Some(token) = &prepared.new_admin_token {
         println!();
-        println!("Admin token (shown once; keep it): {token}");
+        println!(
+            "Admin token (shown once; keep it): {}",
+            token.expose_secret()
+        );
     }
     if let Some(demo) = &prepared.demo {
         let app_id = &demo.application.application.id;

@@ -68,7 +68,7 @@ pub async fn run(
     let api = Arc::new(SandboxApi {
         store: Arc::clone(&store),
         clock,
-        admin: token.map(AdminAuth::Configured),
+        admin: token.map(|t| AdminAuth::Configured(t.into())),
         body_limit: 1024 * 1024,
     });
     let router = sandbox_router(api)

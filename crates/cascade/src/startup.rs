@@ -113,10 +113,10 @@ impl Application {
         let bootstrap = config
             .bootstrap_application
             .as_ref()
-            .map(|(id, s)| (id.as_str(), s.as_str()));
+            .map(|(id, s)| (id.as_str(), s));
         let (admin, prepared) = tenancy::prepare(
             &store,
-            config.admin_token.as_deref(),
+            config.admin_token.as_ref(),
             bootstrap,
             config.default_balance,
             clock.now(),

@@ -11,6 +11,7 @@ use cascade_core::Clock;
 use cascade_core::ports::ReportSink;
 use cascade_smpp::driver::{BindState, ClientOptions, EsmeClient, Target};
 use cascade_smpp::{BindMode, EsmeConfig, ThroughputLimit};
+use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -190,7 +191,7 @@ fn esme_config(settings: &SmscSettings, mode: BindMode) -> EsmeConfig {
     EsmeConfig {
         bind_mode: mode,
         system_id: settings.system_id.clone().into(),
-        password: settings.password.clone().into(),
+        password: settings.password.expose_secret().into(),
         system_type: settings.system_type.clone().into(),
         enquire_link_interval: Some(Duration::from_secs(settings.enquire_link_seconds)),
         response_timeout: Duration::from_secs(settings.response_timeout_seconds),

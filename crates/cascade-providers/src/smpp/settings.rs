@@ -1,6 +1,7 @@
 //! `[[smsc]]` connections as configured.
 
 use cascade_smpp::MessageIdForm;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// One SMSC connection (`[[smsc]]` in the configuration file).
@@ -15,8 +16,9 @@ pub struct SmscSettings {
     #[serde(default)]
     pub tls: bool,
     pub system_id: String,
-    #[serde(default)]
-    pub password: String,
+    /// Held as a secret: never printed, wiped from memory when dropped.
+    #[serde(default = "no_password")]
+    pub password: SecretString,
     #[serde(default)]
     pub system_type: String,
     /// Binds held open (each a transceiver, or a transmitter + receiver pair).
@@ -139,6 +141,10 @@ pub enum Gsm7Coding {
     Ia5,
 }
 
+fn no_password() -> SecretString {
+    SecretString::from("")
+}
+
 impl SmscSettings {
     /// A connection to the in-process SMSC simulator.
     pub fn simulator(host: &str, port: u16) -> SmscSettings {
@@ -148,7 +154,7 @@ impl SmscSettings {
             port,
             tls: false,
             system_id: "cascade".into(),
-            password: String::new(),
+            password: no_password(),
             system_type: String::new(),
             binds: 1,
             bind_mode: BindModeSetting::Transceiver,
@@ -189,7 +195,7 @@ impl SmscSettings {
         if self.system_id.is_empty() || self.system_id.len() > 15 {
             return Err(format!("smsc {n}: system_id must be 1 to 15 characters"));
         }
-        if self.password.len() > 8 {
+        if self.password.expose_secret().len() > 8 {
             return Err(format!(
                 "smsc {n}: password has at most 8 characters in SMPP 3.4"
             ));

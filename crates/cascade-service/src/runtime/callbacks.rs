@@ -15,6 +15,7 @@ use cascade_core::callbacks::{Attempt, CallbackOutcome};
 use cascade_core::net::{is_private_host, is_public_ip};
 use cascade_store::Callback;
 use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
@@ -142,16 +143,17 @@ pub fn signature(secret: &str, unix_seconds: i64, body: &str) -> String {
     )
 }
 
-/// Webhook secrets by application, read again after a short while (rotation).
+/// Webhook secrets by application, read again after a short while (rotation). Held as
+/// secrets: never printed, wiped from memory when dropped.
 #[derive(Debug, Default)]
 pub(super) struct SecretCache {
-    entries: Mutex<HashMap<String, (String, Instant)>>,
+    entries: Mutex<HashMap<String, (SecretString, Instant)>>,
 }
 
 const SECRET_TTL: Duration = Duration::from_secs(5);
 
 impl SecretCache {
-    async fn get(&self, runtime: &Runtime, application_id: &str) -> Option<String> {
+    async fn get(&self, runtime: &Runtime, application_id: &str) -> Option<SecretString> {
         let cached = self
             .entries
             .lock()
@@ -164,14 +166,12 @@ impl SecretCache {
             return Some(secret);
         }
         let app = runtime.store.application(application_id).await.ok()??;
+        let secret = SecretString::from(app.webhook_secret);
         self.entries
             .lock()
             .expect("no panics under this lock")
-            .insert(
-                application_id.to_owned(),
-                (app.webhook_secret.clone(), Instant::now()),
-            );
-        Some(app.webhook_secret)
+            .insert(application_id.to_owned(), (secret.clone(), Instant::now()));
+        Some(secret)
     }
 
     /// Drop an application's cached secret (it was just rotated).
@@ -294,7 +294,7 @@ async fn attempt(runtime: &Runtime, callback: &Callback, now: Timestamp) -> Atte
         .header("X-Cascade-Sequence", callback.seq.to_string())
         .header(
             "X-Cascade-Signature",
-            signature(&secret, unix, &callback.body),
+            signature(secret.expose_secret(), unix, &callback.body),
         )
         .body(callback.body.clone())
         .send()
