@@ -15,6 +15,7 @@ pub mod money;
 pub mod net;
 pub mod ports;
 pub mod pricing;
+pub mod reasons;
 pub mod sandbox;
 pub mod search;
 pub mod sms;

@@ -99,6 +99,17 @@ pub enum SubmitError {
     RateLimited { retry_after_ms: u64 },
 }
 
+impl From<crate::reasons::Reason> for SubmitError {
+    /// A refusal for good, for the reason given.
+    fn from(reason: crate::reasons::Reason) -> Self {
+        SubmitError::Rejected {
+            status: reason.status,
+            detailed_status: reason.detailed_status,
+            description: reason.description,
+        }
+    }
+}
+
 /// A channel connector.
 #[async_trait]
 pub trait Provider: Send + Sync + std::fmt::Debug {

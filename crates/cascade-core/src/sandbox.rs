@@ -249,9 +249,10 @@ fn voice_outcome(report: &mut Report, rule: &Rule, hangup_on_machine: bool) {
     report.answered_by = Some(by);
     report.duration_s = Some(rule.duration_seconds.unwrap_or(DEFAULT_CALL_SECONDS));
     if by == AnsweredBy::Machine && hangup_on_machine {
-        report.status = StatusKind::NoAnswer;
-        report.detailed_status = Some("Answered by machine".to_owned());
-        report.description = Some("A machine answered and the call was hung up.".to_owned());
+        let reason = crate::reasons::answered_by_machine();
+        report.status = reason.status;
+        report.detailed_status = Some(reason.detailed_status);
+        report.description = Some(reason.description);
     }
 }
 

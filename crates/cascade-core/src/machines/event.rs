@@ -34,6 +34,18 @@ impl Report {
     }
 }
 
+impl Event {
+    /// The provider refused step `order` for `reason` (or Cascade did, on its behalf).
+    pub fn submit_failed(order: u32, reason: crate::reasons::Reason) -> Event {
+        Event::SubmitFailed {
+            order,
+            status: reason.status,
+            detailed_status: reason.detailed_status,
+            description: reason.description,
+        }
+    }
+}
+
 /// Everything that can happen to a flow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {

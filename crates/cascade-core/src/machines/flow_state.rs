@@ -235,6 +235,16 @@ impl MessageState {
         self.updated_at = at;
     }
 
+    /// Move to a status Cascade decided, with its reason (see [`crate::reasons`]).
+    pub fn set_reason(&mut self, reason: &crate::reasons::Reason, at: Timestamp) {
+        self.set_status(
+            reason.status,
+            Some(&reason.detailed_status),
+            Some(&reason.description),
+            at,
+        );
+    }
+
     /// `status.reason.detailedStatus`.
     pub fn detailed_status(&self) -> &str {
         self.detail

@@ -36,6 +36,7 @@ use crate::channel::{Channel, StatusKind};
 use crate::flow::{FlowDefinition, Step, StepKind};
 use crate::money::Micros;
 use crate::pricing::voice_price;
+use crate::reasons;
 use crate::time::Timestamp;
 
 use super::command::{Change, Command, TimerKind};
@@ -283,17 +284,13 @@ impl<'a> Machine<'a> {
         self.record(entry);
         let now = self.now;
         let s = &mut self.state.steps[idx];
+        let reason = reasons::insufficient_balance();
         for msg in &mut s.messages {
-            msg.set_status(
-                StatusKind::Unsent,
-                Some("Insufficient balance"),
-                Some("The account's balance cannot cover this step."),
-                now,
-            );
+            msg.set_reason(&reason, now);
             msg.price = Micros::ZERO;
             msg.final_source = Some(FinalSource::Engine);
         }
-        s.outcome = Some(StatusKind::Unsent);
+        s.outcome = Some(reason.status);
         self.notify_messages(idx);
         self.finish(FlowStatus::Failed, Some(FailureCode::InsufficientBalance));
     }
@@ -511,33 +508,14 @@ impl<'a> Machine<'a> {
             if step_final(msg.status, needs_seen) {
                 continue;
             }
-            let (status, detail, description) = match channel {
-                Channel::Sms => (
-                    StatusKind::Undelivered,
-                    "Expired",
-                    "No final delivery report arrived within the message's TTL.",
-                ),
-                Channel::Viber => (
-                    StatusKind::Expired,
-                    "TTL Expired",
-                    if msg.status == StatusKind::Delivered {
-                        "Delivered but not seen within the message's TTL."
-                    } else {
-                        "Not delivered within the message's TTL."
-                    },
-                ),
-                Channel::Voice => (
-                    StatusKind::Failed,
-                    "No final report",
-                    "The provider did not report the call's outcome in time.",
-                ),
-            };
-            if channel == Channel::Viber && msg.status == StatusKind::Delivered {
+            let delivered = msg.status == StatusKind::Delivered;
+            let reason = reasons::ttl_expired(channel, delivered);
+            if channel == Channel::Viber && delivered {
                 msg.expired_on_delivery_at = Some(now);
             }
-            msg.set_status(status, Some(detail), Some(description), now);
+            msg.set_reason(&reason, now);
             msg.final_source = Some(FinalSource::Engine);
-            expired.push((msg.part, status));
+            expired.push((msg.part, reason.status));
         }
         let entry = self
             .entry(TimelineKind::TtlExpired)
@@ -566,18 +544,14 @@ impl<'a> Machine<'a> {
     fn on_internal_error(&mut self, idx: usize, order: u32) {
         let now = self.now;
         let s = &mut self.state.steps[idx];
+        let reason = reasons::internal_error();
         for msg in &mut s.messages {
             if !msg.status.is_final() {
-                msg.set_status(
-                    StatusKind::Failed,
-                    Some("Internal error"),
-                    Some("Cascade could not send this message."),
-                    now,
-                );
+                msg.set_reason(&reason, now);
                 msg.final_source = Some(FinalSource::Engine);
             }
         }
-        s.outcome = Some(StatusKind::Failed);
+        s.outcome = Some(reason.status);
         let had_timer = s.phase == StepPhase::Sent;
         self.notify_messages(idx);
         if had_timer {

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cascade_core::StatusKind;
 use cascade_core::ports::{Accepted, Provider, SubmitError, SubmitRequest};
+use cascade_core::reasons;
 
 use super::connection::SmscConnection;
 use super::settings::{Routes, SmscSettings};
@@ -44,11 +44,7 @@ impl Provider for SmppProvider {
             .pick(&destination)
             .and_then(|i| self.connections.get(i))
         else {
-            return Err(SubmitError::Rejected {
-                status: StatusKind::Failed,
-                detailed_status: "No route".into(),
-                description: format!("No SMSC is configured for {destination}."),
-            });
+            return Err(reasons::no_route(&destination).into());
         };
         connection.submit(request).await
     }

@@ -1,6 +1,7 @@
 //! From an SMPP delivery receipt to a Cascade report. Pure.
 
 use cascade_core::machines::Report;
+use cascade_core::reasons::receipt::{EXPIRED, REJECTED, UNDELIVERED, UNKNOWN_STATUS};
 use cascade_core::{StatusKind, Timestamp};
 use cascade_smpp::{DeliveryReceipt, ReceiptState, TlvList};
 
@@ -23,12 +24,12 @@ pub fn to_report(
 ) -> Report {
     let (status, detailed) = match receipt.state {
         Some(ReceiptState::Delivered) => (StatusKind::Delivered, None),
-        Some(ReceiptState::Undeliverable) => (StatusKind::Undelivered, Some("Undelivered")),
-        Some(ReceiptState::Expired) => (StatusKind::Undelivered, Some("Expired")),
-        Some(ReceiptState::Rejected) => (StatusKind::Failed, Some("Rejected")),
+        Some(ReceiptState::Undeliverable) => (StatusKind::Undelivered, Some(UNDELIVERED)),
+        Some(ReceiptState::Expired) => (StatusKind::Undelivered, Some(EXPIRED)),
+        Some(ReceiptState::Rejected) => (StatusKind::Failed, Some(REJECTED)),
         Some(ReceiptState::Enroute | ReceiptState::Accepted) => (StatusKind::Sent, None),
         Some(ReceiptState::Deleted | ReceiptState::Unknown) | None => {
-            (StatusKind::Failed, Some("Unknown Status"))
+            (StatusKind::Failed, Some(UNKNOWN_STATUS))
         }
     };
     let mut report = Report::status(status, now);

@@ -5,9 +5,9 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use cascade_core::StatusKind;
 use cascade_core::flow::StepKind;
 use cascade_core::ports::{Accepted, SubmitError, SubmitRequest};
+use cascade_core::reasons;
 use cascade_smpp::driver::{SubmitError as DriverError, SubmitOptions, SubmitOutcome};
 use cascade_smpp::receipt::submit_id_key;
 use cascade_smpp::{CommandStatus, vendor_tlv};
@@ -23,11 +23,7 @@ const QUEUE_BUDGET: Duration = Duration::from_secs(20);
 impl SmscConnection {
     pub(super) async fn submit(&self, request: &SubmitRequest) -> Result<Accepted, SubmitError> {
         let StepKind::Sms(step) = &request.payload.step.kind else {
-            return Err(SubmitError::Rejected {
-                status: StatusKind::Failed,
-                detailed_status: "Not an SMS".into(),
-                description: "An SMSC only carries SMS steps.".into(),
-            });
+            return Err(reasons::not_an_sms().into());
         };
         let now_wall = self.clock.now();
         let now = tokio::time::Instant::now().into_std();
@@ -139,17 +135,8 @@ impl SmscConnection {
     /// What the dispatcher should do with a submit that got no answer.
     fn not_sent(&self, error: &DriverError, ttl_bound: bool) -> SubmitError {
         match error {
-            DriverError::Expired if ttl_bound => SubmitError::Rejected {
-                status: StatusKind::Unsent,
-                detailed_status: "Expired".into(),
-                description: "The time to live ran out while the message waited for the SMSC."
-                    .into(),
-            },
-            DriverError::Invalid(e) => SubmitError::Rejected {
-                status: StatusKind::Failed,
-                detailed_status: "Invalid message".into(),
-                description: format!("The message cannot be encoded for SMPP: {e}"),
-            },
+            DriverError::Expired if ttl_bound => reasons::expired_waiting_for_smsc().into(),
+            DriverError::Invalid(e) => reasons::invalid_message(e).into(),
             DriverError::Throttled { until } => SubmitError::RateLimited {
                 retry_after_ms: u64::try_from(
                     until.saturating_duration_since(Instant::now()).as_millis(),
@@ -166,9 +153,5 @@ impl SmscConnection {
 
 /// A refused `submit_sm`: the step fails with the SMSC's reason.
 fn rejected(status: CommandStatus) -> SubmitError {
-    SubmitError::Rejected {
-        status: StatusKind::Failed,
-        detailed_status: "Rejected by SMSC".into(),
-        description: format!("The SMSC refused the message: {status}."),
-    }
+    reasons::rejected_by_smsc(status).into()
 }

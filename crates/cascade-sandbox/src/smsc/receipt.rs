@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use cascade_core::machines::Report;
+use cascade_core::reasons::receipt::{EXPIRED, UNKNOWN_STATUS};
 use cascade_core::{StatusKind, Timestamp};
 use cascade_smpp::pdu::DeliverSm;
 use cascade_smpp::pdu::consts::ESM_CLASS_DELIVERY_RECEIPT;
@@ -52,11 +53,11 @@ pub(super) fn prune_originals(state: &SimState) {
 fn receipt_state(report: &Report) -> ReceiptState {
     match report.status {
         StatusKind::Delivered => ReceiptState::Delivered,
-        StatusKind::Undelivered if report.detailed_status.as_deref() == Some("Expired") => {
+        StatusKind::Undelivered if report.detailed_status.as_deref() == Some(EXPIRED) => {
             ReceiptState::Expired
         }
         StatusKind::Undelivered => ReceiptState::Undeliverable,
-        StatusKind::Failed if report.detailed_status.as_deref() == Some("Unknown Status") => {
+        StatusKind::Failed if report.detailed_status.as_deref() == Some(UNKNOWN_STATUS) => {
             ReceiptState::Unknown
         }
         StatusKind::Failed => ReceiptState::Rejected,

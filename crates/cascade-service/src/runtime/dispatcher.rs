@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cascade_core::StatusKind;
 use cascade_core::machines::Event;
 use cascade_core::ports::{SubmitError, SubmitRequest};
+use cascade_core::reasons;
 use cascade_pace::Backoff;
 use cascade_store::Job;
 use tokio::sync::{Semaphore, mpsc};
@@ -94,14 +94,7 @@ async fn submit_job(runtime: &Runtime, job: Job) {
     if job.payload.not_after().is_some_and(|t| now >= t) {
         // Waited in Cascade's own queue (retries, a restart) past the message's TTL: it
         // must not leave any more.
-        let event = Event::SubmitFailed {
-            order: job.order,
-            status: StatusKind::Unsent,
-            detailed_status: "Expired".into(),
-            description:
-                "The time to live ran out before the message could be handed to the provider."
-                    .into(),
-        };
+        let event = Event::submit_failed(job.order, reasons::expired_before_submit());
         finish(runtime, &job, event).await;
         return;
     }
@@ -151,12 +144,10 @@ async fn submit_job(runtime: &Runtime, job: Job) {
         Err(e) => {
             if job.attempts + 1 >= runtime.config.max_submit_attempts {
                 tracing::warn!(target: TARGET, error = %e, "giving up after repeated failures");
-                let event = Event::SubmitFailed {
-                    order: job.order,
-                    status: StatusKind::Unsent,
-                    detailed_status: "Provider unavailable".into(),
-                    description: format!("Not sent after {} attempts: {e}", job.attempts + 1),
-                };
+                let event = Event::submit_failed(
+                    job.order,
+                    reasons::provider_unavailable(job.attempts + 1, &e),
+                );
                 finish(runtime, &job, event).await;
                 return;
             }

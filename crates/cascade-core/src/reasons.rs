@@ -1,0 +1,203 @@
+//! Why a message has its status: every reason Cascade itself gives (`detailedStatus` and
+//! `description` of `status.reason`), in one catalogue, so the engine, the dispatcher and
+//! the connectors say the same thing the same way, and a client can match on the texts.
+//!
+//! A provider's own reasons (what an SMSC or an HTTP API reports) pass through as they
+//! come; only the names Cascade gives a provider's states are here
+//! ([`receipt`]).
+
+use std::fmt::Display;
+
+use crate::channel::{Channel, StatusKind};
+
+/// A status with its reason texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub status: StatusKind,
+    /// `status.reason.detailedStatus`.
+    pub detailed_status: String,
+    /// `status.reason.description`.
+    pub description: String,
+}
+
+impl Reason {
+    fn new(status: StatusKind, detailed_status: &str, description: impl Into<String>) -> Self {
+        Reason {
+            status,
+            detailed_status: detailed_status.to_owned(),
+            description: description.into(),
+        }
+    }
+}
+
+/// The step's TTL ran out before its messages were final: what each channel calls it.
+/// `delivered` is a Viber message delivered but not seen (its step wanted `SEEN`).
+pub fn ttl_expired(channel: Channel, delivered: bool) -> Reason {
+    match channel {
+        Channel::Sms => Reason::new(
+            StatusKind::Undelivered,
+            receipt::EXPIRED,
+            "No final delivery report arrived within the message's TTL.",
+        ),
+        Channel::Viber => Reason::new(
+            StatusKind::Expired,
+            "TTL Expired",
+            if delivered {
+                "Delivered but not seen within the message's TTL."
+            } else {
+                "Not delivered within the message's TTL."
+            },
+        ),
+        Channel::Voice => Reason::new(
+            StatusKind::Failed,
+            "No final report",
+            "The provider did not report the call's outcome in time.",
+        ),
+    }
+}
+
+/// The account's balance could not cover the step when it was about to start.
+pub fn insufficient_balance() -> Reason {
+    Reason::new(
+        StatusKind::Unsent,
+        "Insufficient balance",
+        "The account's balance cannot cover this step.",
+    )
+}
+
+/// Something failed that could not be retried (no provider for the channel, a provider
+/// answering nonsense).
+pub fn internal_error() -> Reason {
+    Reason::new(
+        StatusKind::Failed,
+        "Internal error",
+        "Cascade could not send this message.",
+    )
+}
+
+/// The message waited in Cascade's own queue (retries, a restart) past its TTL: it must
+/// not leave any more.
+pub fn expired_before_submit() -> Reason {
+    Reason::new(
+        StatusKind::Unsent,
+        receipt::EXPIRED,
+        "The time to live ran out before the message could be handed to the provider.",
+    )
+}
+
+/// The message waited for an SMSC bind (full window, throttling, a reconnect) past its
+/// TTL.
+pub fn expired_waiting_for_smsc() -> Reason {
+    Reason::new(
+        StatusKind::Unsent,
+        receipt::EXPIRED,
+        "The time to live ran out while the message waited for the SMSC.",
+    )
+}
+
+/// Temporary failures went on until the dispatcher gave up.
+pub fn provider_unavailable(attempts: u32, last_error: impl Display) -> Reason {
+    Reason::new(
+        StatusKind::Unsent,
+        "Provider unavailable",
+        format!("Not sent after {attempts} attempts: {last_error}"),
+    )
+}
+
+/// The SMSC refused the `submit_sm` with `status` (an SMPP command status).
+pub fn rejected_by_smsc(status: impl Display) -> Reason {
+    Reason::new(
+        StatusKind::Failed,
+        "Rejected by SMSC",
+        format!("The SMSC refused the message: {status}."),
+    )
+}
+
+/// No configured SMSC serves the destination.
+pub fn no_route(destination: &str) -> Reason {
+    Reason::new(
+        StatusKind::Failed,
+        "No route",
+        format!("No SMSC is configured for {destination}."),
+    )
+}
+
+/// A step of another channel reached the SMS connector.
+pub fn not_an_sms() -> Reason {
+    Reason::new(
+        StatusKind::Failed,
+        "Not an SMS",
+        "An SMSC only carries SMS steps.",
+    )
+}
+
+/// The message cannot be put into SMPP PDUs.
+pub fn invalid_message(error: impl Display) -> Reason {
+    Reason::new(
+        StatusKind::Failed,
+        "Invalid message",
+        format!("The message cannot be encoded for SMPP: {error}"),
+    )
+}
+
+/// A machine answered a call whose machine detection says `Hangup`.
+pub fn answered_by_machine() -> Reason {
+    Reason::new(
+        StatusKind::NoAnswer,
+        "Answered by machine",
+        "A machine answered and the call was hung up.",
+    )
+}
+
+/// The `detailedStatus` Cascade gives an SMSC's delivery receipt states (the description
+/// carries the receipt's own `stat` and `err`).
+pub mod receipt {
+    /// UNDELIV.
+    pub const UNDELIVERED: &str = "Undelivered";
+    /// EXPIRED (also Cascade's own expiries of SMS).
+    pub const EXPIRED: &str = "Expired";
+    /// REJECTD.
+    pub const REJECTED: &str = "Rejected";
+    /// DELETED, UNKNOWN, or a state nobody recognises.
+    pub const UNKNOWN_STATUS: &str = "Unknown Status";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_a_status_its_channels_allow_and_texts() {
+        let all = [
+            (ttl_expired(Channel::Sms, false), Channel::Sms),
+            (ttl_expired(Channel::Viber, false), Channel::Viber),
+            (ttl_expired(Channel::Viber, true), Channel::Viber),
+            (ttl_expired(Channel::Voice, false), Channel::Voice),
+            (insufficient_balance(), Channel::Sms),
+            (internal_error(), Channel::Voice),
+            (expired_before_submit(), Channel::Viber),
+            (expired_waiting_for_smsc(), Channel::Sms),
+            (provider_unavailable(8, "HTTP 503"), Channel::Viber),
+            (rejected_by_smsc("ESME_RINVDSTADR"), Channel::Sms),
+            (no_route("+306912345678"), Channel::Sms),
+            (not_an_sms(), Channel::Sms),
+            (invalid_message("too long"), Channel::Sms),
+            (answered_by_machine(), Channel::Voice),
+        ];
+        for (reason, channel) in all {
+            assert!(
+                channel.statuses().contains(&reason.status) && reason.status.is_final(),
+                "{reason:?} on {channel}"
+            );
+            assert!(!reason.detailed_status.is_empty() && !reason.description.is_empty());
+        }
+        assert_eq!(
+            provider_unavailable(3, "timeout").description,
+            "Not sent after 3 attempts: timeout"
+        );
+        assert_eq!(
+            rejected_by_smsc("ESME_RINVDSTADR").description,
+            "The SMSC refused the message: ESME_RINVDSTADR."
+        );
+    }
+}
