@@ -187,16 +187,15 @@ pub(super) async fn run_callback_worker_until_stopped(runtime: Arc<Runtime>) {
     let settings = runtime.config.callbacks.clone();
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let lease_ms = i64::try_from(settings.lease.as_millis()).unwrap_or(i64::MAX);
+    let poll_ms = i64::try_from(settings.poll.as_millis()).unwrap_or(i64::MAX);
     loop {
+        // The next look is one poll after this one, however long this one takes.
+        let now = runtime.clock.now();
         let free = u32::try_from(permits.available_permits()).unwrap_or(u32::MAX);
         let claimed = if free == 0 {
             Vec::new()
         } else {
-            match runtime
-                .store
-                .claim_callbacks(runtime.clock.now(), lease_ms, free)
-                .await
-            {
+            match runtime.store.claim_callbacks(now, lease_ms, free).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(target: TARGET, error = %e, "could not claim callbacks");
@@ -220,7 +219,7 @@ pub(super) async fn run_callback_worker_until_stopped(runtime: Arc<Runtime>) {
         tokio::select! {
             () = runtime.stop.cancelled() => return,
             () = runtime.callback_wake.notified() => {}
-            () = runtime.clock.sleep(settings.poll) => {}
+            () = runtime.clock.sleep_until(now.plus_millis(poll_ms)) => {}
         }
     }
 }

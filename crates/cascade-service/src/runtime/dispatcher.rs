@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cascade_core::Timestamp;
 use cascade_core::machines::Event;
-use cascade_core::ports::{SubmitError, SubmitRequest};
+use cascade_core::ports::{Accepted, SubmitError, SubmitRequest};
 use cascade_core::reasons;
 use cascade_pace::Backoff;
 use cascade_store::Job;
@@ -38,26 +39,41 @@ pub(super) async fn run_dispatcher_until_stopped(
         }
         let rt = Arc::clone(&runtime);
         runtime.tasks.spawn(async move {
-            let id = job.id;
             submit_job(&rt, job).await;
-            rt.in_flight
-                .lock()
-                .expect("no panics under this lock")
-                .remove(&id);
             drop(permit);
         });
+    }
+}
+
+/// Leaves the in-flight set when the provider call is over (or the job never got to it).
+///
+/// The set keeps this process from calling a provider twice for one job whose lease ran
+/// out during a very slow call. It must be left before the job's outcome is written: once
+/// a retry is recorded the poller may claim the job at once, and a claim of a job still in
+/// the set is skipped — leaving the job leased, and its retry late by a whole lease.
+struct InFlight<'a> {
+    runtime: &'a Runtime,
+    id: i64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.runtime
+            .in_flight
+            .lock()
+            .expect("no panics under this lock")
+            .remove(&self.id);
     }
 }
 
 /// Claim jobs whose lease ran out or whose retry fell due, and queue them.
 pub(super) async fn run_job_poller_until_stopped(runtime: Arc<Runtime>) {
     let lease_ms = i64::try_from(runtime.config.job_lease.as_millis()).unwrap_or(i64::MAX);
+    let poll_ms = i64::try_from(runtime.config.job_poll.as_millis()).unwrap_or(i64::MAX);
     loop {
-        match runtime
-            .store
-            .claim_jobs(runtime.clock.now(), lease_ms, 512)
-            .await
-        {
+        // The next look is one poll after this one, however long this one takes.
+        let now = runtime.clock.now();
+        match runtime.store.claim_jobs(now, lease_ms, 512).await {
             Ok(jobs) => {
                 for job in jobs {
                     let busy = runtime
@@ -74,44 +90,120 @@ pub(super) async fn run_job_poller_until_stopped(runtime: Arc<Runtime>) {
         }
         tokio::select! {
             () = runtime.stop.cancelled() => return,
-            () = runtime.clock.sleep(runtime.config.job_poll) => {}
+            () = runtime.clock.sleep_until(now.plus_millis(poll_ms)) => {}
         }
+    }
+}
+
+/// What the dispatcher does with a job once it knows what it can know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Next {
+    /// Record the provider's ids: the step is sent.
+    Record(Accepted),
+    /// End the step with this event.
+    Finish(Event),
+    /// Try again at `at`.
+    Retry { at: Timestamp, error: SubmitError },
+}
+
+/// Before any provider is called: a job with no provider for its channel fails the flow
+/// (an internal error: nothing will ever send it), and one whose TTL ran out while it
+/// waited in Cascade's own queue (retries, a restart) must not leave any more.
+fn before_submit(job: &Job, has_provider: bool, now: Timestamp) -> Option<Event> {
+    let channel = job.payload.channel();
+    if !has_provider {
+        return Some(Event::InternalError {
+            order: job.order,
+            detail: format!("no provider is configured for {channel}"),
+        });
+    }
+    if job.payload.not_after().is_some_and(|t| now >= t) {
+        return Some(Event::submit_failed(
+            job.order,
+            reasons::expired_before_submit(),
+        ));
+    }
+    None
+}
+
+/// After the provider answered: accepted is recorded, a refusal ends the step, a passing
+/// failure is retried after the back-off (or when the provider asked), until
+/// `max_attempts` attempts have failed.
+fn after_submit(
+    job: &Job,
+    answer: Result<Accepted, SubmitError>,
+    max_attempts: u32,
+    now: Timestamp,
+) -> Next {
+    let error = match answer {
+        Ok(accepted) => return Next::Record(accepted),
+        Err(SubmitError::Rejected {
+            status,
+            detailed_status,
+            description,
+        }) => {
+            return Next::Finish(Event::SubmitFailed {
+                order: job.order,
+                status,
+                detailed_status,
+                description,
+            });
+        }
+        Err(e) => e,
+    };
+    let attempts = job.attempts + 1;
+    if attempts >= max_attempts {
+        return Next::Finish(Event::submit_failed(
+            job.order,
+            reasons::provider_unavailable(attempts, &error),
+        ));
+    }
+    let delay = match &error {
+        SubmitError::RateLimited { retry_after_ms } => Duration::from_millis(*retry_after_ms),
+        _ => RETRY_BACKOFF.delay(job.attempts),
+    };
+    Next::Retry {
+        at: now.plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+        error,
     }
 }
 
 #[tracing::instrument(name = "submit", skip_all, fields(flow_id = %job.flow_id, order = job.order, attempt = job.attempts))]
 async fn submit_job(runtime: &Runtime, job: Job) {
-    let now = runtime.clock.now();
-    let channel = job.payload.channel();
-    let Some(provider) = runtime.providers.for_channel(channel) else {
-        let event = Event::InternalError {
-            order: job.order,
-            detail: format!("no provider is configured for {channel}"),
-        };
-        finish(runtime, &job, event).await;
-        return;
+    let in_flight = InFlight {
+        runtime,
+        id: job.id,
     };
-    if job.payload.not_after().is_some_and(|t| now >= t) {
-        // Waited in Cascade's own queue (retries, a restart) past the message's TTL: it
-        // must not leave any more.
-        let event = Event::submit_failed(job.order, reasons::expired_before_submit());
+    let provider = runtime.providers.for_channel(job.payload.channel());
+    if let Some(event) = before_submit(&job, provider.is_some(), runtime.clock.now()) {
+        drop(in_flight);
         finish(runtime, &job, event).await;
         return;
     }
+    let Some(provider) = provider else {
+        return;
+    };
     let request = SubmitRequest {
         flow_id: job.flow_id,
         order: job.order,
         first_attempt: !job.reclaimed && job.attempts == 0,
         payload: job.payload.clone(),
     };
+    super::DispatchCounters::count(&runtime.dispatched.submitted);
     let answer = tokio::select! {
         answer = provider.submit(&request) => answer,
         () = runtime.clock.sleep(runtime.config.submit_timeout) => Err(SubmitError::Retryable {
             reason: "the provider did not answer in time".into(),
         }),
     };
-    match answer {
-        Ok(accepted) => match runtime
+    drop(in_flight);
+    match after_submit(
+        &job,
+        answer,
+        runtime.config.max_submit_attempts,
+        runtime.clock.now(),
+    ) {
+        Next::Record(accepted) => match runtime
             .store
             .job_submitted(
                 &job,
@@ -121,46 +213,27 @@ async fn submit_job(runtime: &Runtime, job: Job) {
             )
             .await
         {
-            Ok(applied) => runtime.absorb(&applied),
+            Ok(applied) => {
+                super::DispatchCounters::count(&runtime.dispatched.recorded);
+                runtime.absorb(&applied);
+            }
             // The provider has the messages; the job stays leased and is retried after the
             // lease, and providers deduplicate on our message ids.
             Err(e) => {
                 tracing::error!(target: TARGET, error = %e, "submitted, but could not record it")
             }
         },
-        Err(SubmitError::Rejected {
-            status,
-            detailed_status,
-            description,
-        }) => {
-            let event = Event::SubmitFailed {
-                order: job.order,
-                status,
-                detailed_status,
-                description,
-            };
+        Next::Finish(event) => {
+            tracing::info!(target: TARGET, ?event, "the step ends at its submission");
             finish(runtime, &job, event).await;
         }
-        Err(e) => {
-            if job.attempts + 1 >= runtime.config.max_submit_attempts {
-                tracing::warn!(target: TARGET, error = %e, "giving up after repeated failures");
-                let event = Event::submit_failed(
-                    job.order,
-                    reasons::provider_unavailable(job.attempts + 1, &e),
-                );
-                finish(runtime, &job, event).await;
-                return;
-            }
-            let delay = match &e {
-                SubmitError::RateLimited { retry_after_ms } => {
-                    Duration::from_millis(*retry_after_ms)
+        Next::Retry { at, error } => {
+            tracing::info!(target: TARGET, %error, %at, "submission will be retried");
+            match runtime.store.job_retry(&job, at).await {
+                Ok(()) => super::DispatchCounters::count(&runtime.dispatched.retried),
+                Err(e) => {
+                    tracing::error!(target: TARGET, error = %e, "could not schedule the retry; the lease will bring it back");
                 }
-                _ => RETRY_BACKOFF.delay(job.attempts),
-            };
-            tracing::info!(target: TARGET, error = %e, ?delay, "submission will be retried");
-            let due = now.plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-            if let Err(e) = runtime.store.job_retry(&job, due).await {
-                tracing::error!(target: TARGET, error = %e, "could not schedule the retry; the lease will bring it back");
             }
         }
     }
@@ -172,7 +245,10 @@ async fn finish(runtime: &Runtime, job: &Job, event: Event) {
         .job_finished(job, event, runtime.clock.now())
         .await
     {
-        Ok(applied) => runtime.absorb(&applied),
+        Ok(applied) => {
+            super::DispatchCounters::count(&runtime.dispatched.finished);
+            runtime.absorb(&applied);
+        }
         Err(e) => {
             tracing::error!(target: TARGET, error = %e, "could not record the job's end; the lease will bring it back")
         }
@@ -181,3 +257,151 @@ async fn finish(runtime: &Runtime, job: &Job, event: Event) {
 
 /// Between submit attempts: 1 s, 2 s, 4 s … capped at one minute.
 const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+
+#[cfg(test)]
+mod tests {
+    use cascade_core::flow::FlowDefinition;
+    use cascade_core::ports::JobPayload;
+    use cascade_core::{FlowId, StatusKind};
+
+    use super::*;
+
+    /// A job of a one-step flow of `channel` whose step started at 0 with a TTL of 60 s.
+    fn job(channel: &str, attempts: u32) -> Job {
+        let body = serde_json::json!({"flow": [match channel {
+            "Sms" => serde_json::json!({"type": "Sms", "order": 1, "from": "Cascade",
+                "to": "+306912345678", "ttl": 1, "message": {"body": "Hi"}}),
+            _ => serde_json::json!({"type": "Voice", "order": 1, "from": "+306900000000",
+                "to": "+306912345678", "dialPlan": {"verbs": [{"type": "SAY", "message": {"text": "Hi"}}]}}),
+        }]});
+        let ctx = cascade_core::flow::AcceptContext {
+            tracking_id: FlowId::new_v7(0),
+            now: Timestamp::from_millis(0),
+            account_id: "acc",
+            application_id: "app",
+            viber_senders: &std::collections::HashMap::new(),
+            prices: &cascade_core::pricing::PriceList::default(),
+            operators: &cascade_core::pricing::OperatorTable::default(),
+            ttl_clock: cascade_core::flow::TtlClock::default(),
+        };
+        let def: FlowDefinition =
+            cascade_core::flow::parse_flow(&body, &ctx).expect("a valid flow");
+        Job {
+            id: 7,
+            flow_id: def.tracking_id,
+            order: 1,
+            attempts,
+            reclaimed: attempts > 0,
+            payload: JobPayload {
+                created_at: Timestamp::from_millis(0),
+                account_id: "acc".into(),
+                application_id: "app".into(),
+                step: def.steps[0].clone(),
+                message_id: "m".into(),
+                message_ids: vec!["m1".into()],
+            },
+        }
+    }
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    fn retryable() -> SubmitError {
+        SubmitError::Retryable {
+            reason: "HTTP 503".into(),
+        }
+    }
+
+    #[test]
+    fn no_provider_is_an_internal_error_and_a_stale_job_never_leaves() {
+        let sms = job("Sms", 0);
+        assert!(matches!(
+            before_submit(&sms, false, at(1)),
+            Some(Event::InternalError { order: 1, .. })
+        ));
+        assert_eq!(
+            before_submit(&sms, true, at(59_999)),
+            None,
+            "within its TTL"
+        );
+        assert_eq!(
+            before_submit(&sms, true, at(60_000)),
+            Some(Event::submit_failed(1, reasons::expired_before_submit())),
+            "its TTL ran out while it waited in Cascade's queue"
+        );
+        assert_eq!(
+            before_submit(&job("Voice", 0), true, at(10_000_000_000)),
+            None,
+            "a call has no TTL to outlive"
+        );
+    }
+
+    #[test]
+    fn answers_and_what_follows() {
+        let j = job("Sms", 0);
+        let accepted = Accepted {
+            provider: "p".into(),
+            message_ids: vec!["x".into()],
+        };
+        assert_eq!(
+            after_submit(&j, Ok(accepted.clone()), 8, at(5)),
+            Next::Record(accepted)
+        );
+        let refused = SubmitError::from(reasons::rejected_by_smsc("ESME_RINVDSTADR"));
+        assert_eq!(
+            after_submit(&j, Err(refused), 8, at(5)),
+            Next::Finish(Event::submit_failed(
+                1,
+                reasons::rejected_by_smsc("ESME_RINVDSTADR")
+            ))
+        );
+        assert_eq!(
+            after_submit(&j, Err(retryable()), 8, at(5)),
+            Next::Retry {
+                at: at(1_005),
+                error: retryable()
+            },
+            "first retry after 1 s"
+        );
+        assert_eq!(
+            after_submit(&job("Sms", 3), Err(retryable()), 8, at(5)),
+            Next::Retry {
+                at: at(8_005),
+                error: retryable()
+            },
+            "doubling: 1, 2, 4, 8 s"
+        );
+        let limited = SubmitError::RateLimited {
+            retry_after_ms: 250,
+        };
+        assert_eq!(
+            after_submit(&j, Err(limited.clone()), 8, at(5)),
+            Next::Retry {
+                at: at(255),
+                error: limited
+            },
+            "the provider says when"
+        );
+    }
+
+    #[test]
+    fn the_last_attempt_gives_the_step_up_as_unsent() {
+        match after_submit(&job("Sms", 7), Err(retryable()), 8, at(5)) {
+            Next::Finish(Event::SubmitFailed {
+                status,
+                detailed_status,
+                description,
+                ..
+            }) => {
+                assert_eq!(status, StatusKind::Unsent);
+                assert_eq!(detailed_status, "Provider unavailable");
+                assert!(
+                    description.contains("Not sent after 8 attempts"),
+                    "{description}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

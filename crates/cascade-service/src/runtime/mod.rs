@@ -61,6 +61,43 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// What the dispatcher has done since the runtime started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchCounts {
+    /// Provider calls made.
+    pub submitted: u64,
+    /// Answers recorded as sent.
+    pub recorded: u64,
+    /// Retries scheduled after a passing failure.
+    pub retried: u64,
+    /// Steps ended at their submission (refused, expired, no provider, given up).
+    pub finished: u64,
+}
+
+#[derive(Debug, Default)]
+struct DispatchCounters {
+    submitted: std::sync::atomic::AtomicU64,
+    recorded: std::sync::atomic::AtomicU64,
+    retried: std::sync::atomic::AtomicU64,
+    finished: std::sync::atomic::AtomicU64,
+}
+
+impl DispatchCounters {
+    fn count(counter: &std::sync::atomic::AtomicU64) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> DispatchCounts {
+        let read = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        DispatchCounts {
+            submitted: read(&self.submitted),
+            recorded: read(&self.recorded),
+            retried: read(&self.retried),
+            finished: read(&self.finished),
+        }
+    }
+}
+
 /// The running engine. Create with [`Runtime::start`]; stop with [`Runtime::shutdown`].
 pub struct Runtime {
     store: Arc<dyn Store>,
@@ -71,7 +108,8 @@ pub struct Runtime {
     /// Job ids being submitted right now, so a job claimed again by the poller while its
     /// first submission is still running is not submitted twice by this process.
     in_flight: Mutex<HashSet<i64>>,
-    timer_wake: Notify,
+    timer_wake: timers::TimerWake,
+    dispatched: DispatchCounters,
     callback_wake: Notify,
     callback_client: reqwest::Client,
     callback_secrets: callbacks::SecretCache,
@@ -107,7 +145,8 @@ impl Runtime {
             jobs_tx,
             in_flight: Mutex::new(HashSet::new()),
             config,
-            timer_wake: Notify::new(),
+            timer_wake: timers::TimerWake::default(),
+            dispatched: DispatchCounters::default(),
             callback_wake: Notify::new(),
             callback_client,
             callback_secrets: callbacks::SecretCache::default(),
@@ -141,6 +180,12 @@ impl Runtime {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// What the dispatcher has done so far (each count is recorded after the store write
+    /// it stands for).
+    pub fn dispatch_counts(&self) -> DispatchCounts {
+        self.dispatched.snapshot()
     }
 
     /// The clock the runtime runs on; everything that needs "now" in this process reads it.
@@ -201,15 +246,16 @@ impl Runtime {
         self.callback_wake.notify_one();
     }
 
-    /// Carry a transaction's effects on: queue its jobs, wake the timer loop.
+    /// Carry a transaction's effects on: queue its jobs, wake the timer loop for an earlier
+    /// deadline, wake the callback worker.
     pub(crate) fn absorb(&self, applied: &Applied) {
         for job in &applied.jobs {
             // The receiver only goes away at shutdown; the job row stays and is claimed
             // again on the next start.
             let _ = self.jobs_tx.send(job.clone());
         }
-        if applied.earliest_timer.is_some() {
-            self.timer_wake.notify_one();
+        if let Some(at) = applied.earliest_timer {
+            self.timer_wake.schedule(at);
         }
         if applied.callbacks > 0 {
             self.callback_wake.notify_one();
