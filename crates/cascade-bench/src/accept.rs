@@ -21,7 +21,6 @@ pub async fn accept(cli: &Cli) -> anyhow::Result<Load> {
         }
     })
     .await;
-    let _ = run.stop.send(());
-    let _ = run.server.await;
+    run.stop().await;
     Ok(load)
 }

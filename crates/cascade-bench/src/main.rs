@@ -65,6 +65,8 @@ enum What {
 
 const APP: &str = "bench-app";
 const SECRET: &str = "bench-secret-0123";
+/// The admin token Cascade is started with (for the admin and sandbox routes).
+const ADMIN: &str = "bench-admin-token-0123456789";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

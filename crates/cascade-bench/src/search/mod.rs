@@ -24,7 +24,6 @@ use fill::fill;
 use measure::{Kind, Measured, check_page, first_day, measure};
 use templates::make_templates;
 
-const ADMIN: &str = "bench-admin-token-0123456789";
 const DAY_MS: i64 = 86_400_000;
 /// Flows per fill transaction.
 const TX_FLOWS: usize = 5_000;
@@ -138,8 +137,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
             format!("{}; totalElements {}", describe(&m), m.totals),
         ));
     }
-    let _ = run.stop.send(());
-    let _ = run.server.await;
+    run.stop().await;
     eprintln!(
         "search bench done in {:.0} s",
         started.elapsed().as_secs_f64()

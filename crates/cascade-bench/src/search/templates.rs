@@ -6,7 +6,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
 
-use super::ADMIN;
+use crate::ADMIN;
 use crate::server::Running;
 
 /// A real flow to copy, with how often it occurs in the mix (per mille).
