@@ -7,8 +7,8 @@
 //!   sandbox, beside raw batched SQLite inserts of rows the size of a flow.
 //!
 //! - **search**: `POST /failover/tracking` latency (one request at a time) over a store
-//!   filled with `--search-flows` flows (about 25 s at the default 100 000; a million
-//!   takes about 4 minutes, mostly filling).
+//!   filled with `--search-flows` flows through the store's own import (filling takes
+//!   most of the run: about 12 s for the default 100 000 on a 2-core machine).
 //!
 //! The load generator runs in the same process as the server (same 2 cores), which is
 //! stated next to the figures.

@@ -3,11 +3,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use cascade_core::machines::FlowStatus;
+use cascade_core::{Channel, Timestamp};
 use serde_json::{Value, json};
 
 use super::fill::Filled;
 use super::templates::Template;
-use super::{DAY_MS, Rng, format_time, parse_time};
+use super::{DAY_MS, Rng};
 use crate::Cli;
 use crate::server::Running;
 
@@ -61,20 +63,16 @@ impl Kind {
     pub(super) fn request(
         self,
         filled: &Filled,
-        first_day: i64,
+        first_day: Timestamp,
         rng: &mut Rng,
     ) -> (Vec<(String, String)>, Value) {
         let f = |field: &str, op: &str, term: String| json!([{"fieldName": field, "searchOperator": op, "searchTerm": term}]);
-        let day = |rng: &mut Rng| {
-            let start = first_day + rng.below(29) as i64 * DAY_MS;
-            vec![
-                ("dateStart".to_owned(), format_time(start)),
-                ("dateEnd".to_owned(), format_time(start + DAY_MS)),
-            ]
-        };
+        let day = |rng: &mut Rng| day_range(first_day.plus_millis(rng.below(29) as i64 * DAY_MS));
         let number = |rng: &mut Rng| {
             let used = &filled.used;
-            filled.numbers[used[rng.below(used.len() as u64) as usize]].clone()
+            filled.numbers[used[rng.below(used.len() as u64) as usize]]
+                .number
+                .to_string()
         };
         match self {
             Kind::NoFilter => (vec![], Value::Null),
@@ -116,15 +114,16 @@ impl Kind {
         !matches!(self, Kind::ToStartsWithNarrow | Kind::ToContains)
     }
 
-    /// `totalElements` known from what the fill wrote (plus the real template flows),
+    /// `totalElements` known from what the fill stored (plus the real template flows),
     /// for the kinds whose answer does not depend on a random term.
     pub(super) fn expected_total(self, templates: &[Template], counts: &[u64]) -> Option<u64> {
-        let viber = |t: &Template| t.channels.iter().any(|c| c == "Viber");
+        let viber = |t: &Template| t.flow.definition.channels().contains(&Channel::Viber);
+        let status = |t: &Template| t.flow.state.status;
         let matches: &dyn Fn(&Template) -> bool = match self {
             Kind::NoFilter | Kind::DeepPage => &|_| true,
-            Kind::Status => &|t| t.status == "Failed",
+            Kind::Status => &|t| status(t) == FlowStatus::Failed,
             Kind::Type => &|t| viber(t),
-            Kind::TypeAndStatus => &|t| viber(t) && t.status == "Succeeded",
+            Kind::TypeAndStatus => &|t| viber(t) && status(t) == FlowStatus::Succeeded,
             _ => return None,
         };
         Some(
@@ -191,8 +190,11 @@ pub(super) fn check_page(
     Ok(total)
 }
 
-/// The first whole day of the filled 30 (milliseconds).
-pub(super) async fn first_day(client: &reqwest::Client, run: &Running) -> anyhow::Result<i64> {
+/// The first whole UTC day of the filled 30: the midnight after the oldest flow.
+pub(super) async fn first_day(
+    client: &reqwest::Client,
+    run: &Running,
+) -> anyhow::Result<Timestamp> {
     let r: Value = client
         .post(format!("{}/failover/tracking", run.base))
         .bearer_auth(&run.token)
@@ -204,8 +206,22 @@ pub(super) async fn first_day(client: &reqwest::Client, run: &Running) -> anyhow
     let first = r["content"][0]["createdAt"]
         .as_str()
         .context("a first flow")?;
-    let ms = parse_time(first).context("its createdAt")?;
-    Ok(ms - ms.rem_euclid(DAY_MS) + DAY_MS)
+    let first = Timestamp::parse(first).with_context(|| format!("createdAt {first}"))?;
+    Ok(next_midnight(first))
+}
+
+/// The first UTC midnight after `t` (the next one when `t` is a midnight itself).
+fn next_midnight(t: Timestamp) -> Timestamp {
+    let ms = t.as_millis();
+    Timestamp::from_millis(ms - ms.rem_euclid(DAY_MS) + DAY_MS)
+}
+
+/// The query parameters of a search over the day that starts at `start`.
+fn day_range(start: Timestamp) -> Vec<(String, String)> {
+    vec![
+        ("dateStart".to_owned(), start.to_rfc3339()),
+        ("dateEnd".to_owned(), start.plus_millis(DAY_MS).to_rfc3339()),
+    ]
 }
 
 pub(super) struct Measured {
@@ -271,4 +287,34 @@ where
             format!("{least}–{most}")
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_in_cascades_format() {
+        let first = Timestamp::parse("2026-03-01T09:15:02.113Z").unwrap();
+        assert_eq!(first.as_millis(), 1_772_356_502_113);
+        let day = next_midnight(first);
+        assert_eq!(day.to_rfc3339(), "2026-03-02T00:00:00.000Z");
+        assert_eq!(next_midnight(day).to_rfc3339(), "2026-03-03T00:00:00.000Z");
+        let leap = Timestamp::parse("2028-02-28T23:59:59.999Z").unwrap();
+        assert_eq!(next_midnight(leap).to_rfc3339(), "2028-02-29T00:00:00.000Z");
+        let range = day_range(day);
+        assert_eq!(
+            range,
+            [
+                (
+                    "dateStart".to_owned(),
+                    "2026-03-02T00:00:00.000Z".to_owned()
+                ),
+                ("dateEnd".to_owned(), "2026-03-03T00:00:00.000Z".to_owned()),
+            ]
+        );
+        for (_, text) in &range {
+            assert_eq!(Timestamp::parse(text).unwrap().to_rfc3339(), *text);
+        }
+    }
 }

@@ -1,40 +1,33 @@
-//! The template flows: one real flow of each kind, sent through the sandbox and read back.
+//! The template flows: one real flow of each kind in the mix, sent through the sandbox
+//! (scripted to succeed, fail over, fail or hang) and read back from the store as typed
+//! values, which the fill then copies.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use cascade_core::FlowId;
+use cascade_core::machines::FlowState;
+use cascade_store::StoredFlow;
 use serde_json::{Value, json};
-use sqlx::{Row, SqliteConnection};
 
 use crate::ADMIN;
 use crate::server::Running;
 
-/// A real flow to copy, with how often it occurs in the mix (per mille).
+/// A flow to copy, with how often it occurs in the mix (per mille).
 pub(super) struct Template {
     pub(super) per_mille: u32,
-    /// A flow that exists in the store itself (every template but the queued one).
+    /// Whether the flow itself is in the store (every template but the queued one), and so
+    /// counts in the account's search totals beside its copies.
     pub(super) real: bool,
-    pub(super) id: String,
-    pub(super) recipient: String,
-    pub(super) created_ms: i64,
-    pub(super) updated_after_ms: i64,
-    pub(super) application_id: String,
-    pub(super) status: String,
-    pub(super) termination: Option<String>,
-    pub(super) event_seq: i64,
-    pub(super) definition: Value,
-    pub(super) state: Value,
-    pub(super) channels: Vec<String>,
-    /// `flows.channels`, the flow's channel set as the store wrote it.
-    pub(super) channel_set: i64,
+    pub(super) flow: StoredFlow,
 }
 
-/// Send one flow of each kind through the sandbox and read back what the store wrote.
+/// Send one flow of each kind through the sandbox, wait until each has settled, and read
+/// it back through the store; plus a queued flow made from the first. The mix adds up to
+/// 1000 per mille.
 pub(super) async fn make_templates(
     client: &reqwest::Client,
     run: &Running,
-    account: &str,
-    conn: &mut SqliteConnection,
 ) -> anyhow::Result<Vec<Template>> {
     let admin = |path: &str, body: Value| {
         client
@@ -44,7 +37,7 @@ pub(super) async fn make_templates(
             .send()
     };
     let sender = admin(
-        &format!("/admin/accounts/{account}/viber-senders"),
+        &format!("/admin/accounts/{}/viber-senders", run.account),
         json!({"name": "BenchBrand"}),
     )
     .await?
@@ -140,18 +133,21 @@ pub(super) async fn make_templates(
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        templates.push(read_template(conn, per_mille, &id, to).await?);
+        templates.push(Template {
+            per_mille,
+            real: true,
+            flow: read_flow(run, &id).await?,
+        });
     }
-    // Queued: accepted, nothing attempted yet (the state a new flow starts with).
-    let mut queued = read_template(conn, 30, &templates[0].id, nums[0]).await?;
-    queued.real = false;
-    queued.status = "Queued".into();
-    queued.termination = None;
-    queued.updated_after_ms = 0;
-    queued.event_seq = 1;
-    queued.state =
-        json!({"status": "Queued", "steps": [], "updated_at": queued.definition["created_at"]});
-    templates.push(queued);
+    // Queued: accepted, nothing attempted yet. No such flow stays in the store for long,
+    // so this one is made: the first template's definition with a new flow's state.
+    let mut queued = templates[0].flow.clone();
+    queued.state = FlowState::new(queued.definition.created_at);
+    templates.push(Template {
+        per_mille: 30,
+        real: false,
+        flow: queued,
+    });
     anyhow::ensure!(
         templates.iter().map(|t| t.per_mille).sum::<u32>() == 1000,
         "the mix adds up to 1000 per mille"
@@ -159,40 +155,11 @@ pub(super) async fn make_templates(
     Ok(templates)
 }
 
-pub(super) async fn read_template(
-    conn: &mut SqliteConnection,
-    per_mille: u32,
-    id: &str,
-    recipient: &str,
-) -> anyhow::Result<Template> {
-    let row = sqlx::query(
-        "SELECT f.application_id, f.status, f.termination_channel, f.created_at, f.updated_at, \
-         f.event_seq, f.state, d.definition, f.channels FROM flows f \
-         JOIN flow_definitions d ON d.id = f.id WHERE f.id = ?",
-    )
-    .bind(id)
-    .fetch_one(&mut *conn)
-    .await?;
-    let channels: Vec<String> =
-        sqlx::query_scalar("SELECT channel FROM flow_steps WHERE flow_id = ? ORDER BY rowid")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
-    let created_ms: i64 = row.try_get(3)?;
-    Ok(Template {
-        per_mille,
-        real: true,
-        id: id.to_owned(),
-        recipient: recipient.to_owned(),
-        created_ms,
-        updated_after_ms: row.try_get::<i64, _>(4)? - created_ms,
-        application_id: row.try_get(0)?,
-        status: row.try_get(1)?,
-        termination: row.try_get(2)?,
-        event_seq: row.try_get(5)?,
-        state: serde_json::from_str(row.try_get(6)?)?,
-        definition: serde_json::from_str(row.try_get(7)?)?,
-        channels,
-        channel_set: row.try_get(8)?,
-    })
+/// The flow `id` of the bench account, as the store holds it.
+async fn read_flow(run: &Running, id: &str) -> anyhow::Result<StoredFlow> {
+    let id = FlowId::parse(id).with_context(|| format!("trackingId {id}"))?;
+    run.store
+        .flow(&run.account, id)
+        .await?
+        .with_context(|| format!("template {id} in the store"))
 }
