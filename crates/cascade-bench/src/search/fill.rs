@@ -38,9 +38,10 @@ pub(super) struct Filled {
     pub(super) counts: Vec<u64>,
 }
 
-/// Store `n` flows of `account`, and `n / 20` more spread over `others`, created over the
-/// 30 days that end a minute before the first template was, in time order, in batches
-/// of [`BATCH`]. Which template each copies is drawn by the templates' per mille.
+/// Store `n` flows of `account`, and `n / 20` more spread over `others` (at least one),
+/// created over the 30 days that end a minute before the first template was, in time
+/// order, in batches of [`BATCH`]. Which template each copies is drawn by the templates'
+/// per mille.
 pub(super) async fn fill(
     store: &dyn FlowStore,
     account: &str,
@@ -48,6 +49,7 @@ pub(super) async fn fill(
     templates: &[Template],
     n: usize,
 ) -> anyhow::Result<Filled> {
+    anyhow::ensure!(!others.is_empty(), "other accounts to own some flows");
     let mut rng = Rng(42);
     let greek = Msisdn::parse("+306900000000").map_err(anyhow::Error::msg)?;
     let uk = Msisdn::parse("+447900000000").map_err(anyhow::Error::msg)?;
@@ -80,7 +82,7 @@ pub(super) async fn fill(
             let created =
                 Timestamp::from_millis(start + (i as i64) * (30 * DAY_MS) / (total as i64));
             // Every 21st flow is another account's: n of the account's, n/20 others'.
-            let owner = if i % 21 == 20 && !others.is_empty() {
+            let owner = if i % 21 == 20 {
                 others[rng.below(others.len() as u64) as usize].as_str()
             } else {
                 account

@@ -9,11 +9,11 @@
 //! whatever the store keeps for search beside them, so the trackings rendered and the
 //! indexes searched are those of real flows.
 //!
-//! Coupling to the store's schema: none. The bench reaches Cascade's store only through
-//! the `cascade_store` traits (`TenancyStore::application`, `FlowStore::flow`,
-//! `FlowStore::import_flows`, `SearchStore::search`) and the HTTP API; it never opens the
-//! database. What it still assumes about the SQLite store is where it lives: one file,
-//! with its write-ahead log beside it as `<file>-wal`, whose sizes it reports.
+//! Coupling to the store's schema: none. This benchmark reaches Cascade's store only
+//! through the `cascade_store` traits (`TenancyStore::application` when the server
+//! starts, `FlowStore::flow`, `FlowStore::import_flows`) and the HTTP API; it never opens
+//! the database. What it still assumes about the SQLite store is where it lives: one
+//! file, with its write-ahead log beside it as `<file>-wal`, whose sizes it reports.
 
 use std::path::Path;
 use std::time::Instant;
