@@ -71,6 +71,9 @@ const ADMIN: &str = "bench-admin-token-0123456789";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // reqwest's rustls needs a process-wide crypto provider. Cascade installs one when it
+    // starts, but the static baseline (first in `all`) runs before any Cascade does.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     if std::env::var_os("RUST_LOG").is_some() {
         cascade::telemetry::init("warn");
     }
