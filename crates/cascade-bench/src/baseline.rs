@@ -1,0 +1,86 @@
+//! The baselines printed beside Cascade's figures: the same HTTP stack answering a static
+//! body, and raw SQLite inserts into a table of the bench's own (not Cascade's).
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sqlx::{Connection, SqliteConnection};
+
+use crate::Cli;
+use crate::load::{Load, drive, sms_flow};
+
+pub async fn static_baseline(cli: &Cli) -> anyhow::Result<Load> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let body = json!({"trackingId": "01a21b5d-8202-735b-9b3f-84365d5f78d1", "createdAt": "2026-11-27T04:57:22.690Z"});
+    let router = axum::Router::new().route(
+        "/failover",
+        axum::routing::post(move |_: axum::body::Bytes| {
+            let body = body.clone();
+            async move { axum::Json(body) }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = format!("http://{addr}/failover");
+    let flow = sms_flow();
+    let load = drive(cli.concurrency, cli.seconds, move |c| {
+        let (url, flow) = (url.clone(), flow.clone());
+        async move {
+            c.post(url)
+                .json(&flow)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+    server.abort();
+    Ok(load)
+}
+
+/// Rows/s for plain inserts of 2 KB rows into an indexed table, 512 per transaction,
+/// `per_statement` rows per INSERT, with the WAL and synchronous settings Cascade uses.
+pub async fn sqlite_baseline(cli: &Cli, per_statement: usize) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("raw.db").display());
+    let mut conn = SqliteConnection::connect(&url).await?;
+    let sync = if cli.durability == "normal" {
+        "NORMAL"
+    } else {
+        "FULL"
+    };
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&mut conn)
+        .await?;
+    sqlx::query(&format!("PRAGMA synchronous = {sync}"))
+        .execute(&mut conn)
+        .await?;
+    sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, account TEXT, created INTEGER, body TEXT) WITHOUT ROWID")
+        .execute(&mut conn)
+        .await?;
+    sqlx::query("CREATE INDEX t_account ON t (account, created, id)")
+        .execute(&mut conn)
+        .await?;
+    let body = "x".repeat(2048);
+    let deadline = Instant::now() + Duration::from_secs(cli.seconds);
+    let started = Instant::now();
+    let mut n: u64 = 0;
+    while Instant::now() < deadline {
+        let mut tx = conn.begin().await?;
+        for _ in 0..512 / per_statement {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO t (id, account, created, body) ",
+            );
+            q.push_values(0..per_statement, |mut b, _| {
+                n += 1;
+                b.push_bind(format!("{n:020}"))
+                    .push_bind("acc")
+                    .push_bind(n as i64)
+                    .push_bind(body.as_str());
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}

@@ -1,0 +1,320 @@
+//! The kinds of search timed, how each answer is checked, and the timing loop.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use cascade_core::machines::FlowStatus;
+use cascade_core::{Channel, Timestamp};
+use serde_json::{Value, json};
+
+use super::fill::Filled;
+use super::templates::Template;
+use super::{DAY_MS, Rng};
+use crate::Cli;
+use crate::server::Running;
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Kind {
+    NoFilter,
+    DeepPage,
+    Status,
+    Type,
+    ToIs,
+    ToStartsWithNarrow,
+    ToStartsWithBroad,
+    ToContains,
+    OneDay,
+    OneDayAndStatus,
+    TypeAndStatus,
+}
+
+impl Kind {
+    pub(super) const ALL: [Kind; 11] = [
+        Kind::NoFilter,
+        Kind::DeepPage,
+        Kind::Status,
+        Kind::Type,
+        Kind::ToIs,
+        Kind::ToStartsWithNarrow,
+        Kind::ToStartsWithBroad,
+        Kind::ToContains,
+        Kind::OneDay,
+        Kind::OneDayAndStatus,
+        Kind::TypeAndStatus,
+    ];
+
+    pub(super) fn describe(self) -> &'static str {
+        match self {
+            Kind::NoFilter => "no filter, first page (size 10, createdAt desc)",
+            Kind::DeepPage => "no filter, page 100",
+            Kind::Status => "`status is Failed` (8 %)",
+            Kind::Type => "`type is Viber` (35 %)",
+            Kind::ToIs => "`to is <a number>` (a random recipient of the account's flows)",
+            Kind::ToStartsWithNarrow => "`to starts_with +3069` + 4 random digits",
+            Kind::ToStartsWithBroad => "`to starts_with +3069` + 2 random digits (1 %)",
+            Kind::ToContains => "`to contains` 5 random digits",
+            Kind::OneDay => "one day (`dateStart`/`dateEnd`, a random day of the 30)",
+            Kind::OneDayAndStatus => "one day and `status is Failed`",
+            Kind::TypeAndStatus => "`type is Viber` and `status is Succeeded`",
+        }
+    }
+
+    /// Query parameters and body of one request.
+    pub(super) fn request(
+        self,
+        filled: &Filled,
+        first_day: Timestamp,
+        rng: &mut Rng,
+    ) -> (Vec<(String, String)>, Value) {
+        let f = |field: &str, op: &str, term: String| json!([{"fieldName": field, "searchOperator": op, "searchTerm": term}]);
+        let day = |rng: &mut Rng| day_range(first_day.plus_millis(rng.below(29) as i64 * DAY_MS));
+        let number = |rng: &mut Rng| {
+            let used = &filled.used;
+            filled.numbers[used[rng.below(used.len() as u64) as usize]]
+                .number
+                .to_string()
+        };
+        match self {
+            Kind::NoFilter => (vec![], Value::Null),
+            Kind::DeepPage => (vec![("page".into(), "100".into())], Value::Null),
+            Kind::Status => (vec![], f("status", "is", "Failed".into())),
+            Kind::Type => (vec![], f("type", "is", "Viber".into())),
+            Kind::ToIs => (vec![], f("to", "is", number(rng))),
+            Kind::ToStartsWithNarrow => (
+                vec![],
+                f(
+                    "to",
+                    "starts_with",
+                    format!("+3069{:04}", rng.below(10_000)),
+                ),
+            ),
+            Kind::ToStartsWithBroad => (
+                vec![],
+                f("to", "starts_with", format!("+3069{:02}", rng.below(100))),
+            ),
+            Kind::ToContains => (
+                vec![],
+                f("to", "contains", format!("{:05}", rng.below(100_000))),
+            ),
+            Kind::OneDay => (day(rng), Value::Null),
+            Kind::OneDayAndStatus => (day(rng), f("status", "is", "Failed".into())),
+            Kind::TypeAndStatus => (
+                vec![],
+                json!([
+                    {"fieldName": "type", "searchTerm": "Viber"},
+                    {"fieldName": "status", "searchTerm": "Succeeded"},
+                ]),
+            ),
+        }
+    }
+
+    /// Whether every request of this kind must find flows (a few, like a random
+    /// 4-digit prefix, may rightly find none).
+    pub(super) fn must_match(self) -> bool {
+        !matches!(self, Kind::ToStartsWithNarrow | Kind::ToContains)
+    }
+
+    /// `totalElements` known from what the fill stored (plus the real template flows),
+    /// for the kinds whose answer does not depend on a random term.
+    pub(super) fn expected_total(self, templates: &[Template], counts: &[u64]) -> Option<u64> {
+        let viber = |t: &Template| t.flow.definition.channels().contains(&Channel::Viber);
+        let status = |t: &Template| t.flow.state.status;
+        let matches: &dyn Fn(&Template) -> bool = match self {
+            Kind::NoFilter | Kind::DeepPage => &|_| true,
+            Kind::Status => &|t| status(t) == FlowStatus::Failed,
+            Kind::Type => &|t| viber(t),
+            Kind::TypeAndStatus => &|t| viber(t) && status(t) == FlowStatus::Succeeded,
+            _ => return None,
+        };
+        Some(
+            templates
+                .iter()
+                .zip(counts)
+                .filter(|(t, _)| matches(t))
+                .map(|(t, n)| n + u64::from(t.real))
+                .sum(),
+        )
+    }
+}
+
+/// Check one answer: a full page (no flow left out), the expected total, and each
+/// tracking on the page matching the filters. Returns `totalElements`.
+pub(super) fn check_page(
+    kind: Kind,
+    page: &Value,
+    filters: &Value,
+    expected: Option<u64>,
+) -> anyhow::Result<u64> {
+    let total = page["totalElements"].as_u64().context("totalElements")?;
+    let content = page["content"].as_array().context("content")?;
+    let (number, size) = (
+        page["number"].as_u64().context("number")?,
+        page["size"].as_u64().context("size")?,
+    );
+    let full = total.saturating_sub(number * size).min(size);
+    anyhow::ensure!(
+        content.len() as u64 == full,
+        "{kind:?}: {} trackings on page {number} of {total} results, expected {full}",
+        content.len()
+    );
+    if let Some(expected) = expected {
+        anyhow::ensure!(
+            total == expected,
+            "{kind:?}: totalElements {total}, expected {expected}"
+        );
+    }
+    anyhow::ensure!(
+        total > 0 || !kind.must_match(),
+        "{kind:?}: nothing found for {filters}"
+    );
+    for filter in filters.as_array().into_iter().flatten() {
+        let term = filter["searchTerm"].as_str().context("a term")?;
+        for tracking in content {
+            // A queued flow has no messages yet: its steps cannot be seen.
+            let queued = tracking["status"] == "Queued";
+            let ok = match filter["fieldName"].as_str() {
+                Some("status") => tracking["status"] == term,
+                Some("type") => {
+                    queued
+                        || tracking["messages"]
+                            .as_array()
+                            .is_some_and(|m| m.iter().any(|m| m["type"] == term))
+                }
+                // Whatever the operator, the term is in the tracking (a recipient).
+                Some("to") => queued || tracking.to_string().contains(term),
+                _ => true,
+            };
+            anyhow::ensure!(ok, "{kind:?}: {tracking} does not match {filter}");
+        }
+    }
+    Ok(total)
+}
+
+/// The first whole UTC day of the filled 30: the midnight after the oldest flow.
+pub(super) async fn first_day(
+    client: &reqwest::Client,
+    run: &Running,
+) -> anyhow::Result<Timestamp> {
+    let r: Value = client
+        .post(format!("{}/failover/tracking", run.base))
+        .bearer_auth(&run.token)
+        .query(&[("sort", "createdAt,asc"), ("size", "1")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let first = r["content"][0]["createdAt"]
+        .as_str()
+        .context("a first flow")?;
+    let first = Timestamp::parse(first).with_context(|| format!("createdAt {first}"))?;
+    Ok(next_midnight(first))
+}
+
+/// The first UTC midnight after `t` (the next one when `t` is a midnight itself).
+fn next_midnight(t: Timestamp) -> Timestamp {
+    let ms = t.as_millis();
+    Timestamp::from_millis(ms - ms.rem_euclid(DAY_MS) + DAY_MS)
+}
+
+/// The query parameters of a search over the day that starts at `start`.
+fn day_range(start: Timestamp) -> Vec<(String, String)> {
+    vec![
+        ("dateStart".to_owned(), start.to_rfc3339()),
+        ("dateEnd".to_owned(), start.plus_millis(DAY_MS).to_rfc3339()),
+    ]
+}
+
+pub(super) struct Measured {
+    pub(super) p50: Duration,
+    pub(super) p99: Duration,
+    pub(super) requests: usize,
+    /// The smallest and largest total `check` returned.
+    pub(super) totals: String,
+}
+
+/// Send requests one at a time: `WARM_UP` unmeasured, then up to `--search-requests`
+/// or until `--seconds` have passed (but at least `AT_LEAST`). A request is timed
+/// from sending it until its whole body has arrived; the body is then parsed and
+/// checked (`check(body, context)`, untimed), and any failure stops the benchmark.
+pub(super) async fn measure<R, C>(
+    cli: &Cli,
+    rng: &mut Rng,
+    mut request: R,
+    check: C,
+) -> anyhow::Result<Measured>
+where
+    R: FnMut(&mut Rng) -> (reqwest::RequestBuilder, Value),
+    C: Fn(&Value, &Value) -> anyhow::Result<u64>,
+{
+    const WARM_UP: usize = 2;
+    /// Measured even when they take longer than `--seconds`.
+    const AT_LEAST: usize = 5;
+    let mut latencies = Vec::with_capacity(cli.search_requests);
+    let (mut least, mut most) = (u64::MAX, 0);
+    let mut deadline = None;
+    for i in 0..cli.search_requests + WARM_UP {
+        if i == WARM_UP {
+            deadline = Some(Instant::now() + Duration::from_secs(cli.seconds));
+        }
+        if latencies.len() >= AT_LEAST && deadline.is_some_and(|d| Instant::now() > d) {
+            break;
+        }
+        let (request, context) = request(rng);
+        let t = Instant::now();
+        let r = request.send().await?;
+        let status = r.status();
+        let bytes = r.bytes().await?;
+        let elapsed = t.elapsed();
+        let body: Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{status}: {}", String::from_utf8_lossy(&bytes)))?;
+        anyhow::ensure!(status.is_success(), "{status} {body} for {context}");
+        let total = check(&body, &context)?;
+        if i >= WARM_UP {
+            latencies.push(elapsed);
+            (least, most) = (least.min(total), most.max(total));
+        }
+    }
+    anyhow::ensure!(!latencies.is_empty(), "nothing measured");
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    Ok(Measured {
+        p50: pct(0.50),
+        p99: pct(0.99),
+        requests: latencies.len(),
+        totals: if least == most {
+            format!("{least}")
+        } else {
+            format!("{least}–{most}")
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_in_cascades_format() {
+        let first = Timestamp::parse("2026-03-01T09:15:02.113Z").unwrap();
+        assert_eq!(first.as_millis(), 1_772_356_502_113);
+        let day = next_midnight(first);
+        assert_eq!(day.to_rfc3339(), "2026-03-02T00:00:00.000Z");
+        assert_eq!(next_midnight(day).to_rfc3339(), "2026-03-03T00:00:00.000Z");
+        let leap = Timestamp::parse("2028-02-28T23:59:59.999Z").unwrap();
+        assert_eq!(next_midnight(leap).to_rfc3339(), "2028-02-29T00:00:00.000Z");
+        let range = day_range(day);
+        assert_eq!(
+            range,
+            [
+                (
+                    "dateStart".to_owned(),
+                    "2026-03-02T00:00:00.000Z".to_owned()
+                ),
+                ("dateEnd".to_owned(), "2026-03-03T00:00:00.000Z".to_owned()),
+            ]
+        );
+        for (_, text) in &range {
+            assert_eq!(Timestamp::parse(text).unwrap().to_rfc3339(), *text);
+        }
+    }
+}

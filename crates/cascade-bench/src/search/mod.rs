@@ -1,0 +1,204 @@
+//! `search`: fill a fresh store with flows of one account (plus a few other accounts'),
+//! then time typical `POST /failover/tracking` requests over HTTP, one at a time.
+//!
+//! The flows are copies of real ones: a handful of template flows go through the whole
+//! pipeline first (sandbox scenarios make them succeed, fail over, fail or hang), are
+//! read back through the store, and each generated flow is a typed copy of one with its
+//! own trackingId, recipient and creation time (every instant in it moves with that).
+//! The copies go in through [`cascade_store::FlowStore::import_flows`], which writes
+//! whatever the store keeps for search beside them, so the trackings rendered and the
+//! indexes searched are those of real flows.
+//!
+//! Coupling to the store's schema: none. This benchmark reaches Cascade's store only
+//! through the `cascade_store` traits (`TenancyStore::application` when the server
+//! starts, `FlowStore::flow`, `FlowStore::import_flows`) and the HTTP API; it never opens
+//! the database. What it still assumes about the SQLite store is where it lives: one
+//! file, with its write-ahead log beside it as `<file>-wal`, whose sizes it reports.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use crate::server::{Running, start_cascade};
+use crate::{ADMIN, Cli};
+
+mod fill;
+mod measure;
+mod templates;
+
+use fill::fill;
+use measure::{Kind, Measured, check_page, first_day, measure};
+use templates::make_templates;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Returns the table rows: (measurement, result).
+pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
+    let started = Instant::now();
+    let run = start_cascade(cli).await?;
+    let client = reqwest::Client::new();
+    let templates = make_templates(&client, &run).await?;
+    let others = other_accounts(&client, &run).await?;
+    let fill_started = Instant::now();
+    let filled = fill(
+        run.store.as_ref(),
+        &run.account,
+        &others,
+        &templates,
+        cli.search_flows,
+    )
+    .await?;
+    let fill_secs = fill_started.elapsed().as_secs_f64();
+    let bytes = store_size(&run.db)?;
+
+    let mut rows = vec![(
+        format!(
+            "Search: store filled with {} flows of the account (+5 % of other accounts'), imported through the store",
+            cli.search_flows
+        ),
+        format!(
+            "{fill_secs:.0} s, {:.2} GB on disk (database + WAL)",
+            bytes as f64 / 1e9
+        ),
+    )];
+    let describe = |m: &Measured| {
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms ({} requests one at a time)",
+            m.p50.as_secs_f64() * 1e3,
+            m.p99.as_secs_f64() * 1e3,
+            m.requests,
+        )
+    };
+    let mut rng = Rng(0x5EED);
+
+    // Baselines on the same server, measured the same way.
+    let url = format!("{}/healthz", run.base);
+    let m = measure(
+        cli,
+        &mut rng,
+        |_| (client.get(&url), Value::Null),
+        |body, _| {
+            anyhow::ensure!(body["status"] == "ok", "healthz: {body}");
+            Ok(0)
+        },
+    )
+    .await?;
+    rows.push((
+        format!(
+            "Search baseline, {} flows: `GET /healthz` (HTTP only: no token, no store)",
+            cli.search_flows
+        ),
+        describe(&m),
+    ));
+    let m = measure(
+        cli,
+        &mut rng,
+        |rng| {
+            let id = &filled.ids[rng.below(filled.ids.len() as u64) as usize];
+            (
+                client
+                    .get(format!("{}/failover/tracking/{id}", run.base))
+                    .bearer_auth(&run.token),
+                json!(id),
+            )
+        },
+        |body, id| {
+            anyhow::ensure!(body["trackingId"] == *id, "tracking {id}: {body}");
+            Ok(1)
+        },
+    )
+    .await?;
+    rows.push((
+        format!(
+            "Search baseline, {} flows: `GET /failover/tracking/{{id}}` of a random flow (token, point lookup by id, one tracking rendered)",
+            cli.search_flows
+        ),
+        describe(&m),
+    ));
+
+    let url = format!("{}/failover/tracking", run.base);
+    let first_day = first_day(&client, &run).await?;
+    for kind in Kind::ALL {
+        let expected = kind.expected_total(&templates, &filled.counts);
+        let m = measure(
+            cli,
+            &mut rng,
+            |rng| {
+                let (query, body) = kind.request(&filled, first_day, rng);
+                let request = client
+                    .post(&url)
+                    .bearer_auth(&run.token)
+                    .query(&query)
+                    .json(&body);
+                (request, body)
+            },
+            |page, filters| check_page(kind, page, filters, expected),
+        )
+        .await?;
+        rows.push((
+            format!("Search, {} flows: {}", cli.search_flows, kind.describe()),
+            format!("{}; totalElements {}", describe(&m), m.totals),
+        ));
+    }
+    run.stop().await;
+    eprintln!(
+        "search bench done in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(rows)
+}
+
+/// splitmix64: fast, seeded, good enough to spread test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform-enough in `0..n` (`n` > 0).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Three more accounts, made through the admin API, to own the flows that are not the
+/// bench account's (search must pass over them).
+async fn other_accounts(client: &reqwest::Client, run: &Running) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for i in 1..=3 {
+        let account: Value = client
+            .post(format!("{}/admin/accounts", run.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "name": format!("bench-other-{i}") }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let id = account["accountId"].as_str().context("an accountId")?;
+        ids.push(id.to_owned());
+    }
+    Ok(ids)
+}
+
+/// Bytes the SQLite store takes on disk: the database file plus its write-ahead log,
+/// where pages written since the last checkpoint are. An upper bound of the data's size,
+/// since a WAL is reused rather than shrunk and may hold pages the file holds too.
+fn store_size(db: &Path) -> anyhow::Result<u64> {
+    let file = std::fs::metadata(db).with_context(|| format!("{}", db.display()))?;
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = match std::fs::metadata(&wal) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(file.len() + wal)
+}

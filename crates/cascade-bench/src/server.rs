@@ -1,0 +1,97 @@
+//! Starting Cascade in-process on a fresh SQLite file, with one application and a token.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use cascade::config::Config;
+use cascade::startup::Application;
+use cascade_store::Store;
+use serde_json::Value;
+
+use crate::{ADMIN, APP, Cli, SECRET};
+
+/// A Cascade server running in this process, until [`Running::stop`].
+pub struct Running {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// A bearer token of the application [`APP`].
+    pub token: String,
+    /// The account [`APP`] belongs to.
+    pub account: String,
+    /// The store the server runs on, for the bench's own reads and writes (filling a
+    /// store, counting flows) without going through HTTP. Shared with the server.
+    pub store: Arc<dyn Store>,
+    /// The SQLite database file; its write-ahead log is the same path plus `-wal`.
+    pub db: PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+    /// Removed (with the database in it) when this is dropped.
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    /// Ask the server to shut down and wait until it has.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+    }
+}
+
+/// Start Cascade on a new database in a temporary directory: sandbox providers, no rate
+/// limit, a balance that never runs out, the durability asked for on the command line,
+/// and one application ([`APP`]) with a token already fetched.
+pub async fn start_cascade(cli: &Cli) -> anyhow::Result<Running> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("bench.db");
+    let env: HashMap<String, String> = [
+        ("CASCADE_LISTEN", "127.0.0.1:0".to_owned()),
+        ("CASCADE_DATABASE_URL", format!("sqlite://{}", db.display())),
+        ("CASCADE_ADMIN_TOKEN", ADMIN.to_owned()),
+        ("CASCADE_BOOTSTRAP_APPLICATION", format!("{APP}:{SECRET}")),
+        ("CASCADE_DEFAULT_BALANCE", "1000000000".to_owned()),
+        ("CASCADE_RATE_LIMIT_PER_SECOND", "0".to_owned()),
+        ("CASCADE_DURABILITY", cli.durability.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let app = Application::build(Config::load(None, &env)?).await?;
+    let base = format!("http://{}", app.local_addr());
+    let store = Arc::clone(app.store());
+    let account = store
+        .application(APP)
+        .await?
+        .context("the bootstrap application")?
+        .account_id;
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = app
+            .run_until_stopped(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    let token = reqwest::Client::new()
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(APP, Some(SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await?
+        .json::<Value>()
+        .await?["access_token"]
+        .as_str()
+        .context("a token")?
+        .to_owned();
+    Ok(Running {
+        base,
+        token,
+        account,
+        store,
+        db,
+        stop,
+        server,
+        _dir: dir,
+    })
+}
