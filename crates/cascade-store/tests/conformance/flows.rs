@@ -1,0 +1,316 @@
+//! Flows, the engine's writes, jobs, reports and timers.
+
+use cascade_core::machines::{Event, FlowStatus, Report, TimelineKind, TimerKind};
+use cascade_core::{FlowId, StatusKind};
+use cascade_store::{ReportOutcome, StoreError, StoredFlow};
+
+use crate::support::*;
+
+const LEASE_MS: i64 = 60_000;
+
+/// Accept `body` at `at(0)` and hand its first job to a provider answering `ids`.
+async fn sent(f: &Fixture, body: serde_json::Value, ids: &[&str]) -> FlowId {
+    let def = f.flow(body, at(0));
+    let id = def.tracking_id;
+    let applied = f.store.accept_flow(def, at(0)).await.unwrap();
+    let job = applied.jobs.into_iter().next().expect("a job");
+    f.store
+        .job_submitted(
+            &job,
+            "prov",
+            ids.iter().map(|s| (*s).to_owned()).collect(),
+            at(10),
+        )
+        .await
+        .unwrap();
+    id
+}
+
+pub async fn accepting_stores_the_flow_and_leases_its_first_job(f: &Fixture) {
+    let def = f.flow(sms(10), at(0));
+    let id = def.tracking_id;
+    let applied = f.store.accept_flow(def.clone(), at(0)).await.unwrap();
+    assert_eq!(applied.status, Some(FlowStatus::Queued));
+    assert_eq!(applied.jobs.len(), 1);
+    let job = &applied.jobs[0];
+    assert_eq!((job.flow_id, job.order, job.attempts), (id, 1, 0));
+    assert_eq!(job.payload.step, def.steps[0]);
+    let stored = f.stored(id).await;
+    assert_eq!(stored.definition, def);
+    assert_eq!(stored.state.steps.len(), 1, "the first step started");
+    assert_eq!(f.store.count_flows().await.unwrap(), 1);
+    assert!(
+        f.store
+            .claim_jobs(at(1), LEASE_MS, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the new job is leased to the caller that accepted the flow"
+    );
+    let account = f.store.account(&f.account).await.unwrap().unwrap();
+    assert_eq!(
+        account.balance.get(),
+        100_000_000 - def.steps[0].unit_price.get(),
+        "the SMS was paid for when its step started"
+    );
+}
+
+pub async fn a_flow_belongs_to_its_account_only(f: &Fixture) {
+    let other = new_account(&*f.store, "acc-2").await;
+    let def = f.flow(sms(10), at(0));
+    let id = def.tracking_id;
+    f.store.accept_flow(def, at(0)).await.unwrap();
+    assert!(f.store.flow(&other, id).await.unwrap().is_none());
+    assert!(f.store.timeline(&other, id).await.unwrap().is_none());
+    assert!(f.store.flow(&f.account, id).await.unwrap().is_some());
+    assert!(
+        f.store
+            .flow(&f.account, FlowId::new_v7(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn events_apply_and_the_timeline_grows(f: &Fixture) {
+    let def = f.flow(sms(10), at(0));
+    let id = def.tracking_id;
+    f.store.accept_flow(def, at(0)).await.unwrap();
+    let before = f
+        .store
+        .timeline(&f.account, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .len();
+    let applied = f
+        .store
+        .apply(
+            id,
+            Event::InternalError {
+                order: 1,
+                detail: "test".into(),
+            },
+            at(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.status, Some(FlowStatus::Failed));
+    let timeline = f.store.timeline(&f.account, id).await.unwrap().unwrap();
+    assert!(timeline.len() > before);
+    assert_eq!(
+        timeline.last().unwrap().kind,
+        TimelineKind::FlowCompleted,
+        "{timeline:#?}"
+    );
+    let kinds: Vec<_> = timeline.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds[0], TimelineKind::Accepted, "oldest first");
+    let err = f
+        .store
+        .apply(FlowId::new_v7(1), Event::Start, at(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+}
+
+pub async fn a_report_before_its_id_is_held_then_applied(f: &Fixture) {
+    let def = f.flow(sms(10), at(0));
+    let id = def.tracking_id;
+    let applied = f.store.accept_flow(def, at(0)).await.unwrap();
+    let early = f
+        .store
+        .apply_report(
+            "prov",
+            &["p-1".into()],
+            Report::status(StatusKind::Delivered, at(5)),
+            at(5),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(early, ReportOutcome::Held));
+    let job = applied.jobs.into_iter().next().unwrap();
+    let submitted = f
+        .store
+        .job_submitted(&job, "prov", vec!["p-1".into()], at(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        submitted.status,
+        Some(FlowStatus::Succeeded),
+        "the held report was applied with the submission"
+    );
+    let StoredFlow { state, .. } = f.stored(id).await;
+    assert_eq!(state.steps[0].messages[0].status, StatusKind::Delivered);
+    // Held once, applied once: a later copy of it is a duplicate, not a second hold.
+    let again = f
+        .store
+        .apply_report(
+            "prov",
+            &["p-1".into()],
+            Report::status(StatusKind::Delivered, at(20)),
+            at(20),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(again, ReportOutcome::Applied(_)));
+}
+
+pub async fn a_report_matches_any_form_of_its_id(f: &Fixture) {
+    let id = sent(f, sms(10), &["00ab"]).await;
+    // An SMSC printing the receipt's id another way: the candidates name both forms.
+    let outcome = f
+        .store
+        .apply_report(
+            "prov",
+            &["171".into(), "00ab".into()],
+            Report::status(StatusKind::Undelivered, at(30)),
+            at(30),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, ReportOutcome::Applied(_)));
+    assert_eq!(
+        f.stored(id).await.state.steps[0].messages[0].status,
+        StatusKind::Undelivered
+    );
+    // Reports are matched per provider: the same id under another name is not this one.
+    let other = f
+        .store
+        .apply_report(
+            "other",
+            &["00ab".into()],
+            Report::status(StatusKind::Delivered, at(31)),
+            at(31),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(other, ReportOutcome::Held));
+}
+
+pub async fn timers_fire_when_due_and_not_before(f: &Fixture) {
+    assert_eq!(f.store.next_timer_due().await.unwrap(), None);
+    let id = sent(f, sms_then_voice(), &["p-1"]).await;
+    // The SMS's TTL (1 minute) runs from its submission at +10 ms.
+    let due = at(10 + 60_000);
+    assert_eq!(f.store.next_timer_due().await.unwrap(), Some(due));
+    let early = f.store.fire_due_timers(at(60_009), 10).await.unwrap();
+    assert_eq!(early.fired, 0);
+    let fired = f.store.fire_due_timers(due, 10).await.unwrap();
+    assert_eq!(fired.fired, 1);
+    assert_eq!(
+        fired.applied.jobs.len(),
+        1,
+        "the expiry failed over: the call's job comes with it"
+    );
+    let state = f.stored(id).await.state;
+    assert_eq!(state.steps.len(), 2);
+    assert_eq!(state.steps[0].messages[0].status, StatusKind::Undelivered);
+    assert_eq!(
+        f.store.fire_due_timers(due, 10).await.unwrap().fired,
+        0,
+        "a timer fires once"
+    );
+    let _ = TimerKind::Ttl;
+}
+
+pub async fn a_leased_job_is_claimed_only_after_its_lease(f: &Fixture) {
+    let def = f.flow(sms(10), at(0));
+    f.store.accept_flow(def, at(0)).await.unwrap();
+    // The accepting caller's lease (5 minutes) must run out first.
+    assert!(
+        f.store
+            .claim_jobs(at(299_000), LEASE_MS, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = f.store.claim_jobs(at(300_001), LEASE_MS, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(claimed[0].reclaimed);
+    assert!(
+        f.store
+            .claim_jobs(at(300_002), LEASE_MS, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed by one caller at a time"
+    );
+    assert_eq!(
+        f.store
+            .claim_jobs(at(300_001 + LEASE_MS + 1), LEASE_MS, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "and again once that lease ran out"
+    );
+}
+
+pub async fn a_retried_job_comes_back_when_due(f: &Fixture) {
+    let def = f.flow(sms(10), at(0));
+    let applied = f.store.accept_flow(def, at(0)).await.unwrap();
+    let job = &applied.jobs[0];
+    f.store.job_retry(job, at(2_000)).await.unwrap();
+    assert!(
+        f.store
+            .claim_jobs(at(1_999), LEASE_MS, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = f.store.claim_jobs(at(2_000), LEASE_MS, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].attempts, 1, "the failed attempt is counted");
+}
+
+pub async fn a_finished_job_is_gone(f: &Fixture) {
+    let def = f.flow(sms_then_voice(), at(0));
+    let id = def.tracking_id;
+    let applied = f.store.accept_flow(def, at(0)).await.unwrap();
+    let job = &applied.jobs[0];
+    let done = f
+        .store
+        .job_finished(
+            job,
+            Event::submit_failed(
+                1,
+                cascade_core::reasons::rejected_by_smsc("ESME_RINVDSTADR"),
+            ),
+            at(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.jobs.len(), 1, "failed over to the call");
+    assert_eq!(done.jobs[0].order, 2);
+    let claimed = f
+        .store
+        .claim_jobs(at(10_000_000), LEASE_MS, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|j| j.order).collect::<Vec<_>>(),
+        [2],
+        "the SMS job is gone; only the call's remains"
+    );
+    assert_eq!(f.stored(id).await.state.steps.len(), 2);
+}
+
+pub async fn imported_flows_read_back_and_refuse_taken_ids(f: &Fixture) {
+    let def = f.flow(sms(10), at(0));
+    let mut state = cascade_core::machines::FlowState::new(def.created_at);
+    state.status = FlowStatus::Succeeded;
+    let flow = StoredFlow {
+        definition: def.clone(),
+        state: state.clone(),
+    };
+    f.store.import_flows(vec![flow.clone()]).await.unwrap();
+    let back = f.stored(def.tracking_id).await;
+    assert_eq!((back.definition, back.state), (def.clone(), state));
+    let err = f.store.import_flows(vec![flow]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        f.store.count_flows().await.unwrap(),
+        1,
+        "nothing imported twice"
+    );
+}

@@ -1,0 +1,164 @@
+//! The sandbox providers' rules, sends and owed reports.
+
+use cascade_core::sandbox::{NewScenario, SendKind};
+use cascade_core::{Channel, StatusKind};
+use cascade_store::SandboxSend;
+use serde_json::json;
+
+use crate::support::*;
+
+fn rule(to: &str, events: serde_json::Value, times: Option<u32>) -> NewScenario {
+    NewScenario {
+        channel: Channel::Viber,
+        to: to.into(),
+        rule: json!({"events": events}),
+        times,
+    }
+}
+
+fn send(client_ref: &str, to: &str) -> SandboxSend {
+    SandboxSend {
+        first_attempt: false,
+        provider: "sandbox-viber".into(),
+        channel: Channel::Viber,
+        client_ref: client_ref.into(),
+        to: to.into(),
+        payload: json!({"text": "hi"}),
+        provider_ids: vec![format!("pid-{client_ref}")],
+        kind: SendKind::Step {
+            channel: Channel::Viber,
+            hang_up_on_machine: false,
+        },
+    }
+}
+
+pub async fn the_newest_matching_rule_with_sends_left_is_chosen(f: &Fixture) {
+    let any = f
+        .store
+        .create_scenario(&rule("*", json!([]), None), at(0))
+        .await
+        .unwrap();
+    let once = f
+        .store
+        .create_scenario(
+            &rule(
+                "+306912345678",
+                json!([{"afterMs": 5, "status": "EXPIRED"}]),
+                Some(1),
+            ),
+            at(1),
+        )
+        .await
+        .unwrap();
+    let first = f
+        .store
+        .sandbox_send(send("m1", "+306912345678"), at(2))
+        .await
+        .unwrap();
+    assert_eq!(first.scenario.as_ref().map(|s| s.id), Some(once.id));
+    assert_eq!(first.scenario.unwrap().times_left, Some(0), "used up");
+    let second = f
+        .store
+        .sandbox_send(send("m2", "+306912345678"), at(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.scenario.map(|s| s.id),
+        Some(any.id),
+        "used up: the wildcard now"
+    );
+    let listed = f.store.scenarios().await.unwrap();
+    assert_eq!(
+        listed.iter().find(|s| s.id == once.id).unwrap().times_left,
+        Some(0)
+    );
+}
+
+pub async fn a_resend_gets_its_first_ids_and_schedules_nothing(f: &Fixture) {
+    let first = f
+        .store
+        .sandbox_send(send("m1", "+306912345678"), at(0))
+        .await
+        .unwrap();
+    assert!(!first.duplicate);
+    let mut again = send("m1", "+306912345678");
+    again.provider_ids = vec!["another".into()];
+    let second = f.store.sandbox_send(again, at(1)).await.unwrap();
+    assert!(second.duplicate);
+    assert_eq!(second.provider_ids, first.provider_ids);
+    assert_eq!(
+        f.store.sandbox_provider_ids("m1").await.unwrap(),
+        Some(first.provider_ids)
+    );
+    let due = f
+        .store
+        .due_sandbox_reports("sandbox-", at(1_000_000), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.len(),
+        2,
+        "the default DELIVERED and SEEN, once: {due:?}"
+    );
+}
+
+pub async fn owed_reports_fall_due_and_go_when_acknowledged(f: &Fixture) {
+    f.store
+        .sandbox_send(send("m1", "+306912345678"), at(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.next_sandbox_report_due("sandbox-").await.unwrap(),
+        Some(at(20))
+    );
+    assert!(
+        f.store
+            .due_sandbox_reports("sandbox-", at(19), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = f
+        .store
+        .due_sandbox_reports("sandbox-", at(20), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].report.status, StatusKind::Delivered);
+    assert_eq!(due[0].provider_message_id, "pid-m1");
+    assert!(
+        f.store
+            .due_sandbox_reports("smsc-sim:", at(20), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "by provider prefix"
+    );
+    f.store.ack_sandbox_reports(&[due[0].id]).await.unwrap();
+    let rest = f
+        .store
+        .due_sandbox_reports("sandbox-", at(100), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|r| r.report.status).collect::<Vec<_>>(),
+        [StatusKind::Seen]
+    );
+}
+
+pub async fn rules_and_messages_are_listed_and_deleted(f: &Fixture) {
+    f.store
+        .create_scenario(&rule("*", json!([]), None), at(0))
+        .await
+        .unwrap();
+    f.store
+        .sandbox_send(send("m1", "+306912345678"), at(1))
+        .await
+        .unwrap();
+    let messages = f.store.sandbox_messages(10).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].client_ref, "m1");
+    assert_eq!(messages[0].payload, json!({"text": "hi"}));
+    assert_eq!(f.store.delete_scenarios().await.unwrap(), 1);
+    assert!(f.store.scenarios().await.unwrap().is_empty());
+}
