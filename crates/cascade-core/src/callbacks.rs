@@ -34,13 +34,16 @@ pub enum CallbackOutcome {
 }
 
 impl CallbackOutcome {
-    /// The outcome of an attempt that came after `attempts_before` others, the first of
-    /// them at `first_attempt_at` (`None`: this was the first). `schedule` lists the retry
-    /// points counted from the first attempt; past its end, the callback is dead.
+    /// The outcome of an attempt that came after `attempts_before` others and ended at
+    /// `now`; the first attempt (this one, if it was the first) started at `first_attempt`.
+    /// `schedule` lists the retry points counted from the first attempt. A failed attempt
+    /// is retried at the first of the remaining points not yet passed: points that went by
+    /// while it ran (a receiver that let it time out) are skipped, not fired back to back.
+    /// With no point left, the callback is dead.
     pub fn of(
         attempt: Attempt,
         attempts_before: u32,
-        first_attempt_at: Option<Timestamp>,
+        first_attempt: Timestamp,
         schedule: &[Duration],
         now: Timestamp,
     ) -> CallbackOutcome {
@@ -48,19 +51,16 @@ impl CallbackOutcome {
             Attempt::Answered { status } => CallbackOutcome::Delivered { status },
             Attempt::Refused { error } => CallbackOutcome::Dead { error },
             Attempt::Failed { error } => {
-                let first = first_attempt_at.unwrap_or(now);
-                match usize::try_from(attempts_before)
-                    .ok()
-                    .and_then(|i| schedule.get(i))
-                {
-                    Some(after) => CallbackOutcome::Retry {
-                        // Never in the past: a slow attempt does not make the next one
-                        // due before this one was even recorded.
-                        next_at: first
+                let next = schedule
+                    .iter()
+                    .skip(usize::try_from(attempts_before).unwrap_or(usize::MAX))
+                    .map(|after| {
+                        first_attempt
                             .plus_millis(i64::try_from(after.as_millis()).unwrap_or(i64::MAX))
-                            .max(now),
-                        error,
-                    },
+                    })
+                    .find(|at| *at >= now);
+                match next {
+                    Some(next_at) => CallbackOutcome::Retry { next_at, error },
                     None => CallbackOutcome::Dead { error },
                 }
             }
@@ -161,7 +161,7 @@ mod tests {
     #[test]
     fn retries_follow_the_schedule_from_the_first_attempt_then_die() {
         let schedule = [MS(500), MS(1000), MS(2000)];
-        let first = CallbackOutcome::of(failed(), 0, None, &schedule, at(10_000));
+        let first = CallbackOutcome::of(failed(), 0, at(10_000), &schedule, at(10_000));
         assert_eq!(
             first,
             CallbackOutcome::Retry {
@@ -169,13 +169,13 @@ mod tests {
                 error: "HTTP 503".into()
             }
         );
-        let third = CallbackOutcome::of(failed(), 2, Some(at(10_000)), &schedule, at(11_100));
+        let third = CallbackOutcome::of(failed(), 2, at(10_000), &schedule, at(11_100));
         assert_eq!(
             third.next_at(at(11_100)),
             at(12_000),
             "counted from the first"
         );
-        let fourth = CallbackOutcome::of(failed(), 3, Some(at(10_000)), &schedule, at(12_000));
+        let fourth = CallbackOutcome::of(failed(), 3, at(10_000), &schedule, at(12_000));
         assert_eq!(
             fourth,
             CallbackOutcome::Dead {
@@ -186,15 +186,37 @@ mod tests {
     }
 
     #[test]
-    fn a_retry_point_already_past_is_now() {
-        // The attempt itself took longer than the gap to the next point.
-        let out = CallbackOutcome::of(failed(), 1, Some(at(0)), &[MS(100), MS(200)], at(5_000));
-        assert_eq!(out.next_at(at(5_000)), at(5_000));
+    fn the_schedule_counts_from_the_start_of_the_first_attempt() {
+        // A first attempt started at 0 and timed out at 2 s: the 500 ms, 1 s and 2 s
+        // points are gone, the next is 3 s after it started (not after it ended).
+        let out = CallbackOutcome::of(
+            failed(),
+            0,
+            at(0),
+            &[MS(500), MS(1_000), MS(2_000), MS(3_000)],
+            at(2_001),
+        );
+        assert_eq!(out.next_at(at(2_001)), at(3_000));
+    }
+
+    #[test]
+    fn points_that_went_by_during_a_slow_attempt_are_skipped() {
+        let schedule = [MS(500), MS(1_000), MS(2_000), MS(3_000), MS(5_000)];
+        // The second attempt (due at +500 ms) timed out and ended at +2.5 s: the points at
+        // 1 s and 2 s went by; the next attempt waits for 3 s instead of going at once.
+        let out = CallbackOutcome::of(failed(), 1, at(0), &schedule, at(2_500));
+        assert_eq!(out.next_at(at(2_500)), at(3_000));
+        // A point reached exactly is still to come.
+        let out = CallbackOutcome::of(failed(), 1, at(0), &schedule, at(3_000));
+        assert_eq!(out.next_at(at(3_000)), at(3_000));
+        // Every point went by: dead, not retried at once.
+        let out = CallbackOutcome::of(failed(), 1, at(0), &schedule, at(5_001));
+        assert_eq!(out.state(), CallbackState::Dead);
     }
 
     #[test]
     fn answered_is_delivered_and_refused_is_dead_at_once() {
-        let ok = CallbackOutcome::of(Attempt::Answered { status: 204 }, 5, None, &[], at(1));
+        let ok = CallbackOutcome::of(Attempt::Answered { status: 204 }, 5, at(0), &[], at(1));
         assert_eq!(ok, CallbackOutcome::Delivered { status: 204 });
         assert_eq!((ok.state(), ok.error()), (CallbackState::Delivered, None));
         let refused = CallbackOutcome::of(
@@ -202,7 +224,7 @@ mod tests {
                 error: "private".into(),
             },
             0,
-            None,
+            at(0),
             &[MS(1)],
             at(1),
         );

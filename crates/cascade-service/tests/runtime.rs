@@ -388,3 +388,98 @@ async fn a_failing_callback_waits_for_each_point_of_its_schedule() {
         "each attempt at its point of the schedule, counted from the first"
     );
 }
+
+#[tokio::test]
+async fn points_that_pass_during_a_slow_attempt_are_skipped_not_fired_at_once() {
+    let h = Harness::start(CallbackSettings {
+        schedule: [500, 1_000, 2_000, 3_000, 5_000]
+            .map(Duration::from_millis)
+            .to_vec(),
+        allow_private: true,
+        ..CallbackSettings::default()
+    })
+    .await;
+    // The receiver holds its first request until the test lets it answer (503); later
+    // requests are answered 200 at once. Each is logged with its virtual time.
+    let release = Arc::new(tokio::sync::Notify::new());
+    let seen: Arc<Mutex<Vec<(Timestamp, u16)>>> = Arc::default();
+    let handler = {
+        let (release, seen, clock) = (Arc::clone(&release), Arc::clone(&seen), h.clock.clone());
+        move || {
+            let (release, seen, clock) = (Arc::clone(&release), Arc::clone(&seen), clock.clone());
+            async move {
+                let first = seen.lock().unwrap().is_empty();
+                seen.lock()
+                    .unwrap()
+                    .push((clock.now(), if first { 503 } else { 200 }));
+                if first {
+                    release.notified().await;
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                axum::http::StatusCode::OK
+            }
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, axum::Router::new().fallback(handler))
+            .await
+            .unwrap();
+    });
+
+    let mut body = sms(10);
+    body["callback"] = json!({"strategy": "OnCompletion", "url": url});
+    let def = h.flow(body);
+    let id = def.tracking_id;
+    h.runtime.accept(def).await.unwrap();
+    let flow = h
+        .wait_flow(id, "sent", |f| f.state.status == FlowStatus::InProgress)
+        .await;
+    let provider_id = flow.state.steps[0].messages[0].provider_id.clone().unwrap();
+    let sink: Arc<dyn ReportSink> = Arc::clone(&h.runtime) as Arc<dyn ReportSink>;
+    sink.deliver(
+        "scripted",
+        &[provider_id],
+        Report::status(StatusKind::Delivered, at(0)),
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the first attempt never came");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The first attempt lasts until +2.5 s of virtual time (within the real-time
+    // timeout): the points at +0.5 s, +1 s and +2 s go by while it runs.
+    h.advance(Duration::from_millis(2_500)).await;
+    release.notify_one();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let timeline = h.store.timeline(&h.account_id, id).await.unwrap().unwrap();
+        if timeline
+            .iter()
+            .any(|e| e.kind == cascade_core::machines::TimelineKind::Callback)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failed attempt was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "no attempt goes at once for the points that went by"
+    );
+    h.advance(Duration::from_millis(500)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "the retry at +3 s never came");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(*seen.lock().unwrap(), [(at(0), 503), (at(3_000), 200)]);
+}

@@ -210,30 +210,39 @@ pub(super) async fn run_callback_worker_until_stopped(runtime: Arc<Runtime>) {
                 .expect("the semaphore is never closed");
             let rt = Arc::clone(&runtime);
             runtime.tasks.spawn(async move {
-                deliver(&rt, callback).await;
+                let next = deliver(&rt, callback).await;
                 drop(permit);
-                // The flow's next callback may now go.
-                rt.callback_wake.notify_one();
+                // The flow's next callback may go now, or this one again at its retry.
+                rt.callback_alarm.schedule(next);
             });
         }
+        let wake_at = runtime
+            .callback_alarm
+            .next_wake(now, now.plus_millis(poll_ms));
         tokio::select! {
             () = runtime.stop.cancelled() => return,
-            () = runtime.callback_wake.notified() => {}
-            () = runtime.clock.sleep_until(now.plus_millis(poll_ms)) => {}
+            () = runtime.callback_alarm.rung() => {}
+            () = runtime.clock.sleep_until(wake_at) => {}
         }
     }
 }
 
 #[tracing::instrument(name = "callback", skip_all, fields(flow_id = %callback.flow_id, seq = callback.seq))]
-async fn deliver(runtime: &Runtime, callback: Callback) {
+/// One attempt, recorded; returns when the worker should look again for this flow (now,
+/// or at the retry).
+async fn deliver(runtime: &Runtime, mut callback: Callback) -> Timestamp {
     let settings = &runtime.config.callbacks;
-    let now = runtime.clock.now();
+    let started = runtime.clock.now();
+    // The schedule counts from the start of the first attempt, however long it took.
+    let first_attempt = *callback.first_attempt_at.get_or_insert(started);
+    let result = attempt(runtime, &callback, started).await;
+    let ended = runtime.clock.now();
     let outcome = CallbackOutcome::of(
-        attempt(runtime, &callback, now).await,
+        result,
         callback.attempts,
-        callback.first_attempt_at,
+        first_attempt,
         &settings.schedule,
-        runtime.clock.now(),
+        ended,
     );
     match &outcome {
         CallbackOutcome::Delivered { status } => {
@@ -246,14 +255,16 @@ async fn deliver(runtime: &Runtime, callback: Callback) {
             tracing::warn!(target: TARGET, %error, "callback dead-lettered")
         }
     }
+    let next = outcome.next_at(ended);
     if let Err(e) = runtime
         .store
-        .callback_attempted(&callback, outcome, runtime.clock.now())
+        .callback_attempted(&callback, outcome, ended)
         .await
     {
         // The lease runs out and the callback is attempted again: at least once.
         tracing::error!(target: TARGET, error = %e, "could not record a callback attempt");
     }
+    next
 }
 
 /// One POST of the callback, signed at `now`.

@@ -10,6 +10,7 @@
 //! Nothing here is needed for correctness after a crash: jobs and timers are rows, and
 //! the loops pick them up again on start.
 
+mod alarm;
 mod callbacks;
 mod dispatcher;
 mod timers;
@@ -28,7 +29,7 @@ use cascade_core::ports::{Providers, Recorded, ReportSink};
 use cascade_store::{
     Applied, IdempotentAccept, IdempotentRequest, Job, ReportOutcome, Store, StoreError,
 };
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -108,9 +109,9 @@ pub struct Runtime {
     /// Job ids being submitted right now, so a job claimed again by the poller while its
     /// first submission is still running is not submitted twice by this process.
     in_flight: Mutex<HashSet<i64>>,
-    timer_wake: timers::TimerWake,
+    timer_alarm: alarm::Alarm,
     dispatched: DispatchCounters,
-    callback_wake: Notify,
+    callback_alarm: alarm::Alarm,
     callback_client: reqwest::Client,
     callback_secrets: callbacks::SecretCache,
     stop: CancellationToken,
@@ -145,9 +146,9 @@ impl Runtime {
             jobs_tx,
             in_flight: Mutex::new(HashSet::new()),
             config,
-            timer_wake: timers::TimerWake::default(),
+            timer_alarm: alarm::Alarm::default(),
             dispatched: DispatchCounters::default(),
-            callback_wake: Notify::new(),
+            callback_alarm: alarm::Alarm::default(),
             callback_client,
             callback_secrets: callbacks::SecretCache::default(),
             stop: CancellationToken::new(),
@@ -243,7 +244,7 @@ impl Runtime {
 
     /// Look for callbacks to deliver now (after an operator re-queued some).
     pub fn wake_callbacks(&self) {
-        self.callback_wake.notify_one();
+        self.callback_alarm.schedule(self.clock.now());
     }
 
     /// Carry a transaction's effects on: queue its jobs, wake the timer loop for an earlier
@@ -255,10 +256,10 @@ impl Runtime {
             let _ = self.jobs_tx.send(job.clone());
         }
         if let Some(at) = applied.earliest_timer {
-            self.timer_wake.schedule(at);
+            self.timer_alarm.schedule(at);
         }
         if applied.callbacks > 0 {
-            self.callback_wake.notify_one();
+            self.callback_alarm.schedule(self.clock.now());
         }
     }
 

@@ -99,7 +99,7 @@ pub async fn dead_letters_are_listed_and_redelivered(f: &Fixture) {
             error: "HTTP 500".into(),
         },
         0,
-        None,
+        at(20),
         &[] as &[Duration],
         at(20),
     );
