@@ -9,12 +9,13 @@
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::ValidationErrors;
 use super::model::*;
 use crate::address::{Msisdn, SenderId, SipUri};
 use crate::channel::{Channel, StatusKind};
+use crate::fields::Presence::{Optional, Required};
+use crate::fields::{FieldReader, JsonObject, Presence, ValidationErrors};
 use crate::ids::FlowId;
 use crate::pricing::{OperatorTable, PriceList};
 use crate::time::Timestamp;
@@ -67,23 +68,18 @@ pub fn parse_flow(
     let mut checker = Checker::default();
     let (steps, callback) = match body.as_object() {
         Some(map) => {
-            let root = Obj {
-                map,
-                path: String::new(),
-            };
+            let root = JsonObject::new(map, "");
             (checker.steps(&root, ctx), checker.callback(&root))
         }
         None => {
-            checker.errors.add(
+            checker.r.report(
                 "flow",
                 "is required: the body must be a JSON object with a flow array",
             );
             (Vec::new(), None)
         }
     };
-    if !checker.errors.is_empty() {
-        return Err(checker.errors);
-    }
+    checker.r.finish()?;
     Ok(FlowDefinition {
         tracking_id: ctx.tracking_id,
         account_id: ctx.account_id.to_owned(),
@@ -130,9 +126,6 @@ const REPEAT_RULE: &str = "must be an integer from 0 to 10";
 const DIAL_PLAN_KEYS: [&str; 3] = ["dialPlan", "dialPlans", "dialplan"];
 const NO_DESTINATION: &str = "must have at least one of phone, viber, sip";
 
-const REQUIRED: &str = "is required";
-const NOT_EMPTY: &str = "must not be empty";
-
 const GENDERS: [(&str, Gender); 2] = [("male", Gender::Male), ("female", Gender::Female)];
 const MACHINE_DETECTION: [(&str, MachineDetection); 2] = [
     ("Hangup", MachineDetection::Hangup),
@@ -150,13 +143,6 @@ enum VerbKind {
     Play,
 }
 const VERB_KINDS: [(&str, VerbKind); 2] = [("SAY", VerbKind::Say), ("PLAY", VerbKind::Play)];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Need {
-    Required,
-    Optional,
-}
-use Need::{Optional, Required};
 
 /// What a URL field accepts.
 #[derive(Debug, Clone, Copy)]
@@ -177,209 +163,56 @@ const VIBER_HTTPS_URL: UrlRule = UrlRule {
     max_chars: Some(VIBER_URL_MAX),
 };
 
-// ---- reading JSON with paths ----
+// ---- the checker ----
 
-/// A JSON object of the request and the path it sits at (`""` for the body itself).
-#[derive(Debug)]
-struct Obj<'v> {
-    map: &'v Map<String, Value>,
-    path: String,
-}
-
-impl<'v> Obj<'v> {
-    /// The path of one of this object's fields.
-    fn at(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.path)
-        }
-    }
-
-    /// A field's value; JSON `null` counts as absent.
-    fn get(&self, key: &str) -> Option<&'v Value> {
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    /// Whether a field is given: present, not `null`, not an empty string.
-    fn has(&self, key: &str) -> bool {
-        self.get(key).is_some_and(|v| v.as_str() != Some(""))
-    }
-}
-
-/// Reads fields, checks them and collects every problem under its path.
+/// The flow's own rules on top of the shared [`FieldReader`], which holds every problem
+/// found so far.
 #[derive(Debug, Default)]
 struct Checker {
-    errors: ValidationErrors,
+    r: FieldReader,
 }
 
 impl Checker {
-    /// Record a problem; returns `None` so callers can `return self.fail(..)`.
-    fn fail<T>(&mut self, path: &str, message: impl Into<String>) -> Option<T> {
-        self.errors.add(path, message);
-        None
-    }
-
-    fn object<'v>(&mut self, value: &'v Value, path: String) -> Option<Obj<'v>> {
-        match value.as_object() {
-            Some(map) => Some(Obj { map, path }),
-            None => self.fail(&path, "must be an object"),
-        }
-    }
-
-    fn field<'v>(&mut self, obj: &Obj<'v>, key: &str, need: Need) -> Option<&'v Value> {
-        let value = obj.get(key);
-        if value.is_none() && need == Required {
-            self.fail::<()>(&obj.at(key), REQUIRED);
-        }
-        value
-    }
-
-    fn object_field<'v>(&mut self, obj: &Obj<'v>, key: &str, need: Need) -> Option<Obj<'v>> {
-        let value = self.field(obj, key, need)?;
-        self.object(value, obj.at(key))
-    }
-
-    /// A string field. An empty string is an error when the field is required and counts as
-    /// absent when it is optional (clients often send `""` for "not set").
-    fn str_field<'v>(&mut self, obj: &Obj<'v>, key: &str, need: Need) -> Option<&'v str> {
-        let value = self.field(obj, key, need)?;
-        match value.as_str() {
-            None => self.fail(&obj.at(key), "must be a string"),
-            Some("") if need == Required => self.fail(&obj.at(key), NOT_EMPTY),
-            Some("") => None,
-            Some(text) => Some(text),
-        }
-    }
-
-    /// A string of at most `max` Unicode characters.
-    fn text(&mut self, obj: &Obj<'_>, key: &str, need: Need, max: usize) -> Option<String> {
-        let text = self.str_field(obj, key, need)?;
-        if text.chars().count() > max {
-            return self.fail(&obj.at(key), format!("must be at most {max} characters"));
-        }
-        Some(text.to_owned())
-    }
-
-    /// A string checked by one of the address parsers.
-    fn parsed<T>(
+    /// A [`FieldReader::str_field`] holding an absolute URL that `rule` accepts. Reports
+    /// what [`check_url`] finds wrong, or a URL longer than `rule` allows.
+    fn url(
         &mut self,
-        obj: &Obj<'_>,
+        obj: &JsonObject<'_>,
         key: &str,
-        need: Need,
-        parse: impl FnOnce(&str) -> Result<T, &'static str>,
-    ) -> Option<T> {
-        let text = self.str_field(obj, key, need)?;
-        match parse(text) {
-            Ok(value) => Some(value),
-            Err(message) => self.fail(&obj.at(key), message),
-        }
-    }
-
-    fn url(&mut self, obj: &Obj<'_>, key: &str, need: Need, rule: UrlRule) -> Option<String> {
-        let text = self.str_field(obj, key, need)?;
+        presence: Presence,
+        rule: UrlRule,
+    ) -> Option<String> {
+        let text = self.r.str_field(obj, key, presence)?;
         if let Err(message) = check_url(text, rule.https_only) {
-            return self.fail(&obj.at(key), message);
+            return self.r.fail(obj.at(key), message);
         }
         if let Some(max) = rule.max_chars.filter(|&max| text.chars().count() > max) {
-            return self.fail(&obj.at(key), format!("must be at most {max} characters"));
+            return self
+                .r
+                .fail(obj.at(key), format!("must be at most {max} characters"));
         }
         Some(text.to_owned())
-    }
-
-    /// A boolean defaulting to false.
-    fn flag(&mut self, obj: &Obj<'_>, key: &str) -> bool {
-        match obj.get(key) {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => self
-                .fail(&obj.at(key), "must be true or false")
-                .unwrap_or(false),
-        }
-    }
-
-    /// An integer in `range`. A number with a fractional part is an error; a whole number
-    /// written with a decimal point (`5.0`) is accepted.
-    fn integer<T: TryFrom<i64>>(
-        &mut self,
-        obj: &Obj<'_>,
-        key: &str,
-        need: Need,
-        range: RangeInclusive<i64>,
-        rule: &str,
-    ) -> Option<T> {
-        let value = self.field(obj, key, need)?;
-        let whole = value.as_i64().or_else(|| {
-            value
-                .as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                .map(|f| f as i64)
-        });
-        match whole
-            .filter(|n| range.contains(n))
-            .and_then(|n| T::try_from(n).ok())
-        {
-            Some(n) => Some(n),
-            None => self.fail(&obj.at(key), rule),
-        }
-    }
-
-    /// A number greater than 0 and at most `max`.
-    fn positive_number(&mut self, obj: &Obj<'_>, key: &str, max: f64, unit: &str) -> Option<f64> {
-        let value = self.field(obj, key, Required)?;
-        match value.as_f64() {
-            Some(x) if x > 0.0 && x <= max => Some(x),
-            _ => self.fail(
-                &obj.at(key),
-                format!("must be a number of {unit} greater than 0 and at most {max}"),
-            ),
-        }
-    }
-
-    /// One of a fixed set of names, matched case-insensitively.
-    fn choice<T: Copy>(
-        &mut self,
-        obj: &Obj<'_>,
-        key: &str,
-        need: Need,
-        options: &[(&str, T)],
-    ) -> Option<T> {
-        let value = self.field(obj, key, need)?;
-        let found = value.as_str().and_then(|text| {
-            let text = text.trim();
-            options
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(text))
-        });
-        match found {
-            Some(&(_, item)) => Some(item),
-            None => {
-                let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
-                self.fail(&obj.at(key), format!("must be one of {}", names.join(", ")))
-            }
-        }
     }
 }
 
 // ---- the flow ----
 
 impl Checker {
-    fn steps(&mut self, root: &Obj<'_>, ctx: &AcceptContext<'_>) -> Vec<Step> {
-        let Some(value) = self.field(root, "flow", Required) else {
-            return Vec::new();
-        };
-        let Some(items) = value.as_array() else {
-            self.errors.add("flow", "must be an array of steps");
+    fn steps(&mut self, root: &JsonObject<'_>, ctx: &AcceptContext<'_>) -> Vec<Step> {
+        let Some(items) = self
+            .r
+            .array(root, "flow", Required, "must be an array of steps")
+        else {
             return Vec::new();
         };
         if !(1..=MAX_STEPS).contains(&items.len()) {
-            self.errors
-                .add("flow", format!("must have 1 to {MAX_STEPS} steps"));
+            self.r
+                .report("flow", format!("must have 1 to {MAX_STEPS} steps"));
         }
         let mut orders: HashMap<u32, usize> = HashMap::new();
         let mut steps = Vec::new();
         for (index, item) in items.iter().enumerate() {
-            if let Some(obj) = self.object(item, format!("flow[{index}]")) {
+            if let Some(obj) = self.r.object(item, format!("flow[{index}]")) {
                 steps.extend(self.step(&obj, index, &mut orders, ctx));
             }
         }
@@ -389,19 +222,20 @@ impl Checker {
 
     fn step(
         &mut self,
-        obj: &Obj<'_>,
+        obj: &JsonObject<'_>,
         index: usize,
         orders: &mut HashMap<u32, usize>,
         ctx: &AcceptContext<'_>,
     ) -> Option<Step> {
         let channels = Channel::ALL.map(|c| (c.name(), c));
-        let channel = self.choice(obj, "type", Required, &channels);
+        let channel = self.r.choice(obj, "type", Required, &channels);
         let order: Option<u32> =
-            self.integer(obj, "order", Required, 1..=i64::from(u32::MAX), ORDER_RULE);
+            self.r
+                .integer(obj, "order", Required, 1..=i64::from(u32::MAX), ORDER_RULE);
         if let Some(order) = order {
             if let Some(first) = orders.get(&order) {
-                self.fail::<()>(
-                    &obj.at("order"),
+                self.r.report(
+                    obj.at("order"),
                     format!("must be unique: flow[{first}] has the same order"),
                 );
             } else {
@@ -457,7 +291,7 @@ impl Checker {
     /// An explicitly empty list (`[]`, `""`, `" , "`) means the channel's default, exactly
     /// like an absent field: clients send it for "not set", and a step that fails over on
     /// nothing is already expressed by making it the last step.
-    fn failover_statuses(&mut self, obj: &Obj<'_>, channel: Channel) -> Vec<StatusKind> {
+    fn failover_statuses(&mut self, obj: &JsonObject<'_>, channel: Channel) -> Vec<StatusKind> {
         const KEY: &str = "failoverOnStatuses";
         let allowed = channel.failover_statuses();
         let defaults = channel.default_failover_statuses().to_vec();
@@ -468,7 +302,7 @@ impl Checker {
                 items.iter().filter_map(Value::as_str).collect()
             }
             Some(_) => {
-                self.errors.add(
+                self.r.report(
                     obj.at(KEY),
                     "must be an array of status names or a comma-separated string",
                 );
@@ -489,7 +323,7 @@ impl Checker {
         }
         if !unknown.is_empty() {
             let allowed: Vec<&str> = allowed.iter().map(|s| s.pascal_name()).collect();
-            self.errors.add(
+            self.r.report(
                 obj.at(KEY),
                 format!(
                     "must be one of {} (not allowed: {})",
@@ -505,15 +339,17 @@ impl Checker {
         }
     }
 
-    fn sms(&mut self, obj: &Obj<'_>) -> Option<StepKind> {
-        let from = self.parsed(obj, "from", Required, SenderId::parse);
-        let to = self.parsed(obj, "to", Required, Msisdn::parse);
-        let ttl_minutes = self.integer(obj, "ttl", Optional, SMS_TTL_MINUTES, SMS_TTL_RULE);
-        let message = self.object_field(obj, "message", Required)?;
-        let body = self.str_field(&message, "body", Required);
-        let flash = self.flag(&message, "flash");
-        let label = self.text(&message, "label", Optional, LABEL_MAX);
-        let transcode = self.flag(&message, "transcode");
+    fn sms(&mut self, obj: &JsonObject<'_>) -> Option<StepKind> {
+        let from = self.r.parsed(obj, "from", Required, SenderId::parse);
+        let to = self.r.parsed(obj, "to", Required, Msisdn::parse);
+        let ttl_minutes = self
+            .r
+            .integer(obj, "ttl", Optional, SMS_TTL_MINUTES, SMS_TTL_RULE);
+        let message = self.r.object_field(obj, "message", Required)?;
+        let body = self.r.str_field(&message, "body", Required);
+        let flash = self.r.flag(&message, "flash");
+        let label = self.r.text(&message, "label", Optional, LABEL_MAX);
+        let transcode = self.r.flag(&message, "transcode");
 
         let body = body?.to_owned();
         let plan = crate::sms::plan(&body, transcode);
@@ -530,22 +366,24 @@ impl Checker {
         }))
     }
 
-    fn viber(&mut self, obj: &Obj<'_>, ctx: &AcceptContext<'_>) -> Option<StepKind> {
+    fn viber(&mut self, obj: &JsonObject<'_>, ctx: &AcceptContext<'_>) -> Option<StepKind> {
         let sender = self
+            .r
             .str_field(obj, "senderInfoTrackingId", Required)
             .and_then(|id| match ctx.viber_senders.get(id) {
                 Some(name) => Some((id.to_owned(), name.clone())),
-                None => self.fail(
-                    &obj.at("senderInfoTrackingId"),
+                None => self.r.fail(
+                    obj.at("senderInfoTrackingId"),
                     "is not a Viber sender of this account",
                 ),
             });
-        let to = self.parsed(obj, "to", Required, Msisdn::parse);
+        let to = self.r.parsed(obj, "to", Required, Msisdn::parse);
         let ttl_tenths = self.viber_ttl(obj);
-        let expire_on_delivery = self.flag(obj, "expireOnDelivery");
-        let label = self.text(obj, "label", Optional, LABEL_MAX);
+        let expire_on_delivery = self.r.flag(obj, "expireOnDelivery");
+        let label = self.r.text(obj, "label", Optional, LABEL_MAX);
         let inbound_url = self.url(obj, "inboundUrl", Optional, ANY_HTTP_URL);
         let content = self
+            .r
             .object_field(obj, "message", Required)
             .and_then(|m| self.viber_content(&m));
 
@@ -564,8 +402,8 @@ impl Checker {
 
     /// Viber `ttl` in tenths of a minute. The float is scaled by 10 and must then be within
     /// 1e-9 of an integer, so `0.5` passes and `0.55` does not despite binary rounding.
-    fn viber_ttl(&mut self, obj: &Obj<'_>) -> Option<u32> {
-        let value = self.field(obj, "ttl", Optional)?;
+    fn viber_ttl(&mut self, obj: &JsonObject<'_>) -> Option<u32> {
+        let value = self.r.field(obj, "ttl", Optional)?;
         let tenths = value
             .as_f64()
             .map(|minutes| minutes * 10.0)
@@ -578,20 +416,23 @@ impl Checker {
             .and_then(|t| u32::try_from(t).ok())
         {
             Some(t) => Some(t),
-            None => self.fail(&obj.at("ttl"), VIBER_TTL_RULE),
+            None => self.r.fail(obj.at("ttl"), VIBER_TTL_RULE),
         }
     }
 
-    fn viber_content(&mut self, message: &Obj<'_>) -> Option<ViberContent> {
-        let text = self.text(message, "text", Optional, VIBER_TEXT_MAX);
+    fn viber_content(&mut self, message: &JsonObject<'_>) -> Option<ViberContent> {
+        let text = self.r.text(message, "text", Optional, VIBER_TEXT_MAX);
         let image_url = self.url(message, "imageUrl", Optional, VIBER_HTTPS_URL);
         let action = self
+            .r
             .object_field(message, "action", Optional)
             .map(|a| self.viber_action(&a));
         let file = self
+            .r
             .object_field(message, "viberFile", Optional)
             .map(|f| self.viber_file(&f));
         let video = self
+            .r
             .object_field(message, "viberVideo", Optional)
             .map(|v| self.viber_video(&v));
 
@@ -600,8 +441,8 @@ impl Checker {
         let [has_text, has_image, has_action, has_file, has_video] =
             ["text", "imageUrl", "action", "viberFile", "viberVideo"].map(|k| message.has(k));
         if !(has_text || has_image || has_file || has_video) {
-            self.fail::<()>(
-                &message.path,
+            self.r.report(
+                message.path(),
                 "must have at least one of text, imageUrl, viberFile, viberVideo",
             );
         }
@@ -620,8 +461,8 @@ impl Checker {
                 ("viberVideo", has_video),
             ]);
             if !others.is_empty() {
-                self.fail::<()>(
-                    &message.path,
+                self.r.report(
+                    message.path(),
                     format!("a viberFile goes alone, not with {}", others.join(", ")),
                 );
             }
@@ -629,8 +470,8 @@ impl Checker {
             let others = conflicts(&[("imageUrl", has_image), ("action", has_action)]);
             if !others.is_empty() {
                 let others = others.join(", ");
-                self.fail::<()>(
-                    &message.path,
+                self.r.report(
+                    message.path(),
                     format!("a viberVideo goes alone (text is allowed), not with {others}"),
                 );
             }
@@ -644,8 +485,8 @@ impl Checker {
         })
     }
 
-    fn viber_action(&mut self, action: &Obj<'_>) -> Option<ViberAction> {
-        let caption = self.text(action, "caption", Required, CAPTION_MAX);
+    fn viber_action(&mut self, action: &JsonObject<'_>) -> Option<ViberAction> {
+        let caption = self.r.text(action, "caption", Required, CAPTION_MAX);
         let target_url = self.url(action, "targetUrl", Required, VIBER_HTTPS_URL);
         Some(ViberAction {
             caption: caption?,
@@ -653,9 +494,11 @@ impl Checker {
         })
     }
 
-    fn viber_file(&mut self, file: &Obj<'_>) -> Option<ViberFile> {
-        let file_name = self.text(file, "fileName", Required, FILE_NAME_MAX);
-        let file_type = self.choice(file, "fileType", Required, &FILE_TYPES.map(|t| (t, t)));
+    fn viber_file(&mut self, file: &JsonObject<'_>) -> Option<ViberFile> {
+        let file_name = self.r.text(file, "fileName", Required, FILE_NAME_MAX);
+        let file_type = self
+            .r
+            .choice(file, "fileType", Required, &FILE_TYPES.map(|t| (t, t)));
         let file_url = self.url(file, "fileUrl", Required, VIBER_HTTPS_URL);
         Some(ViberFile {
             file_name: file_name?,
@@ -664,11 +507,15 @@ impl Checker {
         })
     }
 
-    fn viber_video(&mut self, video: &Obj<'_>) -> Option<ViberVideo> {
+    fn viber_video(&mut self, video: &JsonObject<'_>) -> Option<ViberVideo> {
         let video_url = self.url(video, "videoUrl", Required, HTTPS_URL);
         let video_thumbnail = self.url(video, "videoThumbnail", Required, HTTPS_URL);
-        let file_size = self.positive_number(video, "fileSize", VIDEO_SIZE_MAX_MB, "megabytes");
-        let duration = self.positive_number(video, "duration", VIDEO_DURATION_MAX_S, "seconds");
+        let file_size = self
+            .r
+            .positive_number(video, "fileSize", VIDEO_SIZE_MAX_MB, "megabytes");
+        let duration = self
+            .r
+            .positive_number(video, "duration", VIDEO_DURATION_MAX_S, "seconds");
         Some(ViberVideo {
             video_url: video_url?,
             video_thumbnail: video_thumbnail?,
@@ -677,18 +524,20 @@ impl Checker {
         })
     }
 
-    fn voice(&mut self, obj: &Obj<'_>) -> Option<StepKind> {
+    fn voice(&mut self, obj: &JsonObject<'_>) -> Option<StepKind> {
         let from =
-            self.str_field(obj, "from", Required)
+            self.r
+                .str_field(obj, "from", Required)
                 .and_then(|text| match SenderId::parse(text) {
                     Ok(id) if id.is_numeric() => Some(id),
-                    _ => self.fail(&obj.at("from"), "must be a phone number"),
+                    _ => self.r.fail(obj.at("from"), "must be a phone number"),
                 });
         let to = self.voice_to(obj);
         let dial_plan = self.dial_plan(obj);
         let machine_detection = self
+            .r
             .object_field(obj, "machineDetection", Optional)
-            .and_then(|md| self.choice(&md, "strategy", Required, &MACHINE_DETECTION));
+            .and_then(|md| self.r.choice(&md, "strategy", Required, &MACHINE_DETECTION));
         Some(StepKind::Voice(VoiceStep {
             from: from?,
             to: to?,
@@ -699,30 +548,30 @@ impl Checker {
 
     /// `to` of a voice step: `{phone, viber, sip}` (empty members count as absent), or a
     /// plain string meaning `{phone}`.
-    fn voice_to(&mut self, obj: &Obj<'_>) -> Option<VoiceTo> {
+    fn voice_to(&mut self, obj: &JsonObject<'_>) -> Option<VoiceTo> {
         let path = obj.at("to");
-        match self.field(obj, "to", Required)? {
-            Value::String(text) if text.is_empty() => self.fail(&path, NO_DESTINATION),
+        match self.r.field(obj, "to", Required)? {
+            Value::String(text) if text.is_empty() => self.r.fail(path, NO_DESTINATION),
             Value::String(text) => match Msisdn::parse(text) {
                 Ok(phone) => Some(VoiceTo {
                     phone: Some(phone),
                     viber: None,
                     sip: None,
                 }),
-                Err(message) => self.fail(&path, message),
+                Err(message) => self.r.fail(path, message),
             },
             Value::Object(map) => {
-                let to = Obj { map, path };
+                let to = JsonObject::new(map, path);
                 if !["phone", "viber", "sip"].iter().any(|k| to.has(k)) {
-                    return self.fail(&to.path, NO_DESTINATION);
+                    return self.r.fail(to.path(), NO_DESTINATION);
                 }
-                let phone = self.parsed(&to, "phone", Optional, Msisdn::parse);
-                let viber = self.parsed(&to, "viber", Optional, Msisdn::parse);
-                let sip = self.parsed(&to, "sip", Optional, SipUri::parse);
+                let phone = self.r.parsed(&to, "phone", Optional, Msisdn::parse);
+                let viber = self.r.parsed(&to, "viber", Optional, Msisdn::parse);
+                let sip = self.r.parsed(&to, "sip", Optional, SipUri::parse);
                 Some(VoiceTo { phone, viber, sip })
             }
-            _ => self.fail(
-                &path,
+            _ => self.r.fail(
+                path,
                 "must be an object {phone, viber, sip} or a phone number",
             ),
         }
@@ -730,19 +579,18 @@ impl Checker {
 
     /// The dial plan, under the first of `dialPlan`, `dialPlans`, `dialplan` present (errors
     /// use the key the client used).
-    fn dial_plan(&mut self, obj: &Obj<'_>) -> Option<Vec<Verb>> {
+    fn dial_plan(&mut self, obj: &JsonObject<'_>) -> Option<Vec<Verb>> {
         let key = DIAL_PLAN_KEYS
             .into_iter()
             .find(|k| obj.get(k).is_some())
             .unwrap_or(DIAL_PLAN_KEYS[0]);
-        let plan = self.object_field(obj, key, Required)?;
-        let items = match self.field(&plan, "verbs", Required)? {
-            Value::Array(items) => items,
-            _ => return self.fail(&plan.at("verbs"), "must be an array of verbs"),
-        };
+        let plan = self.r.object_field(obj, key, Required)?;
+        let items = self
+            .r
+            .array(&plan, "verbs", Required, "must be an array of verbs")?;
         if !(1..=MAX_VERBS).contains(&items.len()) {
-            self.fail::<()>(
-                &plan.at("verbs"),
+            self.r.report(
+                plan.at("verbs"),
                 format!("must have 1 to {MAX_VERBS} verbs"),
             );
         }
@@ -751,25 +599,27 @@ impl Checker {
             .enumerate()
             .map(|(k, item)| {
                 let path = format!("{}[{k}]", plan.at("verbs"));
-                self.object(item, path).and_then(|verb| self.verb(&verb))
+                self.r.object(item, path).and_then(|verb| self.verb(&verb))
             })
             .collect();
         verbs.into_iter().collect()
     }
 
-    fn verb(&mut self, verb: &Obj<'_>) -> Option<Verb> {
-        let kind = self.choice(verb, "type", Required, &VERB_KINDS);
+    fn verb(&mut self, verb: &JsonObject<'_>) -> Option<Verb> {
+        let kind = self.r.choice(verb, "type", Required, &VERB_KINDS);
         let repeat = self
+            .r
             .integer(verb, "repeat", Optional, REPEAT, REPEAT_RULE)
             .unwrap_or(0);
-        let barge_in = self.flag(verb, "bargeIn");
+        let barge_in = self.r.flag(verb, "bargeIn");
         match kind? {
             VerbKind::Say => {
-                let message = self.object_field(verb, "message", Required)?;
-                let text = self.text(&message, "text", Required, SAY_TEXT_MAX);
+                let message = self.r.object_field(verb, "message", Required)?;
+                let text = self.r.text(&message, "text", Required, SAY_TEXT_MAX);
                 let language =
-                    self.choice(&message, "language", Optional, &LANGUAGES.map(|l| (l, l)));
-                let gender = self.choice(&message, "gender", Optional, &GENDERS);
+                    self.r
+                        .choice(&message, "language", Optional, &LANGUAGES.map(|l| (l, l)));
+                let gender = self.r.choice(&message, "gender", Optional, &GENDERS);
                 Some(Verb::Say {
                     text: text?,
                     language: language.unwrap_or(DEFAULT_LANGUAGE).to_owned(),
@@ -794,9 +644,9 @@ impl Checker {
         }
     }
 
-    fn callback(&mut self, root: &Obj<'_>) -> Option<Callback> {
-        let callback = self.object_field(root, "callback", Optional)?;
-        let strategy = self.choice(&callback, "strategy", Required, &STRATEGIES);
+    fn callback(&mut self, root: &JsonObject<'_>) -> Option<Callback> {
+        let callback = self.r.object_field(root, "callback", Optional)?;
+        let strategy = self.r.choice(&callback, "strategy", Required, &STRATEGIES);
         let url = self.url(&callback, "url", Required, ANY_HTTP_URL);
         Some(Callback {
             strategy: strategy?,
