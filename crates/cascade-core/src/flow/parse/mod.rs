@@ -24,6 +24,7 @@ use crate::channel::{Channel, StatusKind};
 use crate::fields::Presence::Required;
 use crate::fields::{FieldReader, JsonObject, ValidationErrors};
 use crate::ids::FlowId;
+use crate::money::Micros;
 use crate::pricing::{OperatorTable, PriceList};
 use crate::time::Timestamp;
 
@@ -166,33 +167,16 @@ impl Checker {
             Channel::Voice => self.voice(obj),
         };
         let kind = kind?;
-
-        let number = match &kind {
-            StepKind::Sms(s) => Some(&s.to),
-            StepKind::Viber(v) => Some(&v.to),
-            StepKind::Voice(v) => v.to.number(),
-        };
-        let country = number.and_then(Msisdn::country);
-        let operator = number.map(|n| ctx.operators.lookup(n)).unwrap_or_default();
-        let prices = match &kind {
-            StepKind::Sms(_) => &ctx.prices.sms,
-            StepKind::Viber(v) if v.content.is_rich() => &ctx.prices.viber_rich,
-            StepKind::Viber(_) => &ctx.prices.viber_text,
-            StepKind::Voice(_) => &ctx.prices.voice_minute,
-        };
-        let ttl_ms = match &kind {
-            StepKind::Sms(s) => Some(i64::from(s.ttl_minutes) * ctx.ttl_clock.sms_minute_ms),
-            StepKind::Viber(v) => {
-                Some(i64::from(v.ttl_tenths) * ctx.ttl_clock.viber_minute_ms / 10)
-            }
-            StepKind::Voice(_) => {
-                Some(VOICE_REPORT_DEADLINE_MINUTES * ctx.ttl_clock.voice_minute_ms)
-            }
-        };
+        let Quote {
+            unit_price,
+            country,
+            operator,
+            ttl_ms,
+        } = quote(&kind, ctx);
         Some(Step {
             order: order?,
             failover_on,
-            unit_price: prices.for_country(country.as_deref()),
+            unit_price,
             country,
             operator,
             ttl_ms,
@@ -253,5 +237,50 @@ impl Checker {
         } else {
             statuses
         }
+    }
+}
+
+// ---- quoting ----
+
+/// What a step will cost and how long it may run, worked out from the step as parsed.
+#[derive(Debug)]
+struct Quote {
+    /// Price per unit (SMS part, Viber message, voice minute) in the recipient's country.
+    unit_price: Micros,
+    /// ISO 3166-1 alpha-2 of the recipient's number, when it has one.
+    country: Option<String>,
+    /// The recipient's operator by number prefix; empty when unknown or not a number.
+    operator: String,
+    /// The TTL in milliseconds of the context's [`TtlClock`]; for voice, which has no TTL,
+    /// [`VOICE_REPORT_DEADLINE_MINUTES`].
+    ttl_ms: Option<i64>,
+}
+
+/// Prices, locates and times a step whose fields were all checked. Cannot fail: a
+/// recipient without a country (a SIP-only voice step) takes the price list's default.
+fn quote(kind: &StepKind, ctx: &AcceptContext<'_>) -> Quote {
+    let number = match kind {
+        StepKind::Sms(s) => Some(&s.to),
+        StepKind::Viber(v) => Some(&v.to),
+        StepKind::Voice(v) => v.to.number(),
+    };
+    let country = number.and_then(Msisdn::country);
+    let operator = number.map(|n| ctx.operators.lookup(n)).unwrap_or_default();
+    let prices = match kind {
+        StepKind::Sms(_) => &ctx.prices.sms,
+        StepKind::Viber(v) if v.content.is_rich() => &ctx.prices.viber_rich,
+        StepKind::Viber(_) => &ctx.prices.viber_text,
+        StepKind::Voice(_) => &ctx.prices.voice_minute,
+    };
+    let ttl_ms = match kind {
+        StepKind::Sms(s) => Some(i64::from(s.ttl_minutes) * ctx.ttl_clock.sms_minute_ms),
+        StepKind::Viber(v) => Some(i64::from(v.ttl_tenths) * ctx.ttl_clock.viber_minute_ms / 10),
+        StepKind::Voice(_) => Some(VOICE_REPORT_DEADLINE_MINUTES * ctx.ttl_clock.voice_minute_ms),
+    };
+    Quote {
+        unit_price: prices.for_country(country.as_deref()),
+        country,
+        operator,
+        ttl_ms,
     }
 }
