@@ -7,6 +7,7 @@
 pub mod address;
 pub mod callbacks;
 pub mod channel;
+pub mod fields;
 pub mod flow;
 pub mod idempotency;
 pub mod ids;

@@ -10,10 +10,11 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::channel::Channel;
-use crate::flow::ValidationErrors;
+use crate::fields::Presence::{Optional, Required};
+use crate::fields::{FieldReader, JsonObject, ValidationErrors};
 use crate::ids::FlowId;
 use crate::machines::FlowStatus;
 use crate::time::Timestamp;
@@ -187,20 +188,17 @@ pub fn parse_search(
     query_params: &HashMap<String, String>,
     body: &Value,
 ) -> Result<SearchQuery, ValidationErrors> {
-    let mut errors = ValidationErrors::new();
+    let mut r = FieldReader::new();
     let param = |name: &str| query_params.get(name).map(String::as_str);
 
     let mut date = |name: &str| {
         let text = param(name)?;
         match Timestamp::parse(text) {
             Ok(t) => Some(t),
-            Err(_) => {
-                errors.add(
-                    name,
-                    "must be an RFC 3339 date-time such as 2026-05-05T15:00:00Z or 2026-05-05T15:00Z",
-                );
-                None
-            }
+            Err(_) => r.fail(
+                name,
+                "must be an RFC 3339 date-time such as 2026-05-05T15:00:00Z or 2026-05-05T15:00Z",
+            ),
         }
     };
     let date_start = date("dateStart");
@@ -208,13 +206,13 @@ pub fn parse_search(
     if let (Some(start), Some(end)) = (date_start, date_end)
         && end < start
     {
-        errors.add("dateEnd", "must not be before dateStart");
+        r.report("dateEnd", "must not be before dateStart");
     }
 
     let page = match param("page") {
         None => 0,
         Some(text) => text.trim().parse::<u32>().unwrap_or_else(|_| {
-            errors.add("page", "must be a whole number, 0 or more");
+            r.report("page", "must be a whole number, 0 or more");
             0
         }),
     };
@@ -226,7 +224,7 @@ pub fn parse_search(
             .ok()
             .and_then(PageSize::new)
             .unwrap_or_else(|| {
-                errors.add(
+                r.report(
                     "size",
                     format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
                 );
@@ -236,7 +234,7 @@ pub fn parse_search(
     let sort = match param("sort") {
         None => Sort::default(),
         Some(text) => parse_sort(text).unwrap_or_else(|| {
-            errors.add(
+            r.report(
                 "sort",
                 "must be createdAt,desc, createdAt,asc, updatedAt,desc or updatedAt,asc",
             );
@@ -244,11 +242,9 @@ pub fn parse_search(
         }),
     };
 
-    let filters = parse_filters(body, &mut errors);
+    let filters = parse_filters(body, &mut r);
 
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    r.finish()?;
     Ok(SearchQuery {
         date_start,
         date_end,
@@ -276,12 +272,12 @@ fn parse_sort(text: &str) -> Option<Sort> {
 }
 
 /// The body: null (no filter), one filter object, or an array of filter objects.
-fn parse_filters(body: &Value, errors: &mut ValidationErrors) -> Vec<Filter> {
+fn parse_filters(body: &Value, r: &mut FieldReader) -> Vec<Filter> {
     let items: Vec<&Value> = match body {
         Value::Null => Vec::new(),
         Value::Object(_) => vec![body],
         Value::Array(items) if items.len() > MAX_FILTERS => {
-            errors.add(
+            r.report(
                 "filters",
                 format!("must hold at most {MAX_FILTERS} filters"),
             );
@@ -289,7 +285,7 @@ fn parse_filters(body: &Value, errors: &mut ValidationErrors) -> Vec<Filter> {
         }
         Value::Array(items) => items.iter().collect(),
         _ => {
-            errors.add(
+            r.report(
                 "filters",
                 "the body must be a JSON array of filters, a single filter object, or empty",
             );
@@ -300,17 +296,12 @@ fn parse_filters(body: &Value, errors: &mut ValidationErrors) -> Vec<Filter> {
         .into_iter()
         .enumerate()
         .filter_map(|(i, item)| {
-            let path = format!("filters[{i}]");
-            match item {
-                Value::Object(obj) => parse_filter(obj, &path, errors),
-                _ => {
-                    errors.add(
-                        path,
-                        "must be an object with fieldName, searchOperator and searchTerm",
-                    );
-                    None
-                }
-            }
+            let filter = r.object_with_rule(
+                item,
+                format!("filters[{i}]"),
+                "must be an object with fieldName, searchOperator and searchTerm",
+            )?;
+            parse_filter(&filter, r)
         })
         .collect()
 }
@@ -365,61 +356,29 @@ fn parse_operator(text: &str) -> Option<TextOperator> {
     .map(|(op, _)| op)
 }
 
-/// One filter object at `path`; `None` (with errors recorded) when any member is wrong.
-fn parse_filter(
-    obj: &Map<String, Value>,
-    path: &str,
-    errors: &mut ValidationErrors,
-) -> Option<Filter> {
-    let field_path = format!("{path}.fieldName");
-    let field = match obj.get("fieldName") {
-        Some(Value::String(name)) => FieldName::parse(name).or_else(|| {
-            errors.add(
-                &field_path,
+/// One filter object; `None` (with the problems reported) when any member is wrong.
+fn parse_filter(filter: &JsonObject<'_>, r: &mut FieldReader) -> Option<Filter> {
+    const OPERATOR: &str = "searchOperator";
+    let field = r.string(filter, "fieldName", Required).and_then(|name| {
+        FieldName::parse(name).or_else(|| {
+            r.fail(
+                filter.at("fieldName"),
                 "must be one of type, to, status, terminationChannel, trackingId",
-            );
-            None
+            )
+        })
+    });
+    let op = match filter.get(OPERATOR) {
+        None => Some(TextOperator::Is),
+        Some(_) => r.string(filter, OPERATOR, Optional).and_then(|name| {
+            parse_operator(name).or_else(|| {
+                r.fail(
+                    filter.at(OPERATOR),
+                    "must be one of is, is_not, contains, starts_with, ends_with",
+                )
+            })
         }),
-        None | Some(Value::Null) => {
-            errors.add(&field_path, "is required");
-            None
-        }
-        Some(_) => {
-            errors.add(&field_path, "must be a string");
-            None
-        }
     };
-
-    let op_path = format!("{path}.searchOperator");
-    let op = match obj.get("searchOperator") {
-        None | Some(Value::Null) => Some(TextOperator::Is),
-        Some(Value::String(name)) => parse_operator(name).or_else(|| {
-            errors.add(
-                &op_path,
-                "must be one of is, is_not, contains, starts_with, ends_with",
-            );
-            None
-        }),
-        Some(_) => {
-            errors.add(&op_path, "must be a string");
-            None
-        }
-    };
-
-    let term_path = format!("{path}.searchTerm");
-    let term = match obj.get("searchTerm") {
-        Some(Value::String(text)) => Some(text.clone()),
-        // A phone number sent as a JSON number is still a phone number.
-        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Some(n.to_string()),
-        None | Some(Value::Null) => {
-            errors.add(&term_path, "is required");
-            None
-        }
-        Some(_) => {
-            errors.add(&term_path, "must be a string");
-            None
-        }
-    };
+    let term = r.string_or_integer(filter, "searchTerm", Required);
 
     let (field, op) = (field?, op?);
     let parsed = match field {
@@ -433,18 +392,17 @@ fn parse_filter(
                 TextOperator::Is => Equality::Is,
                 TextOperator::IsNot => Equality::IsNot,
                 TextOperator::Contains | TextOperator::StartsWith | TextOperator::EndsWith => {
-                    errors.add(
-                        &op_path,
+                    return r.fail(
+                        filter.at(OPERATOR),
                         "contains, starts_with and ends_with apply to the to field only; use is or is_not",
                     );
-                    return None;
                 }
             };
             exact_filter(field, op, &term?)
         }
     };
     parsed
-        .map_err(|message| errors.add(&term_path, message))
+        .map_err(|message| r.report(filter.at("searchTerm"), message))
         .ok()
 }
 

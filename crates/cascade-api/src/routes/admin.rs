@@ -6,87 +6,92 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use cascade_core::Micros;
-use cascade_core::flow::ValidationErrors;
+use cascade_core::fields::Presence::{self, Optional, Required};
+use cascade_core::fields::{FieldReader, JsonObject};
 use cascade_service::tenancy::{self, NewApplication};
 use cascade_store::{Account, RateLimit};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::accounts::currency_json;
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Operator};
 
-/// Reads fields of a JSON object, collecting problems by field name.
-struct Fields<'a> {
-    obj: &'a Map<String, Value>,
-    errors: ValidationErrors,
+const NON_NEGATIVE: &str = "must be a non-negative integer";
+
+/// The body of an admin request, which must be a JSON object: anything else is a
+/// malformed request (`400000000`), not a field problem.
+fn body_object(body: &Value) -> Result<JsonObject<'_>, ApiError> {
+    body.as_object()
+        .map(|map| JsonObject::new(map, ""))
+        .ok_or_else(|| ApiError::Malformed("the body must be a JSON object".into()))
 }
 
-impl<'a> Fields<'a> {
-    fn of(body: &'a Value) -> Result<Self, ApiError> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| ApiError::Malformed("the body must be a JSON object".into()))?;
-        Ok(Self {
-            obj,
-            errors: ValidationErrors::new(),
+/// The field problems found, if any, as a `400000001`.
+fn finish(reader: FieldReader) -> Result<(), ApiError> {
+    reader.finish().map_err(ApiError::Invalid)
+}
+
+/// An amount of money: any JSON number that [`Micros`] can hold, else
+/// `"must be a number"`. Whether a negative amount is allowed is for `tenancy` to say.
+fn money(
+    reader: &mut FieldReader,
+    obj: &JsonObject<'_>,
+    key: &str,
+    presence: Presence,
+) -> Option<Micros> {
+    reader.number(obj, key, presence, "must be a number", |amount| {
+        Micros::from_decimal(amount).ok()
+    })
+}
+
+/// `scopes`: an array of strings. Every item that is not a string is reported, each time
+/// with the same message.
+fn scopes(reader: &mut FieldReader, obj: &JsonObject<'_>) -> Option<Vec<String>> {
+    const RULE: &str = "must be an array of strings";
+    let items = reader.array(obj, "scopes", Optional, RULE)?;
+    let scopes = items
+        .iter()
+        .filter_map(|item| {
+            let scope = item.as_str().map(str::to_owned);
+            if scope.is_none() {
+                reader.report(obj.at("scopes"), RULE);
+            }
+            scope
         })
-    }
+        .collect();
+    Some(scopes)
+}
 
-    fn string(&mut self, key: &str, required: bool) -> Option<String> {
-        match self.obj.get(key) {
-            None | Some(Value::Null) => {
-                if required {
-                    self.errors.add(key, "is required");
-                }
-                None
-            }
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
-                self.errors.add(key, "must be a string");
-                None
-            }
-        }
-    }
-
-    fn money(&mut self, key: &str, required: bool) -> Option<Micros> {
-        match self.obj.get(key) {
-            None | Some(Value::Null) => {
-                if required {
-                    self.errors.add(key, "is required");
-                }
-                None
-            }
-            Some(v) => match v.as_f64().map(Micros::from_decimal) {
-                Some(Ok(m)) => Some(m),
-                _ => {
-                    self.errors.add(key, "must be a number");
-                    None
-                }
-            },
-        }
-    }
-
-    fn uint(&mut self, key: &str) -> Option<u32> {
-        match self.obj.get(key) {
-            None | Some(Value::Null) => None,
-            Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
-                Some(n) => Some(n),
-                None => {
-                    self.errors.add(key, "must be a non-negative integer");
-                    None
-                }
-            },
-        }
-    }
-
-    fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Invalid(self.errors))
-        }
-    }
+/// `rateLimit`: `{perSecond, burst}`. `perSecond` must be given; `burst` defaults to it,
+/// and a `burst` that is not a non-negative integer is not reported but also replaced by
+/// `perSecond`.
+fn rate_limit(reader: &mut FieldReader, obj: &JsonObject<'_>) -> Option<RateLimit> {
+    let value = reader.field(obj, "rateLimit", Optional)?;
+    let rate = reader.object_with_rule(
+        value,
+        obj.at("rateLimit"),
+        "must be an object {perSecond, burst}",
+    )?;
+    let per_second = match rate.get("perSecond") {
+        // A missing perSecond is reported in the words of a bad one.
+        None => reader.fail(rate.at("perSecond"), NON_NEGATIVE),
+        Some(_) => reader.unsigned(
+            &rate,
+            "perSecond",
+            Optional,
+            0..=u64::from(u32::MAX),
+            NON_NEGATIVE,
+        ),
+    };
+    let burst = rate
+        .get("burst")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .or(per_second);
+    per_second
+        .zip(burst)
+        .map(|(per_second, burst)| RateLimit { per_second, burst })
 }
 
 fn account_json(a: &Account) -> Value {
@@ -106,15 +111,15 @@ pub async fn create_account(
     _: Operator,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut f = Fields::of(&body)?;
-    let name = f.string("name", true);
-    let balance = f.money("balance", false).unwrap_or(Micros::ZERO);
-    let currency = f.string("currency", false).unwrap_or_else(|| "EUR".into());
-    f.finish()?;
-    let name = name.unwrap_or_default();
+    let obj = body_object(&body)?;
+    let mut reader = FieldReader::new();
+    let name = reader.string(&obj, "name", Required);
+    let balance = money(&mut reader, &obj, "balance", Optional).unwrap_or(Micros::ZERO);
+    let currency = reader.string(&obj, "currency", Optional).unwrap_or("EUR");
+    finish(reader)?;
     let account = tenancy::create_account(
         &*state.store,
-        &name,
+        name.unwrap_or_default(),
         balance,
         &currency.to_ascii_uppercase(),
         state.runtime.clock().now(),
@@ -144,59 +149,25 @@ pub async fn create_application(
     Path(account_id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut f = Fields::of(&body)?;
-    let name = f.string("name", true);
-    let id = f.string("applicationId", false);
-    let lifetime = f.uint("tokenLifetimeSeconds");
-    let scopes = match f.obj.get("scopes") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .filter_map(|v| {
-                    let s = v.as_str().map(str::to_owned);
-                    if s.is_none() {
-                        f.errors.add("scopes", "must be an array of strings");
-                    }
-                    s
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Some(_) => {
-            f.errors.add("scopes", "must be an array of strings");
-            None
-        }
-    };
-    let rate_limit = match f.obj.get("rateLimit") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(r)) => {
-            let per_second = r
-                .get("perSecond")
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok());
-            let burst = r
-                .get("burst")
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok());
-            if per_second.is_none() {
-                f.errors
-                    .add("rateLimit.perSecond", "must be a non-negative integer");
-            }
-            let burst = burst.or(per_second);
-            per_second
-                .zip(burst)
-                .map(|(per_second, burst)| RateLimit { per_second, burst })
-        }
-        Some(_) => {
-            f.errors
-                .add("rateLimit", "must be an object {perSecond, burst}");
-            None
-        }
-    };
-    f.finish()?;
+    let obj = body_object(&body)?;
+    let mut reader = FieldReader::new();
+    let name = reader.string(&obj, "name", Required);
+    let id = reader
+        .string(&obj, "applicationId", Optional)
+        .map(str::to_owned);
+    let lifetime = reader.unsigned(
+        &obj,
+        "tokenLifetimeSeconds",
+        Optional,
+        0..=u64::from(u32::MAX),
+        NON_NEGATIVE,
+    );
+    let scopes = scopes(&mut reader, &obj);
+    let rate_limit = rate_limit(&mut reader, &obj);
+    finish(reader)?;
     let req = NewApplication {
         id,
-        name: name.unwrap_or_default(),
+        name: name.unwrap_or_default().to_owned(),
         scopes,
         token_lifetime_s: lifetime,
         rate_limit,
@@ -229,9 +200,10 @@ pub async fn set_balance(
     Path(account_id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let mut f = Fields::of(&body)?;
-    let balance = f.money("balance", true);
-    f.finish()?;
+    let obj = body_object(&body)?;
+    let mut reader = FieldReader::new();
+    let balance = money(&mut reader, &obj, "balance", Required);
+    finish(reader)?;
     let account =
         tenancy::set_balance(&*state.store, &account_id, balance.unwrap_or(Micros::ZERO)).await?;
     Ok(Json(account_json(&account)))
@@ -244,13 +216,14 @@ pub async fn add_viber_sender(
     Path(account_id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut f = Fields::of(&body)?;
-    let name = f.string("name", true);
-    f.finish()?;
+    let obj = body_object(&body)?;
+    let mut reader = FieldReader::new();
+    let name = reader.string(&obj, "name", Required);
+    finish(reader)?;
     let sender = tenancy::add_viber_sender(
         &*state.store,
         &account_id,
-        &name.unwrap_or_default(),
+        name.unwrap_or_default(),
         state.runtime.clock().now(),
     )
     .await?;

@@ -1,7 +1,9 @@
 //! The sandbox's HTTP shapes: what `POST /sandbox/scenarios` accepts (parsed into a
 //! [`NewScenario`]), and how scenarios and received messages are shown.
 
-use cascade_core::flow::{AnsweredBy, ValidationErrors};
+use cascade_core::fields::Presence::Optional;
+use cascade_core::fields::{FieldReader, JsonObject, ValidationErrors};
+use cascade_core::flow::AnsweredBy;
 use cascade_core::sandbox::{NewScenario, Rule, Scenario, ScriptedEvent};
 use cascade_core::{Channel, Msisdn, StatusKind};
 use cascade_store::SandboxMessage;
@@ -16,89 +18,66 @@ const MAX_TEXT: usize = 200;
 /// # Errors
 /// Every problem, keyed by field path.
 pub fn parse_scenario(body: &Value) -> Result<NewScenario, ValidationErrors> {
-    let mut errors = ValidationErrors::new();
-    let Some(obj) = body.as_object() else {
-        errors.add("body", "must be a JSON object");
-        return Err(errors);
+    let mut r = FieldReader::new();
+    let Some(map) = body.as_object() else {
+        r.report("body", "must be a JSON object");
+        return Err(r.into_errors());
     };
+    let obj = JsonObject::new(map, "");
+    // A channel or a `to` that is not a string is reported as missing.
     let channel = match obj.get("channel").and_then(Value::as_str) {
-        Some(text) => Channel::parse(text).or_else(|| {
-            errors.add("channel", "must be one of Sms, Viber, Voice");
-            None
-        }),
-        None => {
-            errors.add("channel", "is required");
-            None
+        Some(text) => {
+            Channel::parse(text).or_else(|| r.fail("channel", "must be one of Sms, Viber, Voice"))
         }
+        None => r.fail("channel", "is required"),
     };
     let to = match obj.get("to").and_then(Value::as_str) {
         Some("*") => Some("*".to_owned()),
         Some(text) => match Msisdn::parse(text) {
             Ok(m) => Some(m.to_string()),
-            Err(e) => {
-                errors.add("to", e);
-                None
-            }
+            Err(e) => r.fail("to", e),
         },
-        None => {
-            errors.add("to", "is required: an E.164 number or \"*\"");
-            None
-        }
+        None => r.fail("to", "is required: an E.164 number or \"*\""),
     };
-    let events = match (obj.get("events"), channel) {
-        (None | Some(Value::Null), _) => None,
-        (Some(Value::Array(items)), channel) => {
+    let events = r
+        .array(&obj, "events", Optional, "must be an array")
+        .map(|items| {
             if items.len() > MAX_EVENTS {
-                errors.add("events", format!("has at most {MAX_EVENTS} events"));
+                r.report("events", format!("has at most {MAX_EVENTS} events"));
             }
-            let parsed: Vec<_> = items
+            items
                 .iter()
                 .enumerate()
-                .filter_map(|(i, e)| parse_event(e, i, channel, &mut errors))
-                .collect();
-            Some(parsed)
-        }
-        (Some(_), _) => {
-            errors.add("events", "must be an array");
-            None
-        }
-    };
-    let operator = optional_text(obj.get("operator"), "operator", &mut errors);
-    let answered_by = match obj.get("answeredBy") {
-        None | Some(Value::Null) => None,
-        Some(v) => v.as_str().and_then(AnsweredBy::parse).or_else(|| {
-            errors.add("answeredBy", "must be human, machine or unknown");
-            None
-        }),
-    };
-    let duration_seconds = optional_u32(
-        obj.get("durationSeconds"),
-        "durationSeconds",
-        86_400,
-        &mut errors,
-    );
-    let reject_with = parse_command_status(obj.get("rejectWith"), &mut errors);
-    let throttle = optional_u32(obj.get("throttle"), "throttle", 100, &mut errors);
+                .filter_map(|(i, e)| parse_event(e, i, channel, &mut r))
+                .collect::<Vec<_>>()
+        });
+    let operator = optional_text(&mut r, &obj, "operator");
+    let answered_by = r.field(&obj, "answeredBy", Optional).and_then(|v| {
+        v.as_str()
+            .and_then(AnsweredBy::parse)
+            .or_else(|| r.fail("answeredBy", "must be human, machine or unknown"))
+    });
+    let duration_seconds = optional_u32(&mut r, &obj, "durationSeconds", 86_400);
+    let reject_with = parse_command_status(&mut r, &obj);
+    let throttle = optional_u32(&mut r, &obj, "throttle", 100);
     if channel != Some(Channel::Sms) {
         for (key, set) in [
             ("rejectWith", reject_with.is_some()),
             ("throttle", throttle.is_some()),
         ] {
             if set {
-                errors.add(key, "applies to Sms rules only (the SMSC simulator)");
+                r.report(key, "applies to Sms rules only (the SMSC simulator)");
             }
         }
     }
-    let times = optional_u32(obj.get("times"), "times", u32::MAX, &mut errors);
+    let times = optional_u32(&mut r, &obj, "times", u32::MAX);
     if times == Some(0) {
-        errors.add("times", "must be at least 1");
+        r.report("times", "must be at least 1");
     }
     let (Some(channel), Some(to)) = (channel, to) else {
-        return Err(errors);
+        return Err(r.into_errors());
     };
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    r.finish()?;
     let rule = Rule {
         events,
         operator,
@@ -115,31 +94,24 @@ pub fn parse_scenario(body: &Value) -> Result<NewScenario, ValidationErrors> {
     })
 }
 
+/// `events[i]`. Returns `None` at the first bad field among `afterMs` and `status`, so
+/// the fields after it are not checked; `None` without a report when the status cannot
+/// be checked because the channel is unknown (the channel's problem is reported).
 fn parse_event(
     v: &Value,
     i: usize,
     channel: Option<Channel>,
-    errors: &mut ValidationErrors,
+    r: &mut FieldReader,
 ) -> Option<ScriptedEvent> {
-    let path = format!("events[{i}]");
-    let Some(obj) = v.as_object() else {
-        errors.add(path, "must be an object");
-        return None;
-    };
-    let after_ms = match obj.get("afterMs") {
+    const AFTER_MS_RULE: &str = "must be an integer from 0 to 86400000";
+    let event = r.object(v, format!("events[{i}]"))?;
+    let after_ms = match event.raw("afterMs") {
         None => 0,
-        Some(x) => match x.as_u64().filter(|ms| *ms <= MAX_AFTER_MS) {
-            Some(ms) => ms,
-            None => {
-                errors.add(
-                    format!("{path}.afterMs"),
-                    "must be an integer from 0 to 86400000",
-                );
-                return None;
-            }
-        },
+        // Unlike every other optional field here, an explicit null is refused.
+        Some(Value::Null) => return r.fail(event.at("afterMs"), AFTER_MS_RULE),
+        Some(_) => r.unsigned(&event, "afterMs", Optional, 0..=MAX_AFTER_MS, AFTER_MS_RULE)?,
     };
-    let status = match (obj.get("status").and_then(Value::as_str), channel) {
+    let status = match (event.get("status").and_then(Value::as_str), channel) {
         (Some(text), Some(channel)) => match channel
             .parse_status(text)
             .filter(|s| *s != StatusKind::Queued)
@@ -152,47 +124,29 @@ fn parse_event(
                     .filter(|s| **s != StatusKind::Queued)
                     .map(|s| s.name_for(channel))
                     .collect();
-                errors.add(
-                    format!("{path}.status"),
+                return r.fail(
+                    event.at("status"),
                     format!("must be one of {}", names.join(", ")),
                 );
-                return None;
             }
         },
         (Some(_), None) => return None,
-        (None, _) => {
-            errors.add(format!("{path}.status"), "is required");
-            return None;
-        }
+        (None, _) => return r.fail(event.at("status"), "is required"),
     };
-    let detailed_status = optional_text(
-        obj.get("detailedStatus"),
-        &format!("{path}.detailedStatus"),
-        errors,
-    );
-    let description = optional_text(
-        obj.get("description"),
-        &format!("{path}.description"),
-        errors,
-    );
-    let part = match obj.get("part") {
-        None | Some(Value::Null) => None,
-        Some(x) => match x
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|n| (1..=255).contains(n))
-        {
-            Some(n) if channel == Some(Channel::Sms) => Some(n),
-            Some(_) => {
-                errors.add(format!("{path}.part"), "applies to Sms events only");
-                None
-            }
-            None => {
-                errors.add(format!("{path}.part"), "must be an integer from 1 to 255");
-                None
-            }
-        },
-    };
+    let detailed_status = optional_text(r, &event, "detailedStatus");
+    let description = optional_text(r, &event, "description");
+    let part = r
+        .unsigned(
+            &event,
+            "part",
+            Optional,
+            1..=255,
+            "must be an integer from 1 to 255",
+        )
+        .and_then(|n| match channel {
+            Some(Channel::Sms) => Some(n),
+            _ => r.fail(event.at("part"), "applies to Sms events only"),
+        });
     Some(ScriptedEvent {
         after_ms,
         status,
@@ -204,64 +158,38 @@ fn parse_event(
 
 /// `rejectWith`: an SMPP command status as a number (`11`) or a name (`"ESME_RINVDSTADR"`);
 /// not 0 (that is success) and not a throttling status (use `throttle`).
-fn parse_command_status(v: Option<&Value>, errors: &mut ValidationErrors) -> Option<u32> {
+fn parse_command_status(r: &mut FieldReader, obj: &JsonObject<'_>) -> Option<u32> {
     use cascade_smpp::CommandStatus;
-    let status = match v {
-        None | Some(Value::Null) => return None,
-        Some(Value::String(name)) => (0..=0x4FF_u32)
+    let status = match r.field(obj, "rejectWith", Optional)? {
+        Value::String(name) => (0..=0x4FF_u32)
             .map(CommandStatus)
             .find(|s| s.name() == Some(name.as_str())),
-        Some(x) => x
+        x => x
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
             .map(CommandStatus),
     };
     match status {
         Some(s) if !s.is_ok() && !s.is_throttling() => Some(s.0),
-        _ => {
-            errors.add(
-                "rejectWith",
-                "must be an SMPP error status other than ESME_ROK and the throttling ones, as a number or a name like \"ESME_RINVDSTADR\"",
-            );
-            None
-        }
+        _ => r.fail(
+            obj.at("rejectWith"),
+            "must be an SMPP error status other than ESME_ROK and the throttling ones, as a number or a name like \"ESME_RINVDSTADR\"",
+        ),
     }
 }
 
-fn optional_text(v: Option<&Value>, path: &str, errors: &mut ValidationErrors) -> Option<String> {
-    match v {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.chars().count() <= MAX_TEXT => Some(s.clone()),
-        Some(_) => {
-            errors.add(
-                path,
-                format!("must be a string of at most {MAX_TEXT} characters"),
-            );
-            None
-        }
-    }
+/// An optional free text: any string (the empty one included) of at most [`MAX_TEXT`]
+/// characters.
+fn optional_text(r: &mut FieldReader, obj: &JsonObject<'_>, key: &str) -> Option<String> {
+    let rule = format!("must be a string of at most {MAX_TEXT} characters");
+    r.bounded_string(obj, key, Optional, MAX_TEXT, &rule)
+        .map(str::to_owned)
 }
 
-fn optional_u32(
-    v: Option<&Value>,
-    path: &str,
-    max: u32,
-    errors: &mut ValidationErrors,
-) -> Option<u32> {
-    match v {
-        None | Some(Value::Null) => None,
-        Some(x) => match x
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|n| *n <= max)
-        {
-            Some(n) => Some(n),
-            None => {
-                errors.add(path, format!("must be an integer from 0 to {max}"));
-                None
-            }
-        },
-    }
+/// An optional JSON integer from 0 to `max`.
+fn optional_u32(r: &mut FieldReader, obj: &JsonObject<'_>, key: &str, max: u32) -> Option<u32> {
+    let rule = format!("must be an integer from 0 to {max}");
+    r.unsigned(obj, key, Optional, 0..=u64::from(max), &rule)
 }
 
 /// A scenario as `GET /sandbox/scenarios` lists it.
