@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post, put};
-use cascade_core::flow::TtlClock;
 use cascade_core::pricing::{OperatorTable, PriceList};
+use cascade_core::ttl::TtlClock;
 use cascade_service::Runtime;
 use cascade_service::tenancy::AdminAuth;
 use cascade_store::{RateLimit, Store};

@@ -22,6 +22,7 @@ pub mod search;
 pub mod sms;
 pub mod time;
 pub mod tracking;
+pub mod ttl;
 
 pub use address::{Msisdn, SenderId, SipUri};
 pub use channel::{Channel, StatusKind};

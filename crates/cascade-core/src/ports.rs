@@ -38,15 +38,15 @@ impl JobPayload {
         self.step.channel()
     }
 
-    /// The moment the step's TTL runs out (SMS and Viber): after it, the messages must not
-    /// be handed to a provider any more.
-    pub fn not_after(&self) -> Option<Timestamp> {
-        match self.channel() {
-            Channel::Sms | Channel::Viber => {
-                self.step.ttl_ms.map(|ttl| self.created_at.plus_millis(ttl))
-            }
-            Channel::Voice => None,
-        }
+    /// Whether at `now` the step's messages must no longer leave ([`crate::ttl::run_out`]).
+    pub fn ttl_run_out(&self, now: Timestamp) -> bool {
+        crate::ttl::run_out(&self.step, self.created_at, now)
+    }
+
+    /// What is left at `now` of the time the messages may still be handed over
+    /// ([`crate::ttl::remaining`]; `None`: no limit).
+    pub fn ttl_remaining(&self, now: Timestamp) -> Option<std::time::Duration> {
+        crate::ttl::remaining(&self.step, self.created_at, now)
     }
 }
 

@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cascade_core::flow::{AcceptContext, FlowDefinition, TtlClock, parse_flow};
+use cascade_core::flow::{AcceptContext, FlowDefinition, parse_flow};
 use cascade_core::machines::{FlowStatus, Report};
 use cascade_core::ports::{
     Accepted, Provider, Providers, Recorded, ReportSink, SubmitError, SubmitRequest,
 };
 use cascade_core::pricing::{OperatorTable, PriceList};
+use cascade_core::ttl::TtlClock;
 use cascade_core::{Channel, Clock, FlowId, Micros, StatusKind, Timestamp};
 use cascade_service::clock::ManualClock;
 use cascade_service::runtime::{CallbackSettings, Runtime, RuntimeConfig};

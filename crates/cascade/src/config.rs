@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use cascade_core::flow::TtlClock;
 use cascade_core::pricing::{CountryPrices, OperatorTable, PriceList};
+use cascade_core::ttl::TtlClock;
 use cascade_core::{Channel, Micros};
 use cascade_providers::smpp::SmscSettings;
 use cascade_store::sqlite::Durability;

@@ -52,7 +52,7 @@ pub struct Step {
     pub unit_price: Micros,
     /// Effective time to live in milliseconds (a TTL minute may be shortened in the
     /// sandbox). For voice, which has no TTL, the deadline for the call's final report
-    /// ([`crate::flow::parse::VOICE_REPORT_DEADLINE_MINUTES`]).
+    /// ([`crate::ttl::VOICE_REPORT_DEADLINE_MINUTES`]).
     pub ttl_ms: Option<i64>,
     pub kind: StepKind,
 }

@@ -319,7 +319,7 @@ impl<'a> Machine<'a> {
         }
         let def = self.definition(order);
         let channel = def.channel();
-        let ttl_ms = def.ttl_ms;
+        let expiry = crate::ttl::expiry_timer(def, self.now);
         let now = self.now;
         let s = &mut self.state.steps[idx];
         s.phase = StepPhase::Sent;
@@ -344,11 +344,11 @@ impl<'a> Machine<'a> {
                 status: FlowStatus::InProgress,
             }));
         }
-        if let Some(ttl) = ttl_ms {
+        if let Some(at) = expiry {
             self.out.push(Command::SetTimer {
                 order,
                 kind: TimerKind::Ttl,
-                at: now.plus_millis(ttl),
+                at,
             });
         }
         self.touch();

@@ -25,12 +25,8 @@ impl SmscConnection {
         let StepKind::Sms(step) = &request.payload.step.kind else {
             return Err(reasons::not_an_sms().into());
         };
-        let now_wall = self.clock.now();
         let now = tokio::time::Instant::now().into_std();
-        let ttl_left = request
-            .payload
-            .not_after()
-            .map(|t| Duration::from_millis(u64::try_from(t.millis_since(now_wall)).unwrap_or(0)));
+        let ttl_left = request.payload.ttl_remaining(self.clock.now());
         let ttl_bound = ttl_left.is_some_and(|left| left <= QUEUE_BUDGET);
         let deadline = now + ttl_left.map_or(QUEUE_BUDGET, |left| left.min(QUEUE_BUDGET));
         let part_count = request.payload.message_ids.len().max(step.parts.len());

@@ -117,7 +117,7 @@ fn before_submit(job: &Job, has_provider: bool, now: Timestamp) -> Option<Event>
             detail: format!("no provider is configured for {channel}"),
         });
     }
-    if job.payload.not_after().is_some_and(|t| now >= t) {
+    if job.payload.ttl_run_out(now) {
         return Some(Event::submit_failed(
             job.order,
             reasons::expired_before_submit(),
@@ -282,7 +282,7 @@ mod tests {
             viber_senders: &std::collections::HashMap::new(),
             prices: &cascade_core::pricing::PriceList::default(),
             operators: &cascade_core::pricing::OperatorTable::default(),
-            ttl_clock: cascade_core::flow::TtlClock::default(),
+            ttl_clock: cascade_core::ttl::TtlClock::default(),
         };
         let def: FlowDefinition =
             cascade_core::flow::parse_flow(&body, &ctx).expect("a valid flow");

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cascade_core::flow::{AcceptContext, FlowDefinition, TtlClock, parse_flow};
+use cascade_core::flow::{AcceptContext, FlowDefinition, parse_flow};
 use cascade_core::pricing::{OperatorTable, PriceList};
+use cascade_core::ttl::TtlClock;
 use cascade_core::{FlowId, Micros, Timestamp};
 use cascade_store::sqlite::{SqliteConfig, SqliteStore};
 use cascade_store::{Account, Application, Store, StoredFlow};

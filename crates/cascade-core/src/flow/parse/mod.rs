@@ -27,29 +27,7 @@ use crate::ids::FlowId;
 use crate::money::Micros;
 use crate::pricing::{OperatorTable, PriceList};
 use crate::time::Timestamp;
-
-/// How long one TTL minute lasts per channel, in milliseconds (60 000 in production;
-/// shorter in the sandbox so TTL paths can be exercised quickly).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TtlClock {
-    pub sms_minute_ms: i64,
-    pub viber_minute_ms: i64,
-    pub voice_minute_ms: i64,
-}
-
-/// Voice steps have no TTL, but a call whose provider never reports its end must not
-/// hold the flow forever: after this many minutes the call counts as `Failed`.
-pub const VOICE_REPORT_DEADLINE_MINUTES: i64 = 120;
-
-impl Default for TtlClock {
-    fn default() -> Self {
-        Self {
-            sms_minute_ms: 60_000,
-            viber_minute_ms: 60_000,
-            voice_minute_ms: 60_000,
-        }
-    }
-}
+pub use crate::ttl::{TtlClock, VOICE_REPORT_DEADLINE_MINUTES};
 
 /// What parsing needs beyond the body itself.
 #[derive(Debug, Clone, Copy)]
@@ -251,8 +229,7 @@ struct Quote {
     country: Option<String>,
     /// The recipient's operator by number prefix; empty when unknown or not a number.
     operator: String,
-    /// The TTL in milliseconds of the context's [`TtlClock`]; for voice, which has no TTL,
-    /// [`VOICE_REPORT_DEADLINE_MINUTES`].
+    /// The TTL in milliseconds of the context's [`TtlClock`] ([`crate::ttl::step_ttl_ms`]).
     ttl_ms: Option<i64>,
 }
 
@@ -272,11 +249,7 @@ fn quote(kind: &StepKind, ctx: &AcceptContext<'_>) -> Quote {
         StepKind::Viber(_) => &ctx.prices.viber_text,
         StepKind::Voice(_) => &ctx.prices.voice_minute,
     };
-    let ttl_ms = match kind {
-        StepKind::Sms(s) => Some(i64::from(s.ttl_minutes) * ctx.ttl_clock.sms_minute_ms),
-        StepKind::Viber(v) => Some(i64::from(v.ttl_tenths) * ctx.ttl_clock.viber_minute_ms / 10),
-        StepKind::Voice(_) => Some(VOICE_REPORT_DEADLINE_MINUTES * ctx.ttl_clock.voice_minute_ms),
-    };
+    let ttl_ms = Some(crate::ttl::step_ttl_ms(kind, ctx.ttl_clock));
     Quote {
         unit_price: prices.for_country(country.as_deref()),
         country,
