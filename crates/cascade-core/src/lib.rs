@@ -5,6 +5,7 @@
 //! on the domain, never on each other.
 
 pub mod address;
+pub mod callback_policy;
 pub mod callbacks;
 pub mod channel;
 pub mod fields;
@@ -13,7 +14,6 @@ pub mod idempotency;
 pub mod ids;
 pub mod machines;
 pub mod money;
-pub mod net;
 pub mod ports;
 pub mod pricing;
 pub mod reasons;

@@ -8,9 +8,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use cascade_core::FlowId;
+use cascade_core::callback_policy::private_host_of;
 use cascade_core::flow::{AcceptContext, FlowDefinition, ValidationErrors, echo_flow, parse_flow};
 use cascade_core::idempotency::{IdempotencyKey, request_hash};
-use cascade_core::net::is_private_host;
 use cascade_store::{IdempotentAccept, IdempotentRequest, KeyClaim, Store};
 use serde_json::Value;
 
@@ -180,7 +180,7 @@ async fn accept_request(
     }
     if let Some(callback) = &def.callback
         && !state.settings.allow_private_callbacks
-        && callback_host(&callback.url).is_some_and(|h| is_private_host(&h))
+        && private_host_of(&callback.url).is_some()
     {
         let mut errors = ValidationErrors::new();
         errors.add(
@@ -190,18 +190,6 @@ async fn accept_request(
         return Err(ApiError::Validation(errors));
     }
     Ok(def)
-}
-
-/// The host of an absolute http(s) URL as an HTTP client will read it: the WHATWG URL
-/// parser turns `127.1`, `2130706433` or `0x7f000001` into `127.0.0.1`, so checking the
-/// parsed host sees through those spellings.
-fn callback_host(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    match parsed.host()? {
-        url::Host::Domain(d) => Some(d.to_owned()),
-        url::Host::Ipv4(ip) => Some(ip.to_string()),
-        url::Host::Ipv6(ip) => Some(ip.to_string()),
-    }
 }
 
 /// `Idempotency-Key`: absent, or a valid key.
@@ -255,26 +243,4 @@ fn mentions_viber(body: &Value) -> bool {
                     .is_some_and(|t| t.trim().eq_ignore_ascii_case("viber"))
             })
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn callback_hosts() {
-        let host = |u: &str| callback_host(u).unwrap();
-        assert_eq!(host("https://hooks.example.com/x?y=1"), "hooks.example.com");
-        assert_eq!(host("http://127.0.0.1:9000/cb"), "127.0.0.1");
-        assert_eq!(host("http://user:pw@localhost:1/cb"), "localhost");
-        assert_eq!(host("http://[::1]:8080/cb"), "::1");
-        for loopback in [
-            "http://127.1/",
-            "http://2130706433/",
-            "http://0x7f000001/",
-            "http://0177.0.0.1/",
-        ] {
-            assert_eq!(host(loopback), "127.0.0.1", "{loopback}");
-        }
-    }
 }

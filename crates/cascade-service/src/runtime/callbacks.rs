@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cascade_core::Timestamp;
+use cascade_core::callback_policy::{is_public_ip, private_host};
 use cascade_core::callbacks::{Attempt, CallbackOutcome};
-use cascade_core::net::{is_private_host, is_public_ip};
 use cascade_store::Callback;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -278,12 +278,11 @@ async fn attempt(runtime: &Runtime, callback: &Callback, now: Timestamp) -> Atte
             };
         }
     };
-    if !settings.allow_private && url.host_str().is_some_and(is_private_host) {
+    if !settings.allow_private
+        && let Some(host) = private_host(&url)
+    {
         return Attempt::Refused {
-            error: format!(
-                "refused: {} is a private address",
-                url.host_str().unwrap_or_default()
-            ),
+            error: format!("refused: {host} is a private address"),
         };
     }
     let Some(secret) = runtime
