@@ -459,3 +459,269 @@ pub async fn ensure_application(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use cascade_store::sqlite::{SqliteConfig, SqliteStore};
+
+    use super::*;
+    use crate::credentials::verify_secret;
+
+    async fn store() -> (Arc<dyn Store>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&SqliteConfig::new(url)).await.unwrap();
+        (Arc::new(store), dir)
+    }
+
+    fn now() -> Timestamp {
+        Timestamp::from_millis(1_767_225_600_000)
+    }
+
+    fn eur(x: f64) -> Micros {
+        Micros::from_decimal(x).unwrap()
+    }
+
+    fn invalid_fields(e: TenancyError) -> Vec<(String, String)> {
+        match e {
+            TenancyError::Invalid(errors) => errors
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            other => panic!("expected invalid fields, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn accounts_need_a_name_a_non_negative_balance_and_a_known_currency() {
+        let (s, _d) = store().await;
+        let a = create_account(&*s, "  Acme  ", eur(12.5), "GBP", now())
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.name.as_str(), a.balance, a.currency.as_str()),
+            ("Acme", eur(12.5), "GBP")
+        );
+        assert_eq!(s.account(&a.id).await.unwrap(), Some(a));
+        let bad = create_account(&*s, " ", eur(-1.0), "XXX", now())
+            .await
+            .unwrap_err();
+        let fields: Vec<String> = invalid_fields(bad).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            fields,
+            ["balance", "currency", "name"],
+            "every problem at once"
+        );
+        assert!(matches!(
+            set_balance(&*s, "nobody", eur(1.0)).await,
+            Err(TenancyError::NotFound(_))
+        ));
+        assert!(matches!(
+            set_balance(&*s, "nobody", eur(-1.0)).await,
+            Err(TenancyError::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn applications_get_their_scopes_lifetime_limits_and_secrets_checked() {
+        let (s, _d) = store().await;
+        let account = create_account(&*s, "Acme", eur(1.0), "EUR", now())
+            .await
+            .unwrap();
+        let made = create_application(
+            &*s,
+            &account.id,
+            NewApplication {
+                name: "backend".into(),
+                scopes: Some(vec![" SMS ".into(), "failover".into(), "sms".into()]),
+                ..NewApplication::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            made.application.scopes,
+            ["sms", "failover"],
+            "trimmed, lower case, once"
+        );
+        assert_eq!(made.application.token_lifetime_s, DEFAULT_TOKEN_LIFETIME_S);
+        assert!(verify_secret(&made.secret, &made.application.secret_hash));
+        assert_ne!(made.secret, made.webhook_secret);
+        let all = create_application(
+            &*s,
+            &account.id,
+            NewApplication {
+                name: "all".into(),
+                ..NewApplication::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            all.application.scopes.len(),
+            SCOPES.len(),
+            "every scope by default"
+        );
+
+        let bad = create_application(
+            &*s,
+            &account.id,
+            NewApplication {
+                id: Some("x".into()),
+                name: String::new(),
+                scopes: Some(vec!["admin".into()]),
+                token_lifetime_s: Some(0),
+                rate_limit: Some(RateLimit {
+                    per_second: 10,
+                    burst: 5,
+                }),
+                secret: Some("short".into()),
+            },
+            now(),
+        )
+        .await
+        .unwrap_err();
+        let fields: Vec<String> = invalid_fields(bad).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            fields,
+            [
+                "applicationId",
+                "name",
+                "rateLimit.burst",
+                "scopes",
+                "secret",
+                "tokenLifetimeSeconds"
+            ]
+        );
+        assert!(matches!(
+            create_application(
+                &*s,
+                "nobody",
+                NewApplication {
+                    name: "x".into(),
+                    ..NewApplication::default()
+                },
+                now()
+            )
+            .await,
+            Err(TenancyError::NotFound(_))
+        ));
+        let taken = create_application(
+            &*s,
+            &account.id,
+            NewApplication {
+                id: Some(made.application.id.clone()),
+                name: "again".into(),
+                ..NewApplication::default()
+            },
+            now(),
+        )
+        .await;
+        assert!(matches!(taken, Err(TenancyError::Conflict(_))), "{taken:?}");
+    }
+
+    #[tokio::test]
+    async fn secrets_are_reset_and_rotated_and_senders_named() {
+        let (s, _d) = store().await;
+        let account = create_account(&*s, "Acme", eur(1.0), "EUR", now())
+            .await
+            .unwrap();
+        let made = create_application(
+            &*s,
+            &account.id,
+            NewApplication {
+                name: "a".into(),
+                ..NewApplication::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+        let id = &made.application.id;
+        let secret = reset_secret(&*s, id).await.unwrap();
+        let stored = s.application(id).await.unwrap().unwrap();
+        assert!(verify_secret(&secret, &stored.secret_hash));
+        assert!(
+            !verify_secret(&made.secret, &stored.secret_hash),
+            "the old one stops working"
+        );
+        let webhook = rotate_webhook_secret(&*s, id).await.unwrap();
+        assert_eq!(
+            s.application(id).await.unwrap().unwrap().webhook_secret,
+            webhook
+        );
+        assert!(matches!(
+            reset_secret(&*s, "nobody").await,
+            Err(TenancyError::NotFound(_))
+        ));
+        assert!(matches!(
+            rotate_webhook_secret(&*s, "nobody").await,
+            Err(TenancyError::NotFound(_))
+        ));
+        let sender = add_viber_sender(&*s, &account.id, " Brand ", now())
+            .await
+            .unwrap();
+        assert_eq!(sender.name, "Brand");
+        assert!(matches!(
+            add_viber_sender(&*s, &account.id, &"x".repeat(51), now()).await,
+            Err(TenancyError::Invalid(_))
+        ));
+        assert!(matches!(
+            add_viber_sender(&*s, "nobody", "Brand", now()).await,
+            Err(TenancyError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn start_up_makes_an_admin_token_and_a_demo_once_and_keeps_bootstrap_credentials() {
+        let (s, _d) = store().await;
+        let bootstrap_secret = SecretString::from("bootstrap-secret");
+        let (auth, first) = prepare(
+            &s,
+            None,
+            Some(("boot-app", &bootstrap_secret)),
+            eur(50.0),
+            now(),
+        )
+        .await
+        .unwrap();
+        let token = first
+            .new_admin_token
+            .as_ref()
+            .expect("a token on the first start");
+        assert!(auth.accepts(token.expose_secret()));
+        assert!(!auth.accepts("something else"));
+        let demo = first.demo.as_ref().expect("a demo on the first start");
+        assert_eq!(demo.account.balance, eur(50.0));
+        let boot = s.application("boot-app").await.unwrap().unwrap();
+        assert!(verify_secret("bootstrap-secret", &boot.secret_hash));
+
+        // Second start: the same token works, nothing new is made, and a changed
+        // bootstrap secret is what the application answers to from now on.
+        let changed = SecretString::from("another-secret");
+        let (auth, second) = prepare(&s, None, Some(("boot-app", &changed)), eur(50.0), now())
+            .await
+            .unwrap();
+        assert!(second.new_admin_token.is_none() && second.demo.is_none());
+        assert_eq!(
+            second.existing_demo.as_deref(),
+            Some(demo.application.application.id.as_str())
+        );
+        assert!(
+            auth.accepts(token.expose_secret()),
+            "the token survives restarts"
+        );
+        let boot = s.application("boot-app").await.unwrap().unwrap();
+        assert!(verify_secret("another-secret", &boot.secret_hash));
+
+        // A configured token wins over the stored one.
+        let configured = SecretString::from("configured-admin-token-123");
+        let (auth, _) = prepare(&s, Some(&configured), None, eur(1.0), now())
+            .await
+            .unwrap();
+        assert!(auth.accepts("configured-admin-token-123"));
+        assert!(!auth.accepts(token.expose_secret()));
+    }
+}
