@@ -201,25 +201,13 @@ impl StatusKind {
         }
     }
 
-    /// The `detailedStatus` shown when a provider gives none.
+    /// The `detailedStatus` shown when a provider gives none: the status's own name,
+    /// written as words.
     pub fn default_detail(self) -> &'static str {
-        use StatusKind::*;
         match self {
-            Queued => "Queued",
-            Sent => "Sent",
-            Initiated => "Initiated",
-            Ringing => "Ringing",
-            InProgress => "In progress",
-            Delivered => "Delivered",
-            Seen => "Seen",
-            Completed => "Completed",
-            Undelivered => "Undelivered",
-            Expired => "Expired",
-            Failed => "Failed",
-            Unsent => "Unsent",
-            Busy => "Busy",
-            NoAnswer => "No answer",
-            Terminated => "Terminated",
+            StatusKind::InProgress => "In progress",
+            StatusKind::NoAnswer => "No answer",
+            other => other.pascal_name(),
         }
     }
 

@@ -264,13 +264,8 @@ pub async fn create_application(
 pub async fn reset_secret(store: &dyn Store, application_id: &str) -> Result<String, TenancyError> {
     let secret = random_secret();
     let hash = hash_off_thread(secret.clone()).await;
-    if store.set_application_secret(application_id, &hash).await? {
-        Ok(secret)
-    } else {
-        Err(TenancyError::NotFound(format!(
-            "application {application_id}"
-        )))
-    }
+    let found = store.set_application_secret(application_id, &hash).await?;
+    application_found(found, application_id).map(|()| secret)
 }
 
 /// Replace an application's webhook signing secret.
@@ -282,8 +277,14 @@ pub async fn rotate_webhook_secret(
     application_id: &str,
 ) -> Result<String, TenancyError> {
     let secret = random_secret();
-    if store.set_webhook_secret(application_id, &secret).await? {
-        Ok(secret)
+    let found = store.set_webhook_secret(application_id, &secret).await?;
+    application_found(found, application_id).map(|()| secret)
+}
+
+/// An update that found no application is [`TenancyError::NotFound`].
+fn application_found(found: bool, application_id: &str) -> Result<(), TenancyError> {
+    if found {
+        Ok(())
     } else {
         Err(TenancyError::NotFound(format!(
             "application {application_id}"

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::codec;
 use crate::error::{DecodeError, EncodeError};
-use crate::pdu::Pdu;
+use crate::pdu::{CommandStatus, Pdu, PduBody};
 use crate::sequence::SequenceNumbers;
 use crate::timer::{Timer, TimerTable};
 
@@ -74,6 +74,52 @@ impl Link {
     /// Drops unread input (after close).
     pub(crate) fn discard_input(&mut self) {
         self.read_buf.clear();
+    }
+
+    /// A PDU none of the session's handlers takes: a request is refused with
+    /// `generic_nack` / `ESME_RINVCMDID`; a response is handed back for the owner to hear
+    /// of (it answers nothing waiting, but may still carry something worth recording).
+    pub(crate) fn refuse_unhandled(
+        &mut self,
+        command_status: CommandStatus,
+        sequence_number: u32,
+        body: PduBody,
+    ) -> Option<Pdu> {
+        let pdu = Pdu {
+            command_status,
+            sequence_number,
+            body,
+        };
+        if pdu.is_response() {
+            Some(pdu)
+        } else {
+            self.send_internal(&Pdu::generic_nack(
+                sequence_number,
+                CommandStatus::ESME_RINVCMDID,
+            ));
+            None
+        }
+    }
+
+    /// Input that did not decode. Returns true when the session must close: the framing
+    /// is lost. Otherwise the bad PDU still counts as a sign of life, and a malformed
+    /// request is answered with `generic_nack` and the status the error suggests.
+    pub(crate) fn on_decode_error(
+        &mut self,
+        error: &DecodeError,
+        now: Instant,
+        keepalive: &mut Keepalive,
+        timers: &mut TimerTable,
+    ) -> bool {
+        if error.is_fatal() {
+            return true;
+        }
+        keepalive.on_receive(now, timers);
+        if let Some(header) = error.header().filter(|h| !h.command_id.is_response()) {
+            let nack = Pdu::generic_nack(header.sequence_number, error.suggested_status());
+            self.send_internal(&nack);
+        }
+        false
     }
 }
 

@@ -181,11 +181,7 @@ pub(super) async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, 
         && part.total > 1
         && let Err(e) = recover_ids(&state, &mut group).await
     {
-        tracing::warn!(error = %e, "sandbox SMSC could not look a message up; answering ESME_RSYSERR");
-        let _ = state
-            .server
-            .reject(conn, seq, CommandStatus::ESME_RSYSERR)
-            .await;
+        store_failed(&state, conn, seq, "look a message up", &e).await;
         return;
     }
     if let Some(slot) = group.texts.get_mut(part.index()) {
@@ -199,14 +195,25 @@ pub(super) async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, 
         && group.texts.iter().all(Option::is_some)
         && let Err(e) = record(&state, &mut group, &submit, &system_id, &part).await
     {
-        tracing::warn!(error = %e, "sandbox SMSC could not record a message; answering ESME_RSYSERR");
-        let _ = state
-            .server
-            .reject(conn, seq, CommandStatus::ESME_RSYSERR)
-            .await;
+        store_failed(&state, conn, seq, "record a message", &e).await;
         return;
     }
     answer(&state, group, &part, conn, seq).await;
+}
+
+/// The store failed the simulator: the ESME gets `ESME_RSYSERR` and sends again.
+async fn store_failed(
+    state: &SimState,
+    conn: ConnId,
+    seq: u32,
+    doing: &str,
+    error: &cascade_store::StoreError,
+) {
+    tracing::warn!(%error, "sandbox SMSC could not {doing}; answering ESME_RSYSERR");
+    let _ = state
+        .server
+        .reject(conn, seq, CommandStatus::ESME_RSYSERR)
+        .await;
 }
 
 /// The ids an earlier life of the simulator gave this message, if it recorded it.

@@ -58,34 +58,22 @@ impl EsmeSession {
                 self.on_bind_resp(now, status, &body);
             }
             body => {
-                let pdu = Pdu {
-                    command_status: status,
-                    sequence_number: seq,
-                    body,
-                };
-                if pdu.is_response() {
+                // A request an ESME does not serve is refused; a stray response is reported.
+                if let Some(pdu) = self.link.refuse_unhandled(status, seq, body) {
                     self.events.push_back(EsmeEvent::UnexpectedResponse { pdu });
-                } else {
-                    // A request an ESME does not serve (bind, submit_sm, outbind, unknown).
-                    self.link
-                        .send_internal(&Pdu::generic_nack(seq, CommandStatus::ESME_RINVCMDID));
                 }
             }
         }
     }
 
     pub(super) fn handle_decode_error(&mut self, now: Instant, error: DecodeError) {
-        if error.is_fatal() {
-            self.events.push_back(EsmeEvent::ProtocolError { error });
-            self.close(CloseReason::ProtocolViolation);
-            return;
-        }
-        self.keepalive.on_receive(now, &mut self.timers);
-        if let Some(header) = error.header().filter(|h| !h.command_id.is_response()) {
-            let nack = Pdu::generic_nack(header.sequence_number, error.suggested_status());
-            self.link.send_internal(&nack);
-        }
+        let fatal = self
+            .link
+            .on_decode_error(&error, now, &mut self.keepalive, &mut self.timers);
         self.events.push_back(EsmeEvent::ProtocolError { error });
+        if fatal {
+            self.close(CloseReason::ProtocolViolation);
+        }
     }
 
     fn on_bind_resp(&mut self, now: Instant, status: CommandStatus, body: &PduBody) {

@@ -86,33 +86,22 @@ impl SmscSession {
             }
             PduBody::GenericNack => self.on_generic_nack(seq, status),
             body => {
-                let pdu = Pdu {
-                    command_status: status,
-                    sequence_number: seq,
-                    body,
-                };
-                if pdu.is_response() {
+                // A request an SMSC does not serve is refused; a stray response is reported.
+                if let Some(pdu) = self.link.refuse_unhandled(status, seq, body) {
                     self.events.push_back(SmscEvent::UnexpectedResponse { pdu });
-                } else {
-                    self.link
-                        .send_internal(&Pdu::generic_nack(seq, CommandStatus::ESME_RINVCMDID));
                 }
             }
         }
     }
 
     pub(super) fn handle_decode_error(&mut self, now: Instant, error: DecodeError) {
-        if error.is_fatal() {
-            self.events.push_back(SmscEvent::ProtocolError { error });
-            self.close(CloseReason::ProtocolViolation);
-            return;
-        }
-        self.keepalive.on_receive(now, &mut self.timers);
-        if let Some(header) = error.header().filter(|h| !h.command_id.is_response()) {
-            let nack = Pdu::generic_nack(header.sequence_number, error.suggested_status());
-            self.link.send_internal(&nack);
-        }
+        let fatal = self
+            .link
+            .on_decode_error(&error, now, &mut self.keepalive, &mut self.timers);
         self.events.push_back(SmscEvent::ProtocolError { error });
+        if fatal {
+            self.close(CloseReason::ProtocolViolation);
+        }
     }
 
     fn on_bind(&mut self, now: Instant, seq: u32, mode: BindMode, bind: crate::pdu::Bind) {

@@ -119,15 +119,29 @@ fn flow_id(text: &str) -> Result<FlowId> {
     FlowId::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The columns both callback projections start with: id, event_id, flow_id, seq,
+/// application_id, url.
+fn head(r: &SqliteRow) -> Result<(i64, String, FlowId, i64, String, String)> {
+    Ok((
+        r.try_get(0)?,
+        r.try_get(1)?,
+        flow_id(r.try_get(2)?)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+        r.try_get(5)?,
+    ))
+}
+
 fn callback_from_row(r: &SqliteRow) -> Result<Callback> {
+    let (id, event_id, flow_id, seq, application_id, url) = head(r)?;
     let first: Option<i64> = r.try_get(8)?;
     Ok(Callback {
-        id: r.try_get(0)?,
-        event_id: r.try_get(1)?,
-        flow_id: flow_id(r.try_get(2)?)?,
-        seq: r.try_get(3)?,
-        application_id: r.try_get(4)?,
-        url: r.try_get(5)?,
+        id,
+        event_id,
+        flow_id,
+        seq,
+        application_id,
+        url,
         body: r.try_get(6)?,
         attempts: to_u32(r.try_get(7)?)?,
         first_attempt_at: first.map(Timestamp::from_millis),
@@ -135,14 +149,15 @@ fn callback_from_row(r: &SqliteRow) -> Result<Callback> {
 }
 
 fn record_from_row(r: &SqliteRow) -> Result<CallbackRecord> {
+    let (id, event_id, flow_id, seq, application_id, url) = head(r)?;
     let state: &str = r.try_get(6)?;
     Ok(CallbackRecord {
-        id: r.try_get(0)?,
-        event_id: r.try_get(1)?,
-        flow_id: flow_id(r.try_get(2)?)?,
-        seq: r.try_get(3)?,
-        application_id: r.try_get(4)?,
-        url: r.try_get(5)?,
+        id,
+        event_id,
+        flow_id,
+        seq,
+        application_id,
+        url,
         state: CallbackState::parse(state)
             .ok_or_else(|| StoreError::Corrupt(format!("callback state {state}")))?,
         attempts: to_u32(r.try_get(7)?)?,
