@@ -3,9 +3,11 @@
 //! - the **dispatcher** hands submit jobs to providers and records their answers;
 //! - the **job poller** re-claims jobs whose lease ran out (a crash, a retry falling due);
 //! - the **timer loop** fires durable timers when they fall due;
+//! - the **callback worker** delivers the callback outbox, in order per flow;
 //! - the runtime is the providers' [`ReportSink`]: reports are applied in the store.
 //!
-//! Every state change happens in the store's transactions; this module only carries
+//! Every state change happens in the store's transactions (the engine's commands become
+//! rows in `cascade-store/src/engine_tx.rs`); this module only carries
 //! effects (new jobs, earlier timers) from one transaction to the next piece of work.
 //! Nothing here is needed for correctness after a crash: jobs and timers are rows, and
 //! the loops pick them up again on start.
