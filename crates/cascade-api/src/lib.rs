@@ -65,6 +65,10 @@ pub struct ApiState {
     /// What `GET /metrics` shows: the process's own series and the collectors the
     /// server registered (connectors).
     pub metrics: prometheus_client::registry::Registry,
+    /// Provider sections' webhook receivers, by section name.
+    pub webhooks: std::collections::HashMap<String, Arc<dyn cascade_core::ports::WebhookReceiver>>,
+    /// Where providers reach Cascade (`CASCADE_PUBLIC_URL`), without a trailing `/`.
+    pub public_url: String,
 }
 
 impl ApiState {
@@ -79,7 +83,25 @@ impl ApiState {
             tokens: auth::TokenCache::default(),
             limiter,
             metrics: process_metrics(),
+            webhooks: std::collections::HashMap::new(),
+            public_url: String::new(),
         }
+    }
+
+    /// Serves the providers' webhooks at `/webhooks/{name}`; `public_url` is the base
+    /// URL the providers were given (some sign the full URL).
+    #[must_use]
+    pub fn with_webhooks(
+        mut self,
+        public_url: &str,
+        receivers: Vec<Arc<dyn cascade_core::ports::WebhookReceiver>>,
+    ) -> Self {
+        self.public_url = public_url.trim_end_matches('/').to_owned();
+        self.webhooks = receivers
+            .into_iter()
+            .map(|r| (r.name().to_owned(), r))
+            .collect();
+        self
     }
 
     /// Adds a collector (a connector's metrics) to `GET /metrics`.
@@ -154,6 +176,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route(
             "/admin/flows/{tracking_id}/callbacks/redeliver",
             post(routes::callbacks::redeliver_flow),
+        )
+        .route("/webhooks/{name}", post(routes::webhooks::receive))
+        .route(
+            "/webhooks/{name}/{token}",
+            post(routes::webhooks::receive_with_token),
         )
         .route("/healthz", get(routes::health::healthz))
         .route("/metrics", get(routes::health::metrics))

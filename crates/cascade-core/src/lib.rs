@@ -29,3 +29,15 @@ pub use channel::{Channel, StatusKind};
 pub use ids::FlowId;
 pub use money::Micros;
 pub use time::{Clock, Timestamp};
+
+/// An error and its sources on one line (`a: b: c`), for logs and timeline details.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

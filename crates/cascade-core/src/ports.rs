@@ -97,6 +97,19 @@ pub enum SubmitError {
     /// The provider asked to slow down.
     #[error("rate limited; retry after {retry_after_ms} ms")]
     RateLimited { retry_after_ms: u64 },
+    /// The provider refused Cascade's credentials (HTTP 401/403): a configuration error,
+    /// treated as the provider being down (another provider may take the message, or it
+    /// is tried again later).
+    #[error("refused Cascade's credentials: {reason}")]
+    Misconfigured { reason: String },
+}
+
+impl SubmitError {
+    /// Whether this says the provider cannot take messages now (as opposed to a verdict
+    /// on this message): another provider of the channel may take it instead.
+    pub fn is_outage(&self) -> bool {
+        !matches!(self, SubmitError::Rejected { .. })
+    }
 }
 
 impl From<crate::reasons::Reason> for SubmitError {
@@ -151,6 +164,13 @@ pub trait ReportSink: Send + Sync {
         provider_message_ids: &[String],
         report: Report,
     ) -> Result<Recorded, String>;
+
+    /// Note in the flow's timeline that `provider` could not take step `order`'s
+    /// messages (`outcome` says why) and another provider, or a later retry, takes over.
+    /// Best effort: a note that cannot be written is logged, never retried.
+    async fn note_attempt(&self, flow: FlowId, order: u32, provider: &str, outcome: &str) {
+        let _ = (flow, order, provider, outcome);
+    }
 }
 
 /// The provider serving each channel.
@@ -178,4 +198,68 @@ impl Providers {
             Channel::Voice => self.voice.as_ref(),
         }
     }
+}
+
+/// A provider's webhook request, as it arrived (before anything is trusted).
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    /// The URL the provider was given for this endpoint (Cascade's public URL and path),
+    /// which some providers sign.
+    pub public_url: String,
+    /// The last path segment after the provider's name, when there is one (a token).
+    pub path_token: Option<String>,
+    /// Header names in lower case, values as sent.
+    pub headers: Vec<(String, String)>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl WebhookRequest {
+    /// The first header called `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One thing a verified webhook said.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookItem {
+    /// A status report about the message(s) with these provider ids.
+    Report {
+        provider_message_ids: Vec<String>,
+        report: Report,
+    },
+    /// Something Cascade does not act on (a status with no meaning for the message).
+    Ignored { what: String },
+}
+
+/// Why a webhook was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// It could not be shown to come from the provider: 401, nothing recorded.
+    #[error("not verified: {0}")]
+    Unauthorized(String),
+    /// It came from the provider but could not be read: 400, nothing recorded.
+    #[error("malformed: {0}")]
+    Malformed(String),
+}
+
+/// The receiving side of a provider: checks a webhook came from it and reads it.
+/// Pure with respect to Cascade's state: recording what it says is the caller's job.
+pub trait WebhookReceiver: Send + Sync + std::fmt::Debug {
+    /// The provider section's name (the `{name}` of `/webhooks/{name}`).
+    fn name(&self) -> &str;
+
+    /// Verify and read a webhook received at `now`.
+    ///
+    /// # Errors
+    /// See [`WebhookError`].
+    fn receive(
+        &self,
+        request: &WebhookRequest,
+        now: Timestamp,
+    ) -> Result<Vec<WebhookItem>, WebhookError>;
 }

@@ -149,6 +149,46 @@ pub fn answered_by_machine() -> Reason {
     )
 }
 
+/// An HTTP provider refused this message for good (a 4xx other than 401/403/408/429):
+/// `text` is the provider's own error text.
+pub fn rejected_by_provider(provider: &str, text: impl Display) -> Reason {
+    Reason::new(
+        StatusKind::Failed,
+        viber::MESSAGE_REJECTED,
+        format!("{provider} refused the message: {text}"),
+    )
+}
+
+/// The step asks for something this provider cannot do (e.g. a call to a Viber user).
+pub fn unsupported_by_provider(provider: &str, what: impl Display) -> Reason {
+    Reason::new(
+        StatusKind::Failed,
+        "Not supported",
+        format!("{provider} cannot send this: {what}"),
+    )
+}
+
+/// No configured provider of the channel serves the destination.
+pub fn no_provider_route(channel: Channel, destination: &str) -> Reason {
+    Reason::new(
+        StatusKind::Failed,
+        "No route",
+        format!("No {channel} provider is configured for {destination}."),
+    )
+}
+
+/// The `detailedStatus` names Cascade gives Viber providers' outcomes (Routee's names).
+pub mod viber {
+    pub const DELIVERED: &str = "Delivered";
+    pub const TTL_EXPIRED: &str = "TTL Expired";
+    pub const NOT_VIBER_USER: &str = "Not Viber User";
+    pub const UNSUPPORTED_EQUIPMENT: &str = "Unsupported Equipment";
+    pub const OPTED_OUT: &str = "Opted Out";
+    pub const TIMED_OUT: &str = "Timed Out";
+    pub const SYSTEM_FAILURE: &str = "System Failure";
+    pub const MESSAGE_REJECTED: &str = "Message Rejected";
+}
+
 /// The `detailedStatus` Cascade gives an SMSC's delivery receipt states (the description
 /// carries the receipt's own `stat` and `err`).
 pub mod receipt {
@@ -183,6 +223,18 @@ mod tests {
             (not_an_sms(), Channel::Sms),
             (invalid_message("too long"), Channel::Sms),
             (answered_by_machine(), Channel::Voice),
+            (
+                rejected_by_provider("vonage", "Invalid sender"),
+                Channel::Viber,
+            ),
+            (
+                unsupported_by_provider("twilio", "a Viber call"),
+                Channel::Voice,
+            ),
+            (
+                no_provider_route(Channel::Viber, "+306912345678"),
+                Channel::Viber,
+            ),
         ];
         for (reason, channel) in all {
             assert!(

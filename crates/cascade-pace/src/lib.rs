@@ -1,5 +1,6 @@
-//! Pacing: how fast something may go ([`TokenBucket`]) and how long to wait before trying
-//! again ([`Backoff`]).
+//! Pacing: how fast something may go ([`TokenBucket`]), how long to wait before trying
+//! again ([`Backoff`]), and when to stop trying a failing peer for a while
+//! ([`CircuitBreaker`]).
 //!
 //! Both are plain values with no clock of their own: the caller passes `now` (a
 //! [`std::time::Instant`], so tests can use any instant they like) and decides what to do
@@ -13,6 +14,8 @@
 
 mod backoff;
 mod bucket;
+mod circuit;
 
 pub use backoff::{Backoff, BackoffSeries};
 pub use bucket::{Rate, TokenBucket};
+pub use circuit::{CircuitBreaker, CircuitPolicy, CircuitState};

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cascade_core::flow::FlowDefinition;
 use cascade_core::machines::{
-    Apply, Command, Event, FlowState, Output, Report, TimelineEntry, TimerKind,
+    Apply, Command, Event, FlowState, Output, Report, TimelineEntry, TimelineKind, TimerKind,
 };
 use cascade_core::tracking::render_tracking;
 use cascade_core::{FlowId, Micros, Timestamp};
@@ -213,8 +213,32 @@ pub(crate) async fn job_submitted<T: FlowTx + ?Sized>(
         },
     );
     let mut out = Applied::default();
-    apply_events(tx, &mut flow, events, now, &mut out).await?;
+    apply_events_via(tx, &mut flow, events, now, &mut out, Some(provider)).await?;
     Ok(out)
+}
+
+/// A submission attempt that did not take (a provider down, its circuit open): a line
+/// in the flow's timeline naming the provider, nothing else changes. A flow that is
+/// gone is not an error (it cannot be, while its job exists; but notes are best effort).
+pub(crate) async fn note_attempt<T: FlowTx + ?Sized>(
+    tx: &mut T,
+    flow_id: FlowId,
+    order: u32,
+    provider: &str,
+    outcome: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let Some(mut flow) = tx.load_flow(flow_id).await? else {
+        return Ok(());
+    };
+    let mut entry = TimelineEntry::new(now, TimelineKind::ProviderAttempt)
+        .order(order)
+        .detail(outcome.to_owned());
+    entry.provider = Some(provider.to_owned());
+    tx.append_timeline(flow_id, flow.event_seq, &[entry])
+        .await?;
+    flow.event_seq += 1;
+    tx.save_flow(&flow).await
 }
 
 /// A job ended without provider ids (refused, given up): apply `event`, remove the job.
@@ -306,6 +330,18 @@ pub(crate) async fn apply_events<T: FlowTx + ?Sized>(
     now: Timestamp,
     out: &mut Applied,
 ) -> Result<()> {
+    apply_events_via(tx, flow, events, now, out, None).await
+}
+
+/// [`apply_events`], naming `provider` in the timeline's `submitted` entries.
+async fn apply_events_via<T: FlowTx + ?Sized>(
+    tx: &mut T,
+    flow: &mut LoadedFlow,
+    events: Vec<Event>,
+    now: Timestamp,
+    out: &mut Applied,
+    provider: Option<&str>,
+) -> Result<()> {
     let id = flow.id();
     let def = Arc::clone(&flow.def);
     let mut run = Apply::new(&def, events, now);
@@ -327,6 +363,14 @@ pub(crate) async fn apply_events<T: FlowTx + ?Sized>(
                 tracing::warn!(flow_id = %id, error = %e, "engine refused an event");
                 out.rejected.push(e);
             }
+        }
+    }
+    if let Some(provider) = provider {
+        for entry in timeline
+            .iter_mut()
+            .filter(|e| e.kind == TimelineKind::Submitted)
+        {
+            entry.provider = Some(provider.to_owned());
         }
     }
     if !timeline.is_empty() {

@@ -155,6 +155,17 @@ pub trait FlowStore: Send + Sync {
         now: Timestamp,
     ) -> Result<ReportOutcome>;
 
+    /// A submission attempt that did not take (a provider down or its circuit open):
+    /// a `provider_attempt` line in the flow's timeline, nothing else.
+    async fn note_attempt(
+        &self,
+        flow: FlowId,
+        order: u32,
+        provider: &str,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<()>;
+
     /// Fire up to `limit` timers due at `now`, each in the transaction that applies it.
     async fn fire_due_timers(&self, now: Timestamp, limit: u32) -> Result<FiredTimers>;
 

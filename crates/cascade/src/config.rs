@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use cascade_core::pricing::{CountryPrices, OperatorTable, PriceList};
 use cascade_core::ttl::TtlClock;
 use cascade_core::{Channel, Micros};
+use cascade_providers::http::failover::FailoverPolicy;
+use cascade_providers::http::{ProviderSection, ProviderSettings};
 use cascade_providers::smpp::SmscSettings;
 use cascade_store::sqlite::Durability;
 use secrecy::SecretString;
@@ -50,9 +52,20 @@ pub struct Config {
     pub smsc: Vec<SmscSettings>,
     /// Where the sandbox SMSC listens (`CASCADE_SANDBOX_SMPP_LISTEN`).
     pub sandbox_smpp_listen: SocketAddr,
+    /// Viber and Voice providers (`[[provider]]`), checked.
+    pub providers: Vec<ProviderSettings>,
+    /// Where providers reach Cascade (`CASCADE_PUBLIC_URL`); required with providers.
+    pub public_url: Option<String>,
+    /// When to move a message to the channel's next provider.
+    pub failover: FailoverPolicy,
 }
 
 impl Config {
+    /// Whether `channel` has provider sections (and so is not served by the sandbox).
+    pub fn has_providers(&self, channel: Channel) -> bool {
+        self.providers.iter().any(|p| p.channel() == channel)
+    }
+
     /// TTL clock for accepted flows: the sandbox minute applies to sandboxed channels; SMS
     /// over real SMSCs keeps real minutes.
     pub fn ttl_clock(&self) -> TtlClock {
@@ -62,8 +75,16 @@ impl Config {
             } else {
                 60_000
             },
-            viber_minute_ms: self.sandbox_minute_ms,
-            voice_minute_ms: self.sandbox_minute_ms,
+            viber_minute_ms: if self.has_providers(Channel::Viber) {
+                60_000
+            } else {
+                self.sandbox_minute_ms
+            },
+            voice_minute_ms: if self.has_providers(Channel::Voice) {
+                60_000
+            } else {
+                self.sandbox_minute_ms
+            },
         }
     }
 
@@ -119,6 +140,11 @@ struct FileConfig {
     sandbox_smpp_listen: Option<String>,
     #[serde(default)]
     smsc: Vec<SmscSettings>,
+    #[serde(default)]
+    provider: Vec<ProviderSection>,
+    public_url: Option<String>,
+    provider_failover_after_ms: Option<u64>,
+    provider_cooldown_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -346,7 +372,70 @@ impl Config {
                 "no [[smsc]] has the default route \"*\": SMS to other destinations fail with \"No route\""
             );
         }
+        let mut providers = Vec::with_capacity(fc.provider.len());
+        for (i, section) in fc.provider.iter().enumerate() {
+            let settings = section
+                .parse(i + 1)
+                .map_err(|e| invalid("provider", e.to_string()))?;
+            if providers
+                .iter()
+                .any(|p: &ProviderSettings| p.common().name == settings.common().name)
+                || smsc.iter().any(|s| s.name == settings.common().name)
+            {
+                return Err(invalid(
+                    "provider",
+                    format!(
+                        "[[provider]] {}: name: another [[provider]] or [[smsc]] has this name",
+                        settings.common().name
+                    ),
+                ));
+            }
+            providers.push(settings);
+        }
+        let public_url = var("CASCADE_PUBLIC_URL").or(fc.public_url);
+        if let Some(u) = &public_url {
+            match url::Url::parse(u) {
+                Ok(parsed)
+                    if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
+                _ => {
+                    return Err(invalid(
+                        "CASCADE_PUBLIC_URL",
+                        format!("{u:?} is not an http(s) URL like https://cascade.example.com"),
+                    ));
+                }
+            }
+        } else if !providers.is_empty() {
+            return Err(invalid(
+                "CASCADE_PUBLIC_URL",
+                "required with [[provider]] sections: the base URL at which providers reach Cascade's webhooks (e.g. https://cascade.example.com)",
+            ));
+        }
+        let public_url = public_url.map(|u| u.trim_end_matches('/').to_owned());
+        let failover_after_ms = match var("CASCADE_PROVIDER_FAILOVER_AFTER_MS") {
+            Some(v) => parse_num("CASCADE_PROVIDER_FAILOVER_AFTER_MS", &v)?,
+            None => fc.provider_failover_after_ms.unwrap_or(10_000),
+        };
+        let cooldown_ms = match var("CASCADE_PROVIDER_COOLDOWN_MS") {
+            Some(v) => parse_num("CASCADE_PROVIDER_COOLDOWN_MS", &v)?,
+            None => fc.provider_cooldown_ms.unwrap_or(30_000),
+        };
+        if cooldown_ms == 0 {
+            return Err(invalid(
+                "CASCADE_PROVIDER_COOLDOWN_MS",
+                "must be at least 1",
+            ));
+        }
+        let failover = FailoverPolicy {
+            budget: std::time::Duration::from_millis(failover_after_ms),
+            circuit: cascade_pace::CircuitPolicy {
+                failures_to_open: cascade_providers::http::failover::FAILURES_TO_OPEN,
+                cooldown: std::time::Duration::from_millis(cooldown_ms),
+            },
+        };
         Ok(Config {
+            providers,
+            public_url,
+            failover,
             listen,
             database_url,
             admin_token: admin_token.map(SecretString::from),
@@ -507,5 +596,73 @@ countries = { GR = 0.03 }
         std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").unwrap();
         let err = Config::load(Some(&path), &HashMap::new()).unwrap_err();
         assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+    }
+
+    fn load_file(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), &env(vars))
+    }
+
+    const VONAGE: &str = "[[provider]]\nname = \"vv\"\nkind = \"vonage-messages\"\napi_key = \"k\"\napi_secret = \"s\"\nsignature_secret = \"sig\"\n";
+
+    #[test]
+    fn a_provider_section_takes_viber_off_the_sandbox_and_needs_a_public_url() {
+        let err = load_file(VONAGE, &[]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("CASCADE_PUBLIC_URL: required"),
+            "{err}"
+        );
+        let err = load_file(VONAGE, &[("CASCADE_PUBLIC_URL", "cascade.example.com")]).unwrap_err();
+        assert!(err.to_string().starts_with("CASCADE_PUBLIC_URL: "), "{err}");
+        let c = load_file(
+            VONAGE,
+            &[("CASCADE_PUBLIC_URL", "https://cascade.example.com/")],
+        )
+        .unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://cascade.example.com"));
+        assert!(c.has_providers(Channel::Viber) && !c.has_providers(Channel::Voice));
+        assert_eq!(
+            c.ttl_clock().viber_minute_ms,
+            60_000,
+            "real minutes for a real provider"
+        );
+        assert_eq!(c.failover.budget, std::time::Duration::from_secs(10));
+        assert_eq!(
+            c.failover.circuit.cooldown,
+            std::time::Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn a_bad_provider_section_stops_start_up_naming_section_and_field() {
+        let url = [("CASCADE_PUBLIC_URL", "https://c.example.com")];
+        let bad_kind = VONAGE.replace("vonage-messages", "carrier-pigeon");
+        let err = load_file(&bad_kind, &url).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("provider: [[provider]] vv: kind: "),
+            "{err}"
+        );
+        let no_secret = VONAGE.replace("signature_secret = \"sig\"\n", "");
+        let err = load_file(&no_secret, &url).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "provider: [[provider]] vv: signature_secret: missing"
+        );
+        let twice = format!("{VONAGE}{VONAGE}");
+        let err = load_file(&twice, &url).unwrap_err();
+        assert!(err.to_string().contains("[[provider]] vv: name: "), "{err}");
+        let err = load_file(VONAGE, &[url[0], ("CASCADE_PROVIDER_COOLDOWN_MS", "0")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("CASCADE_PROVIDER_COOLDOWN_MS"),
+            "{err}"
+        );
+        let err = load_file(&VONAGE.replace("api_key", "api_kye"), &url).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Parse { .. }),
+            "an unknown field: {err}"
+        );
     }
 }

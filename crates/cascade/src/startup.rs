@@ -8,9 +8,11 @@ use anyhow::Context;
 use async_trait::async_trait;
 use cascade_api::{ApiSettings, ApiState};
 use cascade_core::Channel;
-use cascade_core::Clock;
 use cascade_core::machines::Report;
-use cascade_core::ports::{Providers, Recorded, ReportSink};
+use cascade_core::ports::{Provider, Providers, Recorded, ReportSink, WebhookReceiver};
+use cascade_core::{Clock, FlowId};
+use cascade_providers::http::failover::{Candidate, ChannelProviders};
+use cascade_providers::http::metrics::ProviderCollector;
 use cascade_providers::smpp::{SmppProvider, SmscConnection, SmscSettings};
 use cascade_sandbox::{SandboxProvider, SmscSimulator, run_reporter_until_stopped};
 use cascade_service::clock::SystemClock;
@@ -127,8 +129,9 @@ impl Application {
         let reports_due = Arc::new(Notify::new());
         let mut providers = Providers::default();
         for &channel in &config.sandbox_channels {
-            if channel == Channel::Sms {
-                // SMS goes over SMPP, to real SMSCs or to the sandbox SMSC.
+            if channel == Channel::Sms || config.has_providers(channel) {
+                // SMS goes over SMPP, to real SMSCs or to the sandbox SMSC; a channel
+                // with provider sections goes to its providers.
                 continue;
             }
             let provider = SandboxProvider::new(
@@ -187,6 +190,44 @@ impl Application {
         if !smsc.is_empty() {
             providers = providers.with(Channel::Sms, Arc::new(SmppProvider::new(smsc.clone())));
         }
+        let public_url = config.public_url.clone().unwrap_or_default();
+        let mut receivers: Vec<Arc<dyn WebhookReceiver>> = Vec::new();
+        let mut candidates: Vec<(Channel, Candidate)> = Vec::new();
+        for settings in &config.providers {
+            let adapter = cascade_providers::http::build(settings, &public_url, Arc::clone(&clock))
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("starting provider {}", settings.common().name))?;
+            receivers.push(adapter.webhooks);
+            let common = settings.common();
+            candidates.push((
+                settings.channel(),
+                Candidate {
+                    provider: adapter.provider,
+                    routes: common.routes.clone(),
+                    priority: common.priority,
+                },
+            ));
+        }
+        let mut channels = Vec::new();
+        for channel in [Channel::Viber, Channel::Voice] {
+            let of_channel: Vec<Candidate> = candidates
+                .iter()
+                .filter(|(c, _)| *c == channel)
+                .map(|(_, candidate)| candidate.clone())
+                .collect();
+            if of_channel.is_empty() {
+                continue;
+            }
+            let chain = Arc::new(ChannelProviders::new(
+                channel,
+                of_channel,
+                config.failover,
+                Arc::clone(&clock),
+                Arc::clone(&late_sink) as Arc<dyn ReportSink>,
+            ));
+            providers = providers.with(channel, Arc::clone(&chain) as Arc<dyn Provider>);
+            channels.push(chain);
+        }
         let runtime_config = RuntimeConfig {
             callbacks: CallbackSettings {
                 timeout: std::time::Duration::from_millis(config.callback_timeout_ms),
@@ -224,9 +265,12 @@ impl Application {
             },
         };
         let state = Arc::new(
-            ApiState::new(Arc::clone(&runtime), admin, settings).with_metrics(Box::new(
-                cascade_providers::smpp::metrics::SmppCollector::new(smsc.clone()),
-            )),
+            ApiState::new(Arc::clone(&runtime), admin, settings)
+                .with_metrics(Box::new(
+                    cascade_providers::smpp::metrics::SmppCollector::new(smsc.clone()),
+                ))
+                .with_metrics(Box::new(ProviderCollector::new(channels)))
+                .with_webhooks(&public_url, receivers),
         );
         let router = cascade_api::router(state);
         let listener = TcpListener::bind(&config.listen)
@@ -329,6 +373,12 @@ impl ReportSink for LateSink {
         match self.sink.get() {
             Some(sink) => sink.deliver(provider, provider_message_ids, report).await,
             None => Err("still starting".into()),
+        }
+    }
+
+    async fn note_attempt(&self, flow: FlowId, order: u32, provider: &str, outcome: &str) {
+        if let Some(sink) = self.sink.get() {
+            sink.note_attempt(flow, order, provider, outcome).await;
         }
     }
 }

@@ -16,8 +16,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cascade-smpp", &["cascade-pace"]),
     // Storage: the domain only (never a connector: no planner closures, no ports).
     ("cascade-store", &["cascade-core"]),
-    // Connectors: the domain and the SMPP protocol crate, nothing else.
-    ("cascade-providers", &["cascade-core", "cascade-smpp"]),
+    // Connectors: the domain, the SMPP protocol crate and pacing, nothing else.
+    (
+        "cascade-providers",
+        &["cascade-core", "cascade-pace", "cascade-smpp"],
+    ),
     // The sandbox keeps its state in the store.
     (
         "cascade-sandbox",
@@ -45,6 +48,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "cascade-api",
             "cascade-core",
+            "cascade-pace",
             "cascade-providers",
             "cascade-sandbox",
             "cascade-service",

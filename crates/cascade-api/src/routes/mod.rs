@@ -7,3 +7,4 @@ pub mod sandbox;
 mod sandbox_wire;
 pub mod search;
 pub mod tracking;
+pub mod webhooks;

@@ -18,6 +18,10 @@ pub struct Report {
     pub duration_s: Option<u32>,
     pub answered_by: Option<AnsweredBy>,
     pub operator: Option<String>,
+    /// What the provider says it charged (`"0.0333 EUR"`): informational, shown in the
+    /// timeline; the tracking's price comes from Cascade's price list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_price: Option<String>,
 }
 
 impl Report {
@@ -30,6 +34,7 @@ impl Report {
             duration_s: None,
             answered_by: None,
             operator: None,
+            provider_price: None,
         }
     }
 }

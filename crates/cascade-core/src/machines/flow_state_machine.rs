@@ -429,6 +429,7 @@ impl<'a> Machine<'a> {
         if let Some(d) = &report.detailed_status {
             entry = entry.detail(d.clone());
         }
+        entry.provider_price.clone_from(&report.provider_price);
         entry.late = late;
 
         let msg = &self.state.steps[idx].messages[mi];

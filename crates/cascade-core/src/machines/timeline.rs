@@ -34,6 +34,9 @@ pub enum TimelineKind {
     Rejected,
     /// A callback delivery attempt.
     Callback,
+    /// A provider could not take a step's messages (down, circuit open); the next
+    /// provider of the channel, or a later retry, takes over.
+    ProviderAttempt,
 }
 
 impl TimelineKind {
@@ -52,6 +55,7 @@ impl TimelineKind {
             TimelineKind::FlowCompleted => "flow_completed",
             TimelineKind::Rejected => "rejected",
             TimelineKind::Callback => "callback",
+            TimelineKind::ProviderAttempt => "provider_attempt",
         }
     }
 }
@@ -73,6 +77,12 @@ pub struct TimelineEntry {
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub provider_ids: Vec<String>,
+    /// The provider that handled a submission attempt.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub provider: Option<String>,
+    /// What the provider says it charged (informational).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub provider_price: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub duplicate: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
@@ -91,6 +101,8 @@ impl TimelineEntry {
             status: None,
             detail: None,
             provider_ids: Vec::new(),
+            provider: None,
+            provider_price: None,
             duplicate: false,
             late: false,
             ignored: false,
@@ -141,6 +153,7 @@ mod tests {
             TimelineKind::FlowCompleted,
             TimelineKind::Rejected,
             TimelineKind::Callback,
+            TimelineKind::ProviderAttempt,
         ] {
             let json = serde_json::to_value(kind).unwrap();
             assert_eq!(json, kind.as_str());

@@ -316,7 +316,7 @@ async fn attempt(runtime: &Runtime, callback: &Callback, now: Timestamp) -> Atte
             error: format!("HTTP {}", response.status().as_u16()),
         },
         Err(e) => {
-            let text = error_chain(&e);
+            let text = cascade_core::error_chain(&e);
             // The resolver's refusal, without the layers of client errors around it.
             match text.find("refused: ") {
                 Some(at) => Attempt::Refused {
@@ -326,18 +326,6 @@ async fn attempt(runtime: &Runtime, callback: &Callback, now: Timestamp) -> Atte
             }
         }
     }
-}
-
-/// The error and its sources on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -24,10 +24,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cascade_core::Clock;
 use cascade_core::flow::FlowDefinition;
 use cascade_core::machines::Report;
 use cascade_core::ports::{Providers, Recorded, ReportSink};
+use cascade_core::{Clock, FlowId};
 use cascade_store::{
     Applied, IdempotentAccept, IdempotentRequest, Job, ReportOutcome, Store, StoreError,
 };
@@ -328,6 +328,16 @@ impl ReportSink for Runtime {
                 Ok(Recorded::Held)
             }
             Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn note_attempt(&self, flow: FlowId, order: u32, provider: &str, outcome: &str) {
+        if let Err(e) = self
+            .store
+            .note_attempt(flow, order, provider, outcome, self.clock.now())
+            .await
+        {
+            tracing::warn!(%flow, order, provider, error = %e, "could not note a provider attempt");
         }
     }
 }

@@ -259,6 +259,23 @@ impl FlowStore for SqliteStore {
         .await
     }
 
+    async fn note_attempt(
+        &self,
+        flow: FlowId,
+        order: u32,
+        provider: &str,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (provider, outcome) = (provider.to_owned(), outcome.to_owned());
+        self.write_engine(false, move |tx| {
+            Box::pin(async move {
+                engine_tx::note_attempt(tx, flow, order, &provider, &outcome, now).await
+            })
+        })
+        .await
+    }
+
     async fn job_finished(&self, job: &Job, event: Event, now: Timestamp) -> Result<Applied> {
         let job = job.clone();
         self.write_engine(false, move |tx| {

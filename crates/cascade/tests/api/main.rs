@@ -11,6 +11,8 @@ mod cli;
 mod idempotency;
 mod interop;
 mod outcomes;
+mod provider_mocks;
+mod providers;
 mod rate_limit;
 mod reports;
 mod restart;

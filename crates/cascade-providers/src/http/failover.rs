@@ -1,0 +1,517 @@
+//! Failover between the providers of one channel (spec: providers §4).
+//!
+//! The providers whose routes match a destination form an ordered list: lowest
+//! `priority` first, then the longest matching prefix, then the order of the sections.
+//! A message goes to the first provider whose circuit lets it through. When that
+//! provider cannot take it — refused credentials at once, connection errors, 5xx and 429
+//! once the step has been trying for longer than the failover budget — the same message
+//! goes to the next one in the same hand-over; a verdict on the message (a 4xx) is not
+//! an outage and ends there. Failures in a row open a provider's circuit: it is skipped
+//! for the cool-down, then tried with one request. Every attempt that did not take is
+//! noted in the flow's timeline, naming the provider.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use cascade_core::ports::{Accepted, Provider, ReportSink, SubmitError, SubmitRequest};
+use cascade_core::{Channel, Clock, reasons};
+use cascade_pace::{CircuitBreaker, CircuitPolicy, CircuitState};
+
+/// Failures in a row that open a provider's circuit.
+pub const FAILURES_TO_OPEN: u32 = 5;
+
+/// One provider of the channel with where it serves.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub provider: Arc<dyn Provider>,
+    /// `+30`-style prefixes, `*` for any.
+    pub routes: Vec<String>,
+    pub priority: u32,
+}
+
+/// When to leave a provider for the next.
+#[derive(Debug, Clone, Copy)]
+pub struct FailoverPolicy {
+    /// How long a step keeps retrying a provider that errs before the next one is tried
+    /// (`CASCADE_PROVIDER_FAILOVER_AFTER_MS`).
+    pub budget: Duration,
+    /// Failures in a row and cool-down (`CASCADE_PROVIDER_COOLDOWN_MS`).
+    pub circuit: CircuitPolicy,
+}
+
+impl Default for FailoverPolicy {
+    fn default() -> Self {
+        FailoverPolicy {
+            budget: Duration::from_secs(10),
+            circuit: CircuitPolicy {
+                failures_to_open: FAILURES_TO_OPEN,
+                cooldown: Duration::from_secs(30),
+            },
+        }
+    }
+}
+
+/// Counts per provider, for `/metrics`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderCounts {
+    /// Hand-overs the provider took.
+    pub accepted: u64,
+    /// Verdicts on a message (refused for good).
+    pub rejected: u64,
+    /// Outages: connection errors, timeouts, 5xx, 429, refused credentials.
+    pub errors: u64,
+    /// Of those, refused credentials (401/403).
+    pub misconfigured: u64,
+    /// Hand-overs that skipped the provider because its circuit was open.
+    pub skipped: u64,
+}
+
+#[derive(Debug)]
+struct Slot {
+    candidate: Candidate,
+    breaker: Mutex<CircuitBreaker>,
+    counts: Mutex<ProviderCounts>,
+}
+
+/// The providers of one channel as one [`Provider`]; see the module documentation.
+pub struct ChannelProviders {
+    channel: Channel,
+    name: String,
+    slots: Vec<Slot>,
+    policy: FailoverPolicy,
+    clock: Arc<dyn Clock>,
+    notes: Arc<dyn ReportSink>,
+}
+
+impl std::fmt::Debug for ChannelProviders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelProviders")
+            .field("channel", &self.channel)
+            .field("slots", &self.slots)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A provider's state as metrics show it.
+#[derive(Debug, Clone)]
+pub struct ProviderStatus {
+    pub name: String,
+    pub channel: Channel,
+    pub circuit: CircuitState,
+    pub counts: ProviderCounts,
+}
+
+impl ChannelProviders {
+    pub fn new(
+        channel: Channel,
+        candidates: Vec<Candidate>,
+        policy: FailoverPolicy,
+        clock: Arc<dyn Clock>,
+        notes: Arc<dyn ReportSink>,
+    ) -> Self {
+        ChannelProviders {
+            channel,
+            name: format!("{channel} providers"),
+            slots: candidates
+                .into_iter()
+                .map(|candidate| Slot {
+                    candidate,
+                    breaker: Mutex::new(CircuitBreaker::new(policy.circuit)),
+                    counts: Mutex::new(ProviderCounts::default()),
+                })
+                .collect(),
+            policy,
+            clock,
+            notes,
+        }
+    }
+
+    /// The providers serving `destination`, in the order they are tried (indexes).
+    pub fn order(&self, destination: &str) -> Vec<usize> {
+        let digits = destination.trim_start_matches('+');
+        let mut matching: Vec<(u32, std::cmp::Reverse<usize>, usize)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| {
+                let c = &slot.candidate;
+                let best = c
+                    .routes
+                    .iter()
+                    .filter_map(|r| {
+                        if r == "*" {
+                            Some(0)
+                        } else {
+                            let p = r.trim_start_matches('+');
+                            digits.starts_with(p).then_some(p.len())
+                        }
+                    })
+                    .max()?;
+                Some((c.priority, std::cmp::Reverse(best), i))
+            })
+            .collect();
+        matching.sort();
+        matching.into_iter().map(|(_, _, i)| i).collect()
+    }
+
+    /// Every provider's circuit and counts now.
+    pub fn statuses(&self) -> Vec<ProviderStatus> {
+        let now = Instant::now();
+        self.slots
+            .iter()
+            .map(|slot| ProviderStatus {
+                name: slot.candidate.provider.name().to_owned(),
+                channel: self.channel,
+                circuit: lock(&slot.breaker).state(now),
+                counts: *lock(&slot.counts),
+            })
+            .collect()
+    }
+
+    fn count(&self, slot: &Slot, f: impl FnOnce(&mut ProviderCounts)) {
+        f(&mut lock(&slot.counts));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[async_trait]
+impl Provider for ChannelProviders {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn submit(&self, request: &SubmitRequest) -> Result<Accepted, SubmitError> {
+        let destination = request.payload.step.recipient();
+        let order = self.order(&destination);
+        if order.is_empty() {
+            return Err(SubmitError::from(reasons::no_provider_route(
+                self.channel,
+                &destination,
+            )));
+        }
+        let waited = self
+            .clock
+            .now()
+            .as_millis()
+            .saturating_sub(request.payload.created_at.as_millis());
+        let budget_spent = u128::try_from(waited).unwrap_or(0) >= self.policy.budget.as_millis();
+        let mut last: Option<SubmitError> = None;
+        for (position, &i) in order.iter().enumerate() {
+            let slot = &self.slots[i];
+            let name = slot.candidate.provider.name();
+            let has_next = position + 1 < order.len();
+            if !lock(&slot.breaker).allow(Instant::now()) {
+                self.count(slot, |c| c.skipped += 1);
+                self.notes
+                    .note_attempt(
+                        request.flow_id,
+                        request.order,
+                        name,
+                        "skipped: circuit open",
+                    )
+                    .await;
+                last = Some(SubmitError::Retryable {
+                    reason: format!("{name}: circuit open"),
+                });
+                continue;
+            }
+            let answer = slot.candidate.provider.submit(request).await;
+            match answer {
+                Ok(accepted) => {
+                    lock(&slot.breaker).success();
+                    self.count(slot, |c| c.accepted += 1);
+                    return Ok(accepted);
+                }
+                Err(e) if !e.is_outage() => {
+                    // The provider is up: it judged the message.
+                    lock(&slot.breaker).success();
+                    self.count(slot, |c| c.rejected += 1);
+                    return Err(e);
+                }
+                Err(e) => {
+                    lock(&slot.breaker).failure(Instant::now());
+                    let misconfigured = matches!(e, SubmitError::Misconfigured { .. });
+                    self.count(slot, |c| {
+                        c.errors += 1;
+                        if misconfigured {
+                            c.misconfigured += 1;
+                        }
+                    });
+                    let move_on = has_next && (misconfigured || budget_spent);
+                    let outcome = if move_on {
+                        format!("{e}; trying the next provider")
+                    } else {
+                        format!("{e}; will retry")
+                    };
+                    self.notes
+                        .note_attempt(request.flow_id, request.order, name, &outcome)
+                        .await;
+                    if !move_on {
+                        return Err(e);
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| SubmitError::Retryable {
+            reason: "no provider could take the message".into(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cascade_core::Timestamp;
+    use std::collections::VecDeque;
+
+    #[derive(Debug)]
+    struct Scripted {
+        name: String,
+        answers: Mutex<VecDeque<Result<Accepted, SubmitError>>>,
+        calls: Mutex<u32>,
+    }
+
+    impl Scripted {
+        fn new(name: &str, answers: Vec<Result<Accepted, SubmitError>>) -> Arc<Scripted> {
+            Arc::new(Scripted {
+                name: name.into(),
+                answers: Mutex::new(answers.into()),
+                calls: Mutex::new(0),
+            })
+        }
+        fn calls(&self) -> u32 {
+            *lock(&self.calls)
+        }
+    }
+
+    #[async_trait]
+    impl Provider for Scripted {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        async fn submit(&self, _: &SubmitRequest) -> Result<Accepted, SubmitError> {
+            *lock(&self.calls) += 1;
+            lock(&self.answers)
+                .pop_front()
+                .unwrap_or_else(|| Ok(self.ok()))
+        }
+    }
+
+    impl Scripted {
+        fn ok(&self) -> Accepted {
+            Accepted {
+                provider: self.name.clone(),
+                message_ids: vec![format!("{}-id", self.name)],
+            }
+        }
+    }
+
+    #[derive(Debug, Default)]
+    struct Notes(Mutex<Vec<(String, String)>>);
+
+    #[async_trait]
+    impl ReportSink for Notes {
+        async fn deliver(
+            &self,
+            _: &str,
+            _: &[String],
+            _: cascade_core::machines::Report,
+        ) -> Result<cascade_core::ports::Recorded, String> {
+            Err("not used".into())
+        }
+        async fn note_attempt(
+            &self,
+            _: cascade_core::FlowId,
+            _: u32,
+            provider: &str,
+            outcome: &str,
+        ) {
+            lock(&self.0).push((provider.to_owned(), outcome.to_owned()));
+        }
+    }
+
+    #[derive(Debug)]
+    struct FixedClock(Timestamp);
+
+    impl Clock for FixedClock {
+        fn now(&self) -> Timestamp {
+            self.0
+        }
+        fn sleep_until(
+            &self,
+            _: Timestamp,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+            Box::pin(std::future::ready(()))
+        }
+    }
+
+    fn down() -> SubmitError {
+        SubmitError::Retryable {
+            reason: "HTTP 503".into(),
+        }
+    }
+
+    fn candidate(p: &Arc<Scripted>, routes: &[&str], priority: u32) -> Candidate {
+        Candidate {
+            provider: p.clone(),
+            routes: routes.iter().map(|r| (*r).to_owned()).collect(),
+            priority,
+        }
+    }
+
+    /// A chain at `now_ms`, for a step that started at 0.
+    fn chain(candidates: Vec<Candidate>, now_ms: i64) -> (ChannelProviders, Arc<Notes>) {
+        let notes = Arc::new(Notes::default());
+        let chain = ChannelProviders::new(
+            Channel::Viber,
+            candidates,
+            FailoverPolicy::default(),
+            Arc::new(FixedClock(Timestamp::from_millis(now_ms))),
+            notes.clone(),
+        );
+        (chain, notes)
+    }
+
+    fn request() -> SubmitRequest {
+        use cascade_core::flow::{SmsStep, Step, StepKind};
+        use cascade_core::ports::JobPayload;
+        use cascade_core::{Micros, Msisdn, SenderId};
+        let plan = cascade_core::sms::plan("hi", false);
+        let step = Step {
+            order: 1,
+            failover_on: Vec::new(),
+            country: None,
+            operator: String::new(),
+            unit_price: Micros::ZERO,
+            ttl_ms: Some(600_000),
+            kind: StepKind::Sms(SmsStep {
+                from: SenderId::parse("Cascade").unwrap(),
+                to: Msisdn::parse("+306912345678").unwrap(),
+                ttl_minutes: 10,
+                body: "hi".into(),
+                flash: false,
+                label: None,
+                transcode: false,
+                encoding: plan.encoding,
+                parts: plan.parts,
+            }),
+        };
+        SubmitRequest {
+            flow_id: cascade_core::FlowId::new_v7(0),
+            order: 1,
+            first_attempt: true,
+            payload: JobPayload {
+                created_at: Timestamp::from_millis(0),
+                account_id: "a".into(),
+                application_id: "x".into(),
+                step,
+                message_id: "m-1".into(),
+                message_ids: vec!["m-1".into()],
+            },
+        }
+    }
+
+    #[test]
+    fn order_is_priority_then_longest_prefix_then_section_order() {
+        let a = Scripted::new("a", vec![]);
+        let b = Scripted::new("b", vec![]);
+        let c = Scripted::new("c", vec![]);
+        let d = Scripted::new("d", vec![]);
+        let (providers, _) = chain(
+            vec![
+                candidate(&a, &["*"], 2),
+                candidate(&b, &["+30"], 1),
+                candidate(&c, &["+3069", "*"], 1),
+                candidate(&d, &["+44"], 1),
+            ],
+            0,
+        );
+        assert_eq!(providers.order("+306912345678"), vec![2, 1, 0]);
+        assert_eq!(providers.order("+491234"), vec![2, 0]);
+        assert_eq!(providers.order("+447700900000"), vec![3, 2, 0]);
+    }
+
+    #[tokio::test]
+    async fn within_the_budget_an_outage_is_retried_on_the_same_provider() {
+        let a = Scripted::new("a", vec![Err(down())]);
+        let b = Scripted::new("b", vec![]);
+        let (providers, notes) = chain(
+            vec![candidate(&a, &["*"], 1), candidate(&b, &["*"], 2)],
+            1_000,
+        );
+        assert_eq!(providers.submit(&request()).await, Err(down()));
+        assert_eq!((a.calls(), b.calls()), (1, 0));
+        assert_eq!(lock(&notes.0).len(), 1);
+        assert!(lock(&notes.0)[0].1.ends_with("will retry"));
+    }
+
+    #[tokio::test]
+    async fn past_the_budget_the_next_provider_takes_the_message() {
+        let a = Scripted::new("a", vec![Err(down())]);
+        let b = Scripted::new("b", vec![]);
+        let (providers, notes) = chain(
+            vec![candidate(&a, &["*"], 1), candidate(&b, &["*"], 2)],
+            10_000,
+        );
+        let accepted = providers.submit(&request()).await.expect("b takes it");
+        assert_eq!(accepted.provider, "b");
+        assert_eq!(lock(&notes.0)[0].0, "a");
+        assert!(lock(&notes.0)[0].1.ends_with("trying the next provider"));
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_fail_over_at_once_and_a_verdict_never_does() {
+        let a = Scripted::new(
+            "a",
+            vec![Err(SubmitError::Misconfigured {
+                reason: "401".into(),
+            })],
+        );
+        let b = Scripted::new("b", vec![]);
+        let (providers, _) = chain(vec![candidate(&a, &["*"], 1), candidate(&b, &["*"], 2)], 0);
+        assert_eq!(providers.submit(&request()).await.unwrap().provider, "b");
+
+        let verdict = SubmitError::from(reasons::rejected_by_provider("a", "Invalid number"));
+        let a = Scripted::new("a", vec![Err(verdict.clone())]);
+        let b = Scripted::new("b", vec![]);
+        let (providers, _) = chain(
+            vec![candidate(&a, &["*"], 1), candidate(&b, &["*"], 2)],
+            60_000,
+        );
+        assert_eq!(providers.submit(&request()).await, Err(verdict));
+        assert_eq!(b.calls(), 0);
+        assert_eq!(providers.statuses()[0].counts.rejected, 1);
+    }
+
+    #[tokio::test]
+    async fn failures_in_a_row_open_the_circuit_and_the_provider_is_skipped() {
+        let a = Scripted::new("a", (0..FAILURES_TO_OPEN).map(|_| Err(down())).collect());
+        let b = Scripted::new("b", vec![]);
+        let (providers, notes) = chain(vec![candidate(&a, &["*"], 1), candidate(&b, &["*"], 2)], 0);
+        for _ in 0..FAILURES_TO_OPEN {
+            assert!(providers.submit(&request()).await.is_err());
+        }
+        assert_eq!(providers.statuses()[0].circuit, CircuitState::Open);
+        assert_eq!(providers.submit(&request()).await.unwrap().provider, "b");
+        assert_eq!(a.calls(), FAILURES_TO_OPEN, "a was skipped");
+        assert_eq!(providers.statuses()[0].counts.skipped, 1);
+        assert_eq!(lock(&notes.0).last().unwrap().1, "skipped: circuit open");
+    }
+
+    #[tokio::test]
+    async fn a_destination_no_provider_serves_fails_with_no_route() {
+        let a = Scripted::new("a", vec![]);
+        let (providers, _) = chain(vec![candidate(&a, &["+44"], 1)], 0);
+        match providers.submit(&request()).await {
+            Err(SubmitError::Rejected {
+                detailed_status, ..
+            }) => assert_eq!(detailed_status, "No route"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

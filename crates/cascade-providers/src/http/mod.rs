@@ -1,0 +1,130 @@
+//! Viber and Voice through providers' HTTP APIs: one module per kind of `[[provider]]`
+//! section, the HTTP client they share, and failover between the providers of a channel.
+//!
+//! Each adapter is a [`Provider`](cascade_core::ports::Provider) (it sends a step's
+//! message and answers with the provider's id) and a
+//! [`WebhookReceiver`](cascade_core::ports::WebhookReceiver) (it verifies the provider's
+//! webhooks and reads them into reports). Recording what a webhook says is the API's
+//! and the runtime's job; nothing here touches the store.
+
+pub mod client;
+pub mod failover;
+pub mod infobip_viber;
+pub mod metrics;
+pub mod settings;
+pub mod vonage_messages;
+
+use std::sync::Arc;
+
+use cascade_core::flow::{StepKind, ViberStep};
+use cascade_core::ports::{Provider, SubmitError, SubmitRequest, WebhookReceiver};
+use cascade_core::{Clock, Timestamp, reasons};
+
+pub use settings::{ProviderSection, ProviderSettings, SectionError};
+
+/// A built adapter: the sending side and the receiving side of one section.
+#[derive(Debug, Clone)]
+pub struct Adapter {
+    pub provider: Arc<dyn Provider>,
+    pub webhooks: Arc<dyn WebhookReceiver>,
+}
+
+/// Build the adapter a section describes. `public_url` is where the provider reaches
+/// Cascade (`CASCADE_PUBLIC_URL`).
+///
+/// # Errors
+/// When the section's keys cannot be loaded or its HTTP client built.
+pub fn build(
+    settings: &ProviderSettings,
+    public_url: &str,
+    clock: Arc<dyn Clock>,
+) -> Result<Adapter, String> {
+    match settings {
+        ProviderSettings::VonageMessages { .. } => {
+            let a = Arc::new(vonage_messages::VonageMessages::new(
+                settings, public_url, clock,
+            )?);
+            Ok(Adapter {
+                provider: a.clone(),
+                webhooks: a,
+            })
+        }
+        ProviderSettings::InfobipViber { .. } => {
+            let a = Arc::new(infobip_viber::InfobipViber::new(
+                settings, public_url, clock,
+            )?);
+            Ok(Adapter {
+                provider: a.clone(),
+                webhooks: a,
+            })
+        }
+    }
+}
+
+/// The Viber step of a request, or the refusal a Viber adapter gives anything else.
+fn viber_step<'a>(
+    provider: &str,
+    request: &'a SubmitRequest,
+) -> Result<&'a ViberStep, SubmitError> {
+    match &request.payload.step.kind {
+        StepKind::Viber(v) => Ok(v),
+        _ => Err(SubmitError::from(reasons::unsupported_by_provider(
+            provider,
+            format!("a {} step", request.channel()),
+        ))),
+    }
+}
+
+/// The step's remaining TTL at `now` in whole seconds, within `min..=max` (providers
+/// refuse values outside their range; Cascade's own timer stays the authority).
+fn ttl_seconds(request: &SubmitRequest, now: Timestamp, min: u64, max: u64) -> u64 {
+    request
+        .payload
+        .ttl_remaining(now)
+        .map_or(max, |d| d.as_secs())
+        .clamp(min, max)
+}
+
+/// A provider's timestamp in any of the forms they send: RFC 3339
+/// (`2025-02-03T12:14:25Z`), Vonage's older `2020-01-01 14:00:00 +0000`, Infobip's
+/// `2026-11-26T10:15:00.000+0000`.
+fn provider_time(text: &str) -> Option<Timestamp> {
+    if let Ok(t) = Timestamp::parse(text) {
+        return Some(t);
+    }
+    for pattern in [
+        "%Y-%m-%d %H:%M:%S %z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%z",
+    ] {
+        if let Ok(t) = chrono::DateTime::parse_from_str(text.trim(), pattern) {
+            return Some(Timestamp::from_millis(t.timestamp_millis()));
+        }
+    }
+    None
+}
+
+/// The body's SHA-256 in lower-case hex.
+fn sha256_hex(body: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_timestamps_in_every_documented_form() {
+        let expected = Timestamp::parse("2026-11-26T10:15:00Z").unwrap();
+        for text in [
+            "2026-11-26T10:15:00Z",
+            "2026-11-26 10:15:00 +0000",
+            "2026-11-26T10:15:00.000+0000",
+            "2026-11-26T12:15:00+0200",
+        ] {
+            assert_eq!(provider_time(text), Some(expected), "{text}");
+        }
+        assert_eq!(provider_time("yesterday"), None);
+    }
+}

@@ -1,0 +1,588 @@
+//! Viber through real provider adapters (Vonage Messages, Infobip), against mocks of the
+//! providers' APIs (`provider_mocks`): what Cascade sends, what each webhook does to the
+//! tracking, verification, statuses that overtake the submit answer, duplicates and
+//! out-of-order statuses, 401/429/5xx/timeouts, and failover between providers.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::provider_mocks::*;
+
+const DIGITS: &str = "306912345678";
+
+/// A free loopback port for Cascade, so its public URL is known before it starts.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn vonage_section(name: &str, base: &str, priority: u32, jwt: bool) -> String {
+    let auth = if jwt {
+        format!(
+            "application_id = \"{VONAGE_APPLICATION}\"\nprivate_key_file = \"{}\"",
+            fixture("vonage-test-private.pem")
+        )
+    } else {
+        format!("api_key = \"{VONAGE_KEY}\"\napi_secret = \"{VONAGE_SECRET}\"")
+    };
+    format!(
+        "[[provider]]\nname = \"{name}\"\nkind = \"vonage-messages\"\nbase_url = \"{base}\"\npriority = {priority}\ntimeout_seconds = 1\nsignature_secret = \"{VONAGE_SIGNATURE_SECRET}\"\n{auth}\n"
+    )
+}
+
+fn infobip_section(name: &str, base: &str, priority: u32) -> String {
+    format!(
+        "[[provider]]\nname = \"{name}\"\nkind = \"infobip-viber\"\nbase_url = \"{base}\"\npriority = {priority}\ntimeout_seconds = 1\napi_key = \"{INFOBIP_KEY}\"\nwebhook_token = \"{INFOBIP_TOKEN}\"\nsenders = {{ \"TestBrand\" = \"brand-77\" }}\n"
+    )
+}
+
+/// Cascade with these provider sections, reachable at its public URL.
+async fn app_with(sections: &[String], extra: &[(&str, &str)]) -> TestApp {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let public = format!("http://127.0.0.1:{port}");
+    let mut settings = vec![
+        ("CASCADE_LISTEN", listen.as_str()),
+        ("CASCADE_PUBLIC_URL", public.as_str()),
+    ];
+    settings.extend_from_slice(extra);
+    spawn_app_with_file(&sections.concat(), &settings).await
+}
+
+fn viber_flow(app: &TestApp) -> Value {
+    flow(vec![viber_step(1, &app.sender_id), sms_step(2, "Fallback")])
+}
+
+async fn wait_viber(app: &TestApp, id: &str, status: &'static str) -> Value {
+    app.wait_for(id, Duration::from_secs(15), |t| {
+        status_of(&t["messages"][0]) == status
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_viber_step_goes_to_vonage_and_its_signed_webhooks_move_it() {
+    let mock = MockProvider::start(Kind::Vonage { jwt: false }).await;
+    mock.on(
+        DIGITS,
+        vec![
+            hook(10, json!({"status": "submitted"})),
+            hook(
+                20,
+                json!({"status": "delivered", "usage": {"currency": "EUR", "price": "0.0333"}}),
+            ),
+            hook(30, json!({"status": "read"})),
+        ],
+    );
+    let app = app_with(&[vonage_section("vonage-viber", &mock.base, 1, false)], &[]).await;
+    let id = app.send_flow(&viber_flow(&app)).await;
+    let t = wait_viber(&app, &id, "SEEN").await;
+    assert_eq!(t["status"], "Succeeded", "delivered ends the flow: {t:#}");
+    assert_eq!(
+        t["messages"].as_array().unwrap().len(),
+        1,
+        "no failover to SMS"
+    );
+
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 1);
+    let body = &requests[0].1;
+    assert_eq!(body["channel"], "viber_service");
+    assert_eq!(body["message_type"], "text");
+    assert_eq!(body["text"], "Hello");
+    assert_eq!(body["to"], DIGITS, "E.164 without +");
+    assert_eq!(body["from"], "TestBrand");
+    assert_eq!(
+        body["client_ref"], t["messages"][0]["trackingId"],
+        "the stable reference"
+    );
+    assert!(
+        body["webhook_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/webhooks/vonage-viber")
+    );
+    assert_eq!(body["webhook_version"], "v1");
+    assert_eq!(body["viber_service"]["category"], "transaction");
+    let ttl = body["viber_service"]["ttl"].as_u64().unwrap();
+    assert!(
+        (30..=86_400).contains(&ttl),
+        "the step's remaining TTL: {ttl}"
+    );
+    assert_eq!(mock.webhook_answers(), vec![200, 200, 200]);
+
+    let events = app.events(&id).await;
+    let submitted = events.iter().find(|e| e["type"] == "submitted").unwrap();
+    assert_eq!(submitted["provider"], "vonage-viber");
+    let delivered = events
+        .iter()
+        .find(|e| e["type"] == "report" && e["status"] == "DELIVERED")
+        .unwrap();
+    assert_eq!(delivered["providerPrice"], "0.0333 EUR");
+}
+
+#[tokio::test]
+async fn vonage_with_an_application_key_signs_each_request_with_rs256() {
+    let mock = MockProvider::start(Kind::Vonage { jwt: true }).await;
+    mock.on(DIGITS, vec![hook(10, json!({"status": "delivered"}))]);
+    let app = app_with(&[vonage_section("vonage-viber", &mock.base, 1, true)], &[]).await;
+    let id = app.send_flow(&viber_flow(&app)).await;
+    let t = app.wait_final(&id).await;
+    assert_eq!(t["status"], "Succeeded", "{t:#}");
+    assert_eq!(mock.accepted(), 1);
+}
+
+#[tokio::test]
+async fn every_vonage_outcome_maps_to_its_status_and_reason() {
+    let mock = MockProvider::start(Kind::Vonage { jwt: false }).await;
+    let cases: Vec<(&str, Value, &str, Option<&str>)> = vec![
+        (
+            "306910000001",
+            json!({"status": "delivered"}),
+            "DELIVERED",
+            Some("Delivered"),
+        ),
+        (
+            "306910000002",
+            json!({"status": "read"}),
+            "SEEN",
+            Some("Seen"),
+        ),
+        (
+            "306910000003",
+            json!({"status": "undeliverable"}),
+            "UNDELIVERED",
+            Some("System Failure"),
+        ),
+        (
+            "306910000004",
+            json!({"status": "rejected", "error": {"title": "1360", "detail": "TTL"}}),
+            "EXPIRED",
+            Some("TTL Expired"),
+        ),
+        (
+            "306910000005",
+            json!({"status": "rejected", "error": {"title": "1300", "detail": "Not a user"}}),
+            "UNDELIVERED",
+            Some("Not Viber User"),
+        ),
+        (
+            "306910000006",
+            json!({"status": "rejected", "error": {"title": "1310", "detail": "Device"}}),
+            "UNDELIVERED",
+            Some("Unsupported Equipment"),
+        ),
+        (
+            "306910000007",
+            json!({"status": "rejected", "error": {"title": "1240", "detail": "Opted out"}}),
+            "UNDELIVERED",
+            Some("Opted Out"),
+        ),
+        (
+            "306910000008",
+            json!({"status": "rejected", "error": {"title": "1331", "detail": "Provider"}}),
+            "UNDELIVERED",
+            Some("Timed Out"),
+        ),
+        (
+            "306910000009",
+            json!({"status": "rejected", "error": {"title": "1020", "detail": "Invalid"}}),
+            "FAILED",
+            Some("Message Rejected"),
+        ),
+        (
+            "306910000010",
+            json!({"status": "rejected", "error": {"title": "1030", "detail": "Internal"}}),
+            "FAILED",
+            Some("System Failure"),
+        ),
+    ];
+    for (to, fields, _, _) in &cases {
+        mock.on(to, vec![hook(5, fields.clone())]);
+    }
+    let app = app_with(&[vonage_section("vonage-viber", &mock.base, 1, false)], &[]).await;
+    let mut ids = Vec::new();
+    for (to, _, _, _) in &cases {
+        let mut step = viber_step(1, &app.sender_id);
+        step["to"] = json!(format!("+{to}"));
+        ids.push(app.send_flow(&flow(vec![step])).await);
+    }
+    for ((to, _, status, detailed), id) in cases.iter().zip(&ids) {
+        let t = wait_viber(&app, id, status).await;
+        let m = &t["messages"][0];
+        assert_eq!(
+            m["status"]["reason"]["detailedStatus"].as_str(),
+            *detailed,
+            "{to}: {m:#}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_that_fails_verification_gets_401_and_changes_nothing() {
+    let mock = MockProvider::start(Kind::Vonage { jwt: false }).await;
+    let app = app_with(&[vonage_section("vonage-viber", &mock.base, 1, false)], &[]).await;
+    let id = app.send_flow(&viber_flow(&app)).await;
+    wait_viber(&app, &id, "SENT").await;
+    let before = app.events(&id).await.len();
+    let body = json!({"message_uuid": "whatever", "status": "delivered"}).to_string();
+    let url = app.url("/webhooks/vonage-viber");
+    let (name, good) = vonage_sign(body.as_bytes());
+    let (_, wrong_secret) = vonage_sign_with("not-the-secret", body.as_bytes());
+    let (_, other_body) = vonage_sign(b"{}");
+    for (header, why) in [
+        (None, "unsigned"),
+        (Some(wrong_secret), "another secret"),
+        (Some(other_body), "signed over another body"),
+    ] {
+        let mut r = app
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(h) = header {
+            r = r.header(name.as_str(), h);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{why}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["code"], "401000000", "the API's error shape");
+    }
+    let (_, signed_garbage) = vonage_sign(b"not json");
+    let r = app
+        .client
+        .post(&url)
+        .header(name.as_str(), signed_garbage)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "signed but unreadable");
+    let r = app
+        .client
+        .post(&url)
+        .header(name.as_str(), good)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "signed properly: an unknown id is held"
+    );
+    let r = app
+        .client
+        .post(app.url("/webhooks/nobody"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.events(&id).await.len(),
+        before,
+        "nothing recorded on this flow"
+    );
+    assert_eq!(status_of(&app.tracking(&id).await["messages"][0]), "SENT");
+}
+
+#[tokio::test]
+async fn a_status_that_overtakes_the_submit_answer_is_held_and_applied() {
+    let mock = MockProvider::start(Kind::Vonage { jwt: false }).await;
+    mock.script(vec![Answer::AcceptAfterWebhooks]);
+    mock.on(DIGITS, vec![hook(0, json!({"status": "delivered"}))]);
+    let app = app_with(&[vonage_section("vonage-viber", &mock.base, 1, false)], &[]).await;
+    let id = app.send_flow(&viber_flow(&app)).await;
+    let t = app.wait_final(&id).await;
+    assert_eq!(t["status"], "Succeeded", "{t:#}");
+    assert_eq!(status_of(&t["messages"][0]), "DELIVERED");
+    assert_eq!(mock.webhook_answers(), vec![200], "held is recorded: 2xx");
+}
+
+#[tokio::test]
+async fn duplicate_and_out_of_order_statuses_never_move_a_message_backwards() {
+    let mock = MockProvider::start(Kind::Vonage { jwt: false }).await;
+    mock.on(
+        DIGITS,
+        vec![
+            hook(10, json!({"status": "read"})),
+            hook(20, json!({"status": "delivered"})),
+            hook(30, json!({"status": "delivered"})),
+            hook(40, json!({"status": "submitted"})),
+        ],
+    );
+    let app = app_with(&[vonage_section("vonage-viber", &mock.base, 1, false)], &[]).await;
+    let id = app.send_flow(&viber_flow(&app)).await;
+    wait_viber(&app, &id, "SEEN").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while mock.webhook_answers().len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "all four webhooks answered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(mock.webhook_answers(), vec![200; 4]);
+    let t = app.tracking(&id).await;
+    assert_eq!(status_of(&t["messages"][0]), "SEEN", "still seen: {t:#}");
+    let reports: Vec<&Value> = app
+        .events(&id)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "report")
+        .collect::<Vec<_>>()
+        .leak()
+        .iter()
+        .collect();
+    assert_eq!(reports.len(), 4, "each one in the timeline");
+    assert!(
+        reports[1..].iter().all(|e| e["ignored"] == true),
+        "{reports:#?}"
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_and_outages_are_retried_with_the_same_reference() {
+    let mock = MockProvider::start(Kind::Vonage { jwt: false }).await;
+    mock.script(vec![
+        Answer::Status(429, Some(1)),
+        Answer::Status(503, None),
+        Answer::Stall(Duration::from_millis(1500)),
+    ]);
+    mock.on(DIGITS, vec![hook(5, json!({"status": "delivered"}))]);
+    let app = app_with(&[vonage_section("vonage-viber", &mock.base, 1, false)], &[]).await;
+    let id = app.send_flow(&viber_flow(&app)).await;
+    let t = app
+        .wait_for(&id, Duration::from_secs(30), |t| t["status"] == "Succeeded")
+        .await;
+    assert_eq!(status_of(&t["messages"][0]), "DELIVERED");
+    let requests = mock.requests();
+    assert_eq!(
+        requests.iter().map(|r| r.2).collect::<Vec<_>>(),
+        vec![429, 503, 0, 202],
+        "429, 5xx and a timeout, then taken"
+    );
+    assert!(
+        requests[1].0 - requests[0].0 >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured"
+    );
+    let refs: Vec<&Value> = requests.iter().map(|r| &r.1["client_ref"]).collect();
+    assert!(
+        refs.iter().all(|r| *r == refs[0]),
+        "the same client_ref every time"
+    );
+    let attempts = app
+        .events(&id)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "provider_attempt")
+        .count();
+    assert_eq!(
+        attempts, 3,
+        "each attempt that did not take is in the timeline"
+    );
+}
+
+#[tokio::test]
+async fn a_verdict_on_the_message_fails_the_step_and_does_not_fail_over() {
+    let first = MockProvider::start(Kind::Vonage { jwt: false }).await;
+    let second = MockProvider::start(Kind::Infobip).await;
+    let app = app_with(
+        &[
+            vonage_section("vonage-viber", &first.base, 1, false),
+            infobip_section("infobip-viber", &second.base, 2),
+        ],
+        &[("CASCADE_PROVIDER_FAILOVER_AFTER_MS", "0")],
+    )
+    .await;
+    first.script(vec![Answer::Status(422, None)]);
+    let id = app
+        .send_flow(&flow(vec![viber_step(1, &app.sender_id)]))
+        .await;
+    let t = app.wait_final(&id).await;
+    let m = &t["messages"][0];
+    assert_eq!(status_of(m), "FAILED", "{t:#}");
+    assert_eq!(m["status"]["reason"]["detailedStatus"], "Message Rejected");
+    let description = m["status"]["reason"]["description"].as_str().unwrap();
+    assert!(
+        description.starts_with("vonage-viber refused the message: Scripted failure"),
+        "the provider's text: {description}"
+    );
+    assert_eq!(second.requests().len(), 0, "no failover on a 4xx verdict");
+}
+
+#[tokio::test]
+async fn when_the_first_provider_is_down_the_second_delivers_and_the_first_recovers() {
+    let first = MockProvider::start(Kind::Vonage { jwt: false }).await;
+    let second = MockProvider::start(Kind::Infobip).await;
+    first.script((0..5).map(|_| Answer::Status(503, None)).collect());
+    second.on(DIGITS, vec![hook(5, json!({"status": {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET", "description": "Delivered"}, "error": {"id": 0, "name": "NO_ERROR"}}))]);
+    first.on(DIGITS, vec![hook(5, json!({"status": "delivered"}))]);
+    let app = app_with(
+        &[
+            vonage_section("vonage-viber", &first.base, 1, false),
+            infobip_section("infobip-viber", &second.base, 2),
+        ],
+        &[
+            ("CASCADE_PROVIDER_FAILOVER_AFTER_MS", "0"),
+            ("CASCADE_PROVIDER_COOLDOWN_MS", "1500"),
+        ],
+    )
+    .await;
+    // Five flows: each tries the first (503), fails over to the second; the fifth 503
+    // opens the first's circuit.
+    for _ in 0..5 {
+        let id = app.send_flow(&viber_flow(&app)).await;
+        let t = app.wait_final(&id).await;
+        assert_eq!(status_of(&t["messages"][0]), "DELIVERED", "{t:#}");
+        let submitted = app
+            .events(&id)
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "submitted")
+            .unwrap();
+        assert_eq!(submitted["provider"], "infobip-viber");
+    }
+    let m = app.metrics().await;
+    assert_eq!(
+        m.get("cascade_provider_circuit_state{provider=\"vonage-viber\",state=\"open\"}"),
+        Some(&1.0),
+        "{m:#?}"
+    );
+    assert_eq!(m.get("cascade_provider_requests_total{provider=\"vonage-viber\",channel=\"Viber\",outcome=\"error\"}"), Some(&5.0));
+    // While open, the first is skipped without a request.
+    let id = app.send_flow(&viber_flow(&app)).await;
+    app.wait_final(&id).await;
+    assert_eq!(first.requests().len(), 5);
+    assert!(
+        app.events(&id)
+            .await
+            .iter()
+            .any(|e| e["type"] == "provider_attempt" && e["detail"] == "skipped: circuit open")
+    );
+    // After the cool-down the first takes a trial request, succeeds, and is back.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let id = app.send_flow(&viber_flow(&app)).await;
+    let t = app.wait_final(&id).await;
+    assert_eq!(status_of(&t["messages"][0]), "DELIVERED");
+    let submitted = app
+        .events(&id)
+        .await
+        .into_iter()
+        .find(|e| e["type"] == "submitted")
+        .unwrap();
+    assert_eq!(submitted["provider"], "vonage-viber");
+    let m = app.metrics().await;
+    assert_eq!(
+        m.get("cascade_provider_circuit_state{provider=\"vonage-viber\",state=\"closed\"}"),
+        Some(&1.0)
+    );
+}
+
+#[tokio::test]
+async fn refused_credentials_and_a_closed_port_fail_over_to_the_next_provider() {
+    let first = MockProvider::start(Kind::Infobip).await;
+    let second = MockProvider::start(Kind::Vonage { jwt: false }).await;
+    second.on(DIGITS, vec![hook(5, json!({"status": "delivered"}))]);
+    let wrong_key = infobip_section("infobip-viber", &first.base, 1).replace(INFOBIP_KEY, "wrong");
+    let app = app_with(
+        &[
+            wrong_key,
+            vonage_section("vonage-viber", &second.base, 2, false),
+        ],
+        &[],
+    )
+    .await;
+    let id = app.send_flow(&viber_flow(&app)).await;
+    let t = app.wait_final(&id).await;
+    assert_eq!(status_of(&t["messages"][0]), "DELIVERED", "{t:#}");
+    assert_eq!(first.requests()[0].2, 401);
+    let m = app.metrics().await;
+    assert_eq!(m.get("cascade_provider_requests_total{provider=\"infobip-viber\",channel=\"Viber\",outcome=\"unauthorized\"}"), Some(&1.0));
+
+    // Connection refused, past the budget: the second takes it too.
+    first.stop();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let app2 = app_with(
+        &[
+            infobip_section("infobip-viber", &first.base, 1),
+            vonage_section("vonage-viber", &second.base, 2, false),
+        ],
+        &[("CASCADE_PROVIDER_FAILOVER_AFTER_MS", "0")],
+    )
+    .await;
+    let id = app2.send_flow(&viber_flow(&app2)).await;
+    let t = app2.wait_final(&id).await;
+    assert_eq!(status_of(&t["messages"][0]), "DELIVERED", "{t:#}");
+}
+
+#[tokio::test]
+async fn infobip_reports_arrive_under_the_path_token_and_seen_follows_delivered() {
+    let mock = MockProvider::start(Kind::Infobip).await;
+    mock.on(
+        DIGITS,
+        vec![
+            hook(5, json!({"doneAt": "2026-12-05T10:00:01.000+0000", "price": {"pricePerMessage": 0.01, "currency": "EUR"}, "status": {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET", "description": "Delivered"}, "error": {"id": 0, "name": "NO_ERROR"}})),
+            hook(10, json!({"seenAt": "2026-12-05T10:00:02.000+0000"})),
+        ],
+    );
+    let app = app_with(&[infobip_section("infobip-viber", &mock.base, 1)], &[]).await;
+    let mut step = viber_step(1, &app.sender_id);
+    step["expireOnDelivery"] = json!(true);
+    let id = app.send_flow(&flow(vec![step])).await;
+    let t = wait_viber(&app, &id, "SEEN").await;
+    let body = &mock.requests()[0].1["messages"][0];
+    assert_eq!(body["sender"], "brand-77", "the mapped sender");
+    assert_eq!(body["destinations"][0]["to"], DIGITS);
+    assert_eq!(
+        body["destinations"][0]["messageId"],
+        t["messages"][0]["trackingId"]
+    );
+    assert_eq!(body["options"]["validityPeriod"]["timeUnit"], "SECONDS");
+    assert!(
+        body["webhooks"]["delivery"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/webhooks/infobip-viber/{INFOBIP_TOKEN}"))
+    );
+    assert_eq!(t["status"], "Succeeded", "{t:#}");
+
+    let r = app
+        .client
+        .post(app.url("/webhooks/infobip-viber/not-the-token-0123456789"))
+        .header("content-type", "application/json")
+        .body(
+            json!({"results": [{"messageId": "x", "seenAt": "2026-12-05T10:00:02.000+0000"}]})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn infobip_answers_a_resent_message_id_as_a_duplicate_and_that_counts_as_sent() {
+    let mock = MockProvider::start(Kind::Infobip).await;
+    let app = app_with(&[infobip_section("infobip-viber", &mock.base, 1)], &[]).await;
+    // The first request is taken but its answer is lost (it stalls past the timeout);
+    // the retry carries the same messageId and Infobip answers it is a duplicate.
+    mock.script(vec![Answer::Stall(Duration::from_millis(1500))]);
+    let id = app.send_flow(&viber_flow(&app)).await;
+    let t = wait_viber(&app, &id, "SENT").await;
+    let requests = mock.requests();
+    assert!(requests.len() >= 2, "sent again after the timeout");
+    let ids: Vec<&Value> = requests
+        .iter()
+        .map(|r| &r.1["messages"][0]["destinations"][0]["messageId"])
+        .collect();
+    assert!(ids.iter().all(|i| *i == ids[0]), "the same messageId");
+    assert_eq!(t["messages"][0]["trackingId"], *ids[0]);
+}
