@@ -171,6 +171,22 @@ pub trait ReportSink: Send + Sync {
     async fn note_attempt(&self, flow: FlowId, order: u32, provider: &str, outcome: &str) {
         let _ = (flow, order, provider, outcome);
     }
+
+    /// Record what `provider` says it charged for the message with this id (`"0.0130
+    /// USD"`), learnt after its reports: a timeline line. `Ok(false)`: no message carries
+    /// the id.
+    ///
+    /// # Errors
+    /// A message when it could not be recorded.
+    async fn note_price(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+        price: &str,
+    ) -> Result<bool, String> {
+        let _ = (provider, provider_message_id, price);
+        Ok(false)
+    }
 }
 
 /// The provider serving each channel.

@@ -241,6 +241,36 @@ pub(crate) async fn note_attempt<T: FlowTx + ?Sized>(
     tx.save_flow(&flow).await
 }
 
+/// What a provider says it charged for a message, learnt after its last report (Twilio
+/// answers it only when asked, after the call): a `provider_price` line in the flow's
+/// timeline, nothing else. Returns false when no message carries the id.
+pub(crate) async fn note_provider_price<T: FlowTx + ?Sized>(
+    tx: &mut T,
+    provider: &str,
+    provider_message_id: &str,
+    price: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    let found = tx.find_provider_refs(provider, provider_message_id).await?;
+    let Some(first) = found.first() else {
+        return Ok(false);
+    };
+    let Some(mut flow) = tx.load_flow(first.flow).await? else {
+        return Ok(false);
+    };
+    let mut entry = TimelineEntry::new(now, TimelineKind::ProviderPrice)
+        .order(first.order)
+        .part(first.part);
+    entry.provider = Some(provider.to_owned());
+    entry.provider_price = Some(price.to_owned());
+    entry.provider_ids = vec![provider_message_id.to_owned()];
+    tx.append_timeline(first.flow, flow.event_seq, &[entry])
+        .await?;
+    flow.event_seq += 1;
+    tx.save_flow(&flow).await?;
+    Ok(true)
+}
+
 /// A job ended without provider ids (refused, given up): apply `event`, remove the job.
 pub(crate) async fn job_finished<T: FlowTx + ?Sized>(
     tx: &mut T,

@@ -166,6 +166,17 @@ pub trait FlowStore: Send + Sync {
         now: Timestamp,
     ) -> Result<()>;
 
+    /// What a provider says it charged for the message with this id (learnt after its
+    /// reports): a `provider_price` line in its flow's timeline. False when no message
+    /// carries the id.
+    async fn note_provider_price(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+        price: &str,
+        now: Timestamp,
+    ) -> Result<bool>;
+
     /// Fire up to `limit` timers due at `now`, each in the transaction that applies it.
     async fn fire_due_timers(&self, now: Timestamp, limit: u32) -> Result<FiredTimers>;
 

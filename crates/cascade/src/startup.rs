@@ -376,6 +376,18 @@ impl ReportSink for LateSink {
         }
     }
 
+    async fn note_price(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+        price: &str,
+    ) -> Result<bool, String> {
+        match self.sink.get() {
+            Some(sink) => sink.note_price(provider, provider_message_id, price).await,
+            None => Err("still starting".into()),
+        }
+    }
+
     async fn note_attempt(&self, flow: FlowId, order: u32, provider: &str, outcome: &str) {
         if let Some(sink) = self.sink.get() {
             sink.note_attempt(flow, order, provider, outcome).await;

@@ -37,6 +37,8 @@ pub enum TimelineKind {
     /// A provider could not take a step's messages (down, circuit open); the next
     /// provider of the channel, or a later retry, takes over.
     ProviderAttempt,
+    /// What a provider says it charged for a message, learnt after its reports.
+    ProviderPrice,
 }
 
 impl TimelineKind {
@@ -56,6 +58,7 @@ impl TimelineKind {
             TimelineKind::Rejected => "rejected",
             TimelineKind::Callback => "callback",
             TimelineKind::ProviderAttempt => "provider_attempt",
+            TimelineKind::ProviderPrice => "provider_price",
         }
     }
 }
@@ -154,6 +157,7 @@ mod tests {
             TimelineKind::Rejected,
             TimelineKind::Callback,
             TimelineKind::ProviderAttempt,
+            TimelineKind::ProviderPrice,
         ] {
             let json = serde_json::to_value(kind).unwrap();
             assert_eq!(json, kind.as_str());

@@ -331,6 +331,18 @@ impl ReportSink for Runtime {
         }
     }
 
+    async fn note_price(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+        price: &str,
+    ) -> Result<bool, String> {
+        self.store
+            .note_provider_price(provider, provider_message_id, price, self.clock.now())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     async fn note_attempt(&self, flow: FlowId, order: u32, provider: &str, outcome: &str) {
         if let Err(e) = self
             .store

@@ -276,6 +276,26 @@ impl FlowStore for SqliteStore {
         .await
     }
 
+    async fn note_provider_price(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+        price: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let (provider, id, price) = (
+            provider.to_owned(),
+            provider_message_id.to_owned(),
+            price.to_owned(),
+        );
+        self.write_engine(false, move |tx| {
+            Box::pin(async move {
+                engine_tx::note_provider_price(tx, &provider, &id, &price, now).await
+            })
+        })
+        .await
+    }
+
     async fn job_finished(&self, job: &Job, event: Event, now: Timestamp) -> Result<Applied> {
         let job = job.clone();
         self.write_engine(false, move |tx| {

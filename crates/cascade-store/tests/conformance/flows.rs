@@ -314,3 +314,59 @@ pub async fn imported_flows_read_back_and_refuse_taken_ids(f: &Fixture) {
         "nothing imported twice"
     );
 }
+
+pub async fn provider_notes_land_in_the_timeline_and_change_nothing_else(f: &Fixture) {
+    let id = sent(f, sms(10), &["p-9"]).await;
+    let before = f.stored(id).await;
+    f.store
+        .note_attempt(
+            id,
+            1,
+            "other-prov",
+            "HTTP 503; trying the next provider",
+            at(11),
+        )
+        .await
+        .unwrap();
+    assert!(
+        f.store
+            .note_provider_price("prov", "p-9", "-0.0130 USD", at(12))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.store
+            .note_provider_price("prov", "unknown", "1 USD", at(12))
+            .await
+            .unwrap(),
+        "no message carries the id"
+    );
+    let timeline = f.store.timeline(&f.account, id).await.unwrap().unwrap();
+    let attempt = timeline
+        .iter()
+        .find(|e| e.kind == TimelineKind::ProviderAttempt)
+        .expect("the attempt");
+    assert_eq!(attempt.provider.as_deref(), Some("other-prov"));
+    assert_eq!(attempt.order, Some(1));
+    assert_eq!(
+        attempt.detail.as_deref(),
+        Some("HTTP 503; trying the next provider")
+    );
+    let price = timeline
+        .iter()
+        .find(|e| e.kind == TimelineKind::ProviderPrice)
+        .expect("the price");
+    assert_eq!(price.provider_price.as_deref(), Some("-0.0130 USD"));
+    assert_eq!((price.order, price.part), (Some(1), Some(1)));
+    let submitted = timeline
+        .iter()
+        .find(|e| e.kind == TimelineKind::Submitted)
+        .expect("submitted");
+    assert_eq!(
+        submitted.provider.as_deref(),
+        Some("prov"),
+        "named on submission"
+    );
+    let after = f.stored(id).await;
+    assert_eq!(after.state.steps, before.state.steps, "no state changed");
+}
