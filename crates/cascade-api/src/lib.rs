@@ -75,6 +75,10 @@ impl ApiState {
     pub fn new(runtime: Arc<Runtime>, admin: AdminAuth, settings: ApiSettings) -> Self {
         let store = Arc::clone(runtime.store());
         let limiter = ratelimit::RateLimiter::new(settings.rate_limit);
+        let mut metrics = process_metrics();
+        metrics.register_collector(Box::new(InboundCollector {
+            runtime: Arc::clone(&runtime),
+        }));
         Self {
             runtime,
             store,
@@ -82,7 +86,7 @@ impl ApiState {
             settings,
             tokens: auth::TokenCache::default(),
             limiter,
-            metrics: process_metrics(),
+            metrics,
             webhooks: std::collections::HashMap::new(),
             public_url: String::new(),
         }
@@ -112,6 +116,41 @@ impl ApiState {
     ) -> Self {
         self.metrics.register_collector(collector);
         self
+    }
+}
+
+/// `cascade_inbound_total{channel, matched}`, read from the runtime when scraped.
+#[derive(Debug)]
+struct InboundCollector {
+    runtime: Arc<Runtime>,
+}
+
+impl prometheus_client::collector::Collector for InboundCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        let mut family = encoder.encode_descriptor(
+            "cascade_inbound",
+            "Replies from recipients recorded, by channel and whether a flow they answer was found.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for channel in [cascade_core::Channel::Sms, cascade_core::Channel::Viber] {
+            for matched in [true, false] {
+                let name = channel.to_string();
+                let labels = [
+                    ("channel", name.as_str()),
+                    ("matched", if matched { "true" } else { "false" }),
+                ];
+                prometheus_client::metrics::counter::ConstCounter::new(
+                    self.runtime.inbound_count(channel, matched),
+                )
+                .encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -169,6 +208,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             post(routes::admin::rotate_webhook_secret),
         )
         .route("/admin/callbacks", get(routes::callbacks::list))
+        .route("/admin/inbound", get(routes::inbound::list))
         .route(
             "/admin/callbacks/{callback_id}/redeliver",
             post(routes::callbacks::redeliver),

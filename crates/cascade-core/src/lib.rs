@@ -12,6 +12,7 @@ pub mod fields;
 pub mod flow;
 pub mod idempotency;
 pub mod ids;
+pub mod inbound;
 pub mod machines;
 pub mod money;
 pub mod ports;

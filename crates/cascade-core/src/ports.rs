@@ -172,6 +172,17 @@ pub trait ReportSink: Send + Sync {
         let _ = (flow, order, provider, outcome);
     }
 
+    /// Record a reply from a recipient: matched to the flow it answers (posted to the
+    /// step's `inboundUrl` through the callback outbox) or kept unmatched. Returns once
+    /// it is durably recorded.
+    ///
+    /// # Errors
+    /// A message when it could not be recorded; the provider delivers it again.
+    async fn inbound(&self, message: crate::inbound::InboundMessage) -> Result<(), String> {
+        let _ = message;
+        Err("this sink does not take inbound messages".into())
+    }
+
     /// Record what `provider` says it charged for the message with this id (`"0.0130
     /// USD"`), learnt after its reports: a timeline line. `Ok(false)`: no message carries
     /// the id.
@@ -248,6 +259,8 @@ pub enum WebhookItem {
         provider_message_ids: Vec<String>,
         report: Report,
     },
+    /// A reply from a recipient.
+    Inbound(crate::inbound::InboundMessage),
     /// Something Cascade does not act on (a status with no meaning for the message).
     Ignored { what: String },
 }

@@ -70,6 +70,7 @@ type Delivered = (String, Vec<String>, Report);
 /// until opened.
 struct RecordingSink {
     reports: Mutex<Vec<Delivered>>,
+    inbound: Mutex<Vec<cascade_core::inbound::InboundMessage>>,
     fail: AtomicBool,
     /// Calls to `deliver`, failed or not (counted on entry).
     calls: AtomicUsize,
@@ -81,6 +82,7 @@ impl RecordingSink {
     fn new() -> Arc<RecordingSink> {
         Arc::new(RecordingSink {
             reports: Mutex::new(Vec::new()),
+            inbound: Mutex::new(Vec::new()),
             fail: AtomicBool::new(false),
             calls: AtomicUsize::new(0),
             open: watch::Sender::new(true),
@@ -124,6 +126,14 @@ impl ReportSink for RecordingSink {
             report,
         ));
         Ok(Recorded::Applied)
+    }
+
+    async fn inbound(&self, message: cascade_core::inbound::InboundMessage) -> Result<(), String> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err("the store is unavailable".into());
+        }
+        self.inbound.lock().unwrap().push(message);
+        Ok(())
     }
 }
 
@@ -282,6 +292,7 @@ fn request(to: &str, body: &str, ttl_ms: i64) -> SubmitRequest {
             body: body.to_owned(),
             flash: false,
             label: None,
+            inbound_url: None,
             transcode: false,
             encoding: plan.encoding,
             parts: plan.parts,
@@ -677,36 +688,48 @@ async fn destinations_are_routed_by_prefix() {
 // ----- 8. mobile-originated messages --------------------------------------------------
 
 #[tokio::test]
-async fn a_mobile_originated_message_is_acked_and_counted_not_reported() {
+async fn a_mobile_originated_message_is_recorded_as_inbound_then_acked() {
     let smsc = Smsc::start(BindPolicy::AcceptAll).await;
     let sink = RecordingSink::new();
     let stop = CancellationToken::new();
     let (connection, _provider) = bound_provider("primary", &smsc, &sink, &stop).await;
 
-    let mo = DeliverSm {
+    let mo = |text: &'static [u8]| DeliverSm {
         source_addr_ton: 1,
         source_addr_npi: 1,
         source_addr: "306912345678".into(),
         dest_addr_ton: 5,
         destination_addr: SENDER.into(),
         esm_class: 0,
-        short_message: Bytes::from_static(b"STOP"),
+        short_message: Bytes::from_static(text),
         ..DeliverSm::default()
     };
-    assert!(!mo.is_receipt());
-    let answer = within("the MO answer", smsc.deliver(mo)).await;
+    assert!(!mo(b"STOP").is_receipt());
+    let answer = within("the MO answer", smsc.deliver(mo(b"STOP"))).await;
     assert_eq!(answer, DeliverOutcome::Acked);
     assert_eq!(connection.metrics().mobile_originated(), 1);
+    let inbound = sink.inbound.lock().unwrap().clone();
+    assert_eq!(inbound.len(), 1);
+    let m = &inbound[0];
+    assert_eq!(m.channel, cascade_core::Channel::Sms);
+    assert_eq!(
+        (m.from.as_str(), m.to.as_str(), m.text.as_str()),
+        ("+306912345678", SENDER, "STOP")
+    );
+    assert_eq!(m.provider, "primary");
 
-    // A receipt after it on the same bind (events are handled in order): only the
-    // receipt reaches the sink.
+    // A receipt after it on the same bind (events are handled in order) is a report.
     let answer = within("the receipt answer", smsc.deliver(receipt("99"))).await;
     assert_eq!(answer, DeliverOutcome::Acked);
     let reports = sink.reports();
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert!(reports[0].1.contains(&"99".to_owned()));
-    assert_eq!(sink.calls(), 1);
-    assert_eq!(connection.metrics().mobile_originated(), 1);
+
+    // One the sink cannot record is refused, so the SMSC sends it again.
+    sink.set_failing(true);
+    let answer = within("the refused MO answer", smsc.deliver(mo(b"AGAIN"))).await;
+    assert_ne!(answer, DeliverOutcome::Acked, "{answer:?}");
+    assert_eq!(sink.inbound.lock().unwrap().len(), 1);
 }
 
 // ----- 9. settings that cannot work ---------------------------------------------------

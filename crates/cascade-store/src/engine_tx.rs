@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cascade_core::flow::FlowDefinition;
+use cascade_core::inbound::{self, InboundMessage};
 use cascade_core::machines::{
     Apply, Command, Event, FlowState, Output, Report, TimelineEntry, TimelineKind, TimerKind,
 };
@@ -21,7 +22,7 @@ use cascade_core::{FlowId, Micros, Timestamp};
 
 use cascade_core::ports::JobPayload;
 
-use crate::model::{Applied, Job, ReportOutcome};
+use crate::model::{Applied, InboundMatch, InboundRecord, Job, ReportOutcome};
 use crate::{Result, StoreError};
 
 /// A flow loaded for update. The definition never changes, so it is shared.
@@ -136,6 +137,22 @@ pub(crate) trait FlowTx: Send {
     /// Change a callback's row after an attempt (and end its lease).
     async fn update_callback(&mut self, update: crate::callbacks::CallbackUpdate) -> Result<()>;
     /// Remove and return held reports for these provider ids, oldest first.
+    /// Flows (newest first, at most `limit`) with a step on `channel` to `recipient`
+    /// (lower case) accepted at or after `since`.
+    async fn recent_flows_to(
+        &mut self,
+        channel: &str,
+        recipient: &str,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<FlowId>>;
+    /// Keep a reply; returns its id. The last write of its operation.
+    async fn insert_inbound(
+        &mut self,
+        message: &InboundMessage,
+        matched: Option<&InboundMatch>,
+        forwarded: bool,
+    ) -> Result<i64>;
     async fn take_held_reports(
         &mut self,
         provider: &str,
@@ -269,6 +286,108 @@ pub(crate) async fn note_provider_price<T: FlowTx + ?Sized>(
     flow.event_seq += 1;
     tx.save_flow(&flow).await?;
     Ok(true)
+}
+
+/// A reply from a recipient: matched to the newest flow that sent its sender a message
+/// on its channel within the window (`cascade_core::inbound`), noted in that flow's
+/// timeline and, when the step has an `inboundUrl`, queued for it in the callback outbox
+/// (the flow's callback sequence, so replies and status callbacks keep one order).
+pub(crate) async fn record_inbound<T: FlowTx + ?Sized>(
+    tx: &mut T,
+    message: &InboundMessage,
+    now: Timestamp,
+) -> Result<(InboundRecord, Applied)> {
+    let mut out = Applied::default();
+    let candidates = tx
+        .recent_flows_to(
+            message.channel.name(),
+            &message.from.to_lowercase(),
+            message.window_start(),
+            20,
+        )
+        .await?;
+    let mut found: Option<(LoadedFlow, u32, String)> = None;
+    for flow_id in candidates {
+        let Some(flow) = tx.load_flow(flow_id).await? else {
+            continue;
+        };
+        // The newest step of the flow that was sent to the sender and is answered.
+        let hit = flow
+            .def
+            .steps
+            .iter()
+            .rev()
+            .filter(|step| inbound::step_answered(step, message))
+            .find_map(|step| {
+                let state = flow.state.step(step.order)?;
+                state.sent_at?;
+                Some((step.order, state.message_id.clone()))
+            });
+        if let Some((order, message_id)) = hit {
+            found = Some((flow, order, message_id));
+            break;
+        }
+    }
+    let Some((mut flow, order, message_id)) = found else {
+        let id = tx.insert_inbound(message, None, false).await?;
+        return Ok((
+            InboundRecord {
+                id,
+                message: message.clone(),
+                matched: None,
+                forwarded: false,
+            },
+            out,
+        ));
+    };
+    let step = flow
+        .def
+        .steps
+        .iter()
+        .find(|s| s.order == order)
+        .cloned()
+        .ok_or_else(|| StoreError::NotFound(format!("step {order}")))?;
+    let url = inbound::inbound_url(&step).map(str::to_owned);
+    let mut entry = TimelineEntry::new(now, TimelineKind::Inbound)
+        .order(order)
+        .detail(message.text.clone());
+    entry.provider = Some(message.provider.clone());
+    tx.append_timeline(flow.id(), flow.event_seq, &[entry])
+        .await?;
+    flow.event_seq += 1;
+    if let Some(url) = &url {
+        flow.callback_seq += 1;
+        let body = inbound::body(&flow.id().to_string(), &message_id, message);
+        tx.enqueue_callback(&NewCallback {
+            event_id: uuid::Uuid::now_v7().to_string(),
+            flow: flow.id(),
+            seq: flow.callback_seq,
+            application_id: flow.def.application_id.clone(),
+            url: url.clone(),
+            body: serde_json::to_string(&body)?,
+            created_at: now,
+        })
+        .await?;
+        out.callbacks += 1;
+    }
+    tx.save_flow(&flow).await?;
+    let matched = InboundMatch {
+        flow: flow.id(),
+        order,
+        message_id,
+    };
+    let id = tx
+        .insert_inbound(message, Some(&matched), url.is_some())
+        .await?;
+    Ok((
+        InboundRecord {
+            id,
+            message: message.clone(),
+            matched: Some(matched),
+            forwarded: url.is_some(),
+        },
+        out,
+    ))
 }
 
 /// A job ended without provider ids (refused, given up): apply `event`, remove the job.

@@ -177,6 +177,24 @@ pub trait FlowStore: Send + Sync {
         now: Timestamp,
     ) -> Result<bool>;
 
+    /// Record a reply from a recipient: matched to the flow it answers, noted in its
+    /// timeline and queued for the step's `inboundUrl` (see `engine_tx`), or kept
+    /// unmatched. The returned [`Applied`] counts the callbacks queued.
+    async fn record_inbound(
+        &self,
+        message: cascade_core::inbound::InboundMessage,
+        now: Timestamp,
+    ) -> Result<(InboundRecord, Applied)>;
+
+    /// Replies, newest first: from `from` (E.164) when given, received at or after
+    /// `since` when given, at most `limit`.
+    async fn inbound_messages(
+        &self,
+        from: Option<&str>,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<InboundRecord>>;
+
     /// Fire up to `limit` timers due at `now`, each in the transaction that applies it.
     async fn fire_due_timers(&self, now: Timestamp, limit: u32) -> Result<FiredTimers>;
 

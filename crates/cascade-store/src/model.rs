@@ -240,3 +240,23 @@ pub struct IdempotentRequest {
     pub token: String,
     pub response: String,
 }
+
+/// A reply as recorded: the message, and what it was matched to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundRecord {
+    pub id: i64,
+    pub message: cascade_core::inbound::InboundMessage,
+    /// The flow, step and message it answers, when one was found.
+    pub matched: Option<InboundMatch>,
+    /// Whether it was queued for the step's `inboundUrl`.
+    pub forwarded: bool,
+}
+
+/// What a reply answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundMatch {
+    pub flow: FlowId,
+    pub order: u32,
+    /// The answered message's own `trackingId`.
+    pub message_id: String,
+}

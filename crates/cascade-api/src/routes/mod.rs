@@ -3,6 +3,7 @@ pub mod admin;
 pub mod callbacks;
 pub mod failover;
 pub mod health;
+pub mod inbound;
 pub mod sandbox;
 mod sandbox_wire;
 pub mod search;

@@ -73,7 +73,7 @@ async fn handle(
             return Err(ApiError::Malformed(why));
         }
     };
-    let (mut applied, mut held, mut ignored) = (0u32, 0u32, 0u32);
+    let (mut applied, mut held, mut inbound, mut ignored) = (0u32, 0u32, 0u32, 0u32);
     for item in items {
         match item {
             WebhookItem::Report {
@@ -91,6 +91,13 @@ async fn handle(
                     return Err(ApiError::Unavailable);
                 }
             },
+            WebhookItem::Inbound(message) => {
+                if let Err(e) = state.runtime.inbound(message).await {
+                    tracing::error!(target: "cascade::webhooks", provider = %name, error = %e, "an inbound message could not be recorded; the provider will send it again");
+                    return Err(ApiError::Unavailable);
+                }
+                inbound += 1;
+            }
             WebhookItem::Ignored { what } => {
                 tracing::debug!(target: "cascade::webhooks", provider = %name, %what, "webhook item ignored");
                 ignored += 1;
@@ -98,7 +105,7 @@ async fn handle(
         }
     }
     Ok(Json(
-        json!({"applied": applied, "held": held, "ignored": ignored}),
+        json!({"applied": applied, "held": held, "inbound": inbound, "ignored": ignored}),
     ))
 }
 

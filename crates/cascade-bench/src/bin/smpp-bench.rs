@@ -200,6 +200,7 @@ fn request(n: usize) -> anyhow::Result<SubmitRequest> {
             body,
             flash: false,
             label: None,
+            inbound_url: None,
             transcode: false,
             encoding: plan.encoding,
             parts: plan.parts,

@@ -108,6 +108,9 @@ pub struct SmsStep {
     pub body: String,
     pub flash: bool,
     pub label: Option<String>,
+    /// Where replies to this SMS go (not part of the tracking object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound_url: Option<String>,
     pub transcode: bool,
     pub encoding: SmsEncoding,
     /// The text actually sent, split into parts (after transcoding).

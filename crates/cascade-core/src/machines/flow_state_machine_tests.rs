@@ -35,6 +35,7 @@ fn sms_step(order: u32, body: &str, failover_on: &[StatusKind]) -> Step {
             body: body.into(),
             flash: false,
             label: None,
+            inbound_url: None,
             transcode: false,
             encoding: p.encoding,
             parts: p.parts,

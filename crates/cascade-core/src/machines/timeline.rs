@@ -39,6 +39,8 @@ pub enum TimelineKind {
     ProviderAttempt,
     /// What a provider says it charged for a message, learnt after its reports.
     ProviderPrice,
+    /// A reply from the recipient answering one of the flow's messages.
+    Inbound,
 }
 
 impl TimelineKind {
@@ -59,6 +61,7 @@ impl TimelineKind {
             TimelineKind::Callback => "callback",
             TimelineKind::ProviderAttempt => "provider_attempt",
             TimelineKind::ProviderPrice => "provider_price",
+            TimelineKind::Inbound => "inbound",
         }
     }
 }
@@ -158,6 +161,7 @@ mod tests {
             TimelineKind::Callback,
             TimelineKind::ProviderAttempt,
             TimelineKind::ProviderPrice,
+            TimelineKind::Inbound,
         ] {
             let json = serde_json::to_value(kind).unwrap();
             assert_eq!(json, kind.as_str());

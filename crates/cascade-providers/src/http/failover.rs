@@ -396,6 +396,7 @@ mod tests {
                 body: "hi".into(),
                 flash: false,
                 label: None,
+                inbound_url: None,
                 transcode: false,
                 encoding: plan.encoding,
                 parts: plan.parts,

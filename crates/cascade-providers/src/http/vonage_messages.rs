@@ -17,13 +17,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use cascade_core::flow::ViberStep;
+use cascade_core::inbound::{self, InboundMessage};
 use cascade_core::machines::Report;
 use cascade_core::ports::{
     Accepted, Provider, SubmitError, SubmitRequest, WebhookError, WebhookItem, WebhookReceiver,
     WebhookRequest,
 };
 use cascade_core::reasons::viber as names;
-use cascade_core::{Clock, StatusKind, Timestamp};
+use cascade_core::{Channel, Clock, StatusKind, Timestamp};
 
 use super::client::HttpClient;
 use super::settings::{Common, ProviderSettings, VonageAuth};
@@ -316,8 +317,38 @@ impl WebhookReceiver for VonageMessages {
         verify_signature(request, &self.signature_key)?;
         let v: Value = serde_json::from_slice(&request.body)
             .map_err(|e| WebhookError::Malformed(format!("not JSON: {e}")))?;
+        if v.get("status").is_none() && v.get("message_type").is_some() {
+            return read_inbound(&v, &self.common.name, now).map(|item| vec![item]);
+        }
         read_status(&v, now).map(|item| vec![item])
     }
+}
+
+/// An inbound Viber message (a reply): `from` is the user's number, `to` the service id.
+/// Media arrive as their URL, prefixed with the type.
+fn read_inbound(v: &Value, provider: &str, now: Timestamp) -> Result<WebhookItem, WebhookError> {
+    let text = |key: &str| v.get(key).and_then(Value::as_str);
+    let from = text("from")
+        .ok_or_else(|| WebhookError::Malformed("an inbound message without from".into()))?;
+    let kind = text("message_type").unwrap_or("text");
+    let body = match kind {
+        "text" => text("text").unwrap_or_default().to_owned(),
+        other => {
+            let url = v
+                .pointer(&format!("/{other}/url"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            format!("[{other}] {url}").trim_end().to_owned()
+        }
+    };
+    Ok(WebhookItem::Inbound(InboundMessage {
+        channel: Channel::Viber,
+        from: inbound::e164(from),
+        to: text("to").unwrap_or_default().to_owned(),
+        text: body,
+        received_at: text("timestamp").and_then(provider_time).unwrap_or(now),
+        provider: provider.to_owned(),
+    }))
 }
 
 /// Check the `Authorization: Bearer` HS256 JWT and that its `payload_hash` is the body's.
@@ -525,11 +556,29 @@ mod tests {
 
     #[test]
     fn webhooks_without_a_status_or_an_id_are_told_apart() {
-        let inbound = json!({"message_type": "text", "text": "STOP", "channel": "viber_service"});
+        let inbound = json!({"message_type": "text", "text": "STOP", "channel": "viber_service", "from": "306912345678", "to": "Brand", "timestamp": "2026-11-26T10:15:00Z"});
         assert!(matches!(
             read_status(&inbound, Timestamp::from_millis(0)),
             Ok(WebhookItem::Ignored { .. })
         ));
+        let Ok(WebhookItem::Inbound(m)) = read_inbound(&inbound, "vv", Timestamp::from_millis(0))
+        else {
+            panic!("an inbound message");
+        };
+        assert_eq!(
+            (m.from.as_str(), m.to.as_str(), m.text.as_str()),
+            ("+306912345678", "Brand", "STOP")
+        );
+        assert_eq!(
+            m.received_at,
+            Timestamp::parse("2026-11-26T10:15:00Z").unwrap()
+        );
+        let image = json!({"message_type": "image", "image": {"url": "https://x/y.jpg"}, "from": "306912345678"});
+        let Ok(WebhookItem::Inbound(m)) = read_inbound(&image, "vv", Timestamp::from_millis(0))
+        else {
+            panic!("an inbound image");
+        };
+        assert_eq!(m.text, "[image] https://x/y.jpg");
         let no_id = json!({"status": "delivered"});
         assert!(matches!(
             read_status(&no_id, Timestamp::from_millis(0)),

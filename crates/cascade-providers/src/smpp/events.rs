@@ -1,12 +1,13 @@
-//! What a bind receives: receipts are recorded (then acknowledged, so that a crash in
-//! between makes the SMSC send them again), MO messages are logged and counted, link
-//! events are logged.
+//! What a bind receives: receipts and mobile-originated messages are recorded (then
+//! acknowledged, so that a crash in between makes the SMSC send them again), link events
+//! are logged.
 
 use std::sync::Arc;
 
-use cascade_core::Clock;
+use cascade_core::inbound::{self, InboundMessage};
 use cascade_core::machines::Report;
 use cascade_core::ports::{Recorded, ReportSink};
+use cascade_core::{Channel, Clock};
 use cascade_smpp::driver::{ClientEvent, ConnSeq, EsmeClient};
 use cascade_smpp::{CommandStatus, IncomingMessage, MessageIdForm};
 use tokio::sync::{Semaphore, mpsc};
@@ -69,18 +70,39 @@ pub(super) async fn handle_events(mut cx: EventContext) {
             }
             ClientEvent::MobileOriginated { seq, message } => {
                 cx.metrics.count_mobile_originated();
-                let (from, to) = match &message {
+                let (from, to, coding, esm_class, octets) = match &message {
                     IncomingMessage::DeliverSm { pdu, .. } => (
                         pdu.source_addr.to_string_lossy().into_owned(),
                         pdu.destination_addr.to_string_lossy().into_owned(),
+                        pdu.data_coding,
+                        pdu.esm_class,
+                        pdu.message().to_vec(),
                     ),
                     IncomingMessage::DataSm { pdu, .. } => (
                         pdu.source_addr.to_string_lossy().into_owned(),
                         pdu.destination_addr.to_string_lossy().into_owned(),
+                        pdu.data_coding,
+                        pdu.esm_class,
+                        pdu.message().to_vec(),
                     ),
                 };
-                tracing::info!(smsc = %name, %from, %to, "mobile-originated message received (not routed: Cascade has no inbound SMS yet)");
-                let _ = cx.client.ack_incoming(seq, CommandStatus::ESME_ROK).await;
+                let inbound = InboundMessage {
+                    channel: Channel::Sms,
+                    from: inbound::e164(&from),
+                    to,
+                    text: mo_text(coding, esm_class, &octets),
+                    received_at: cx.clock.now(),
+                    provider: name.clone(),
+                };
+                // Acknowledged only once recorded: on a store error the SMSC sends it again.
+                let status = match cx.sink.inbound(inbound).await {
+                    Ok(()) => CommandStatus::ESME_ROK,
+                    Err(e) => {
+                        tracing::warn!(smsc = %name, %from, error = %e, "a mobile-originated message could not be recorded; asking the SMSC to send it again");
+                        CommandStatus::ESME_RX_T_APPN
+                    }
+                };
+                let _ = cx.client.ack_incoming(seq, status).await;
             }
             ClientEvent::Bound {
                 connection,
@@ -159,5 +181,42 @@ impl ReceiptTask {
         if let Err(e) = self.client.ack_incoming(seq, status).await {
             tracing::debug!(provider = %self.provider, error = %e, "receipt answer not sent; the SMSC will deliver it again");
         }
+    }
+}
+
+/// The text of a mobile-originated message: GSM-7 (unpacked, data_coding 0), Latin-1 (3),
+/// ASCII (1) or UCS-2 (8), after a user data header when `esm_class` says there is one.
+/// Undecodable octets come out as hex, so nothing is lost.
+fn mo_text(data_coding: u8, esm_class: u8, octets: &[u8]) -> String {
+    let body = if esm_class & 0x40 != 0 && !octets.is_empty() {
+        let udh_len = usize::from(octets[0]) + 1;
+        octets.get(udh_len..).unwrap_or_default()
+    } else {
+        octets
+    };
+    let decoded = match data_coding {
+        0 => cascade_core::sms::encoding::decode_gsm7(body).ok(),
+        8 => cascade_core::sms::encoding::decode_ucs2(body).ok(),
+        1 | 3 => Some(body.iter().map(|&b| char::from(b)).collect()),
+        _ => None,
+    };
+    decoded.unwrap_or_else(|| format!("hex:{}", hex::encode(body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mo_text;
+
+    #[test]
+    fn mobile_originated_text_in_each_coding() {
+        assert_eq!(mo_text(0, 0, b"STOP"), "STOP");
+        assert_eq!(mo_text(3, 0, &[0x53, 0xe9]), "S\u{e9}");
+        assert_eq!(mo_text(8, 0, &[0x03, 0xa3, 0x03, 0xa4]), "\u{3a3}\u{3a4}");
+        assert_eq!(
+            mo_text(0, 0x40, &[5, 0, 3, 1, 2, 1, b'H', b'i']),
+            "Hi",
+            "after the UDH"
+        );
+        assert_eq!(mo_text(4, 0, &[1, 2]), "hex:0102", "binary is kept as hex");
     }
 }

@@ -203,6 +203,7 @@ mod tests {
             body: body_parts.concat(),
             flash,
             label: None,
+            inbound_url: None,
             transcode: false,
             encoding,
             parts: body_parts.iter().map(|p| (*p).to_owned()).collect(),

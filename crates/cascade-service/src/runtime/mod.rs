@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use cascade_core::flow::FlowDefinition;
 use cascade_core::machines::Report;
 use cascade_core::ports::{Providers, Recorded, ReportSink};
-use cascade_core::{Clock, FlowId};
+use cascade_core::{Channel, Clock, FlowId};
 use cascade_store::{
     Applied, IdempotentAccept, IdempotentRequest, Job, ReportOutcome, Store, StoreError,
 };
@@ -101,6 +101,33 @@ impl DispatchCounters {
     }
 }
 
+/// Replies recorded since the runtime started, per channel, matched or not.
+#[derive(Debug, Default)]
+struct InboundCounts {
+    /// [channel: SMS, Viber, Voice][matched: no, yes].
+    counts: [[std::sync::atomic::AtomicU64; 2]; 3],
+}
+
+impl InboundCounts {
+    fn index(channel: Channel) -> usize {
+        match channel {
+            Channel::Sms => 0,
+            Channel::Viber => 1,
+            Channel::Voice => 2,
+        }
+    }
+
+    fn count(&self, channel: Channel, matched: bool) {
+        self.counts[Self::index(channel)][usize::from(matched)]
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn get(&self, channel: Channel, matched: bool) -> u64 {
+        self.counts[Self::index(channel)][usize::from(matched)]
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// The running engine. Create with [`Runtime::start`]; stop with [`Runtime::shutdown`].
 pub struct Runtime {
     store: Arc<dyn Store>,
@@ -113,6 +140,7 @@ pub struct Runtime {
     in_flight: Mutex<HashSet<i64>>,
     timer_alarm: alarm::Alarm,
     dispatched: DispatchCounters,
+    inbound_counts: InboundCounts,
     callback_alarm: alarm::Alarm,
     callback_client: reqwest::Client,
     callback_secrets: callbacks::SecretCache,
@@ -150,6 +178,7 @@ impl Runtime {
             config,
             timer_alarm: alarm::Alarm::default(),
             dispatched: DispatchCounters::default(),
+            inbound_counts: InboundCounts::default(),
             callback_alarm: alarm::Alarm::default(),
             callback_client,
             callback_secrets: callbacks::SecretCache::default(),
@@ -189,6 +218,11 @@ impl Runtime {
     /// it stands for).
     pub fn dispatch_counts(&self) -> DispatchCounts {
         self.dispatched.snapshot()
+    }
+
+    /// Replies recorded since the runtime started on `channel`, `matched` to a flow or not.
+    pub fn inbound_count(&self, channel: Channel, matched: bool) -> u64 {
+        self.inbound_counts.get(channel, matched)
     }
 
     /// The clock the runtime runs on; everything that needs "now" in this process reads it.
@@ -326,6 +360,24 @@ impl ReportSink for Runtime {
                     "report held until its message id is known"
                 );
                 Ok(Recorded::Held)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn inbound(&self, message: cascade_core::inbound::InboundMessage) -> Result<(), String> {
+        let channel = message.channel;
+        match self.store.record_inbound(message, self.clock.now()).await {
+            Ok((record, applied)) => {
+                self.absorb(&applied);
+                self.inbound_counts.count(channel, record.matched.is_some());
+                tracing::info!(
+                    inbound_id = record.id,
+                    matched = ?record.matched.as_ref().map(|m| m.flow),
+                    forwarded = record.forwarded,
+                    "inbound message recorded"
+                );
+                Ok(())
             }
             Err(e) => Err(e.to_string()),
         }

@@ -12,7 +12,9 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::writeset::{Balance, JobRow, WriteSet};
 use crate::engine_tx::{FlowTx, LoadedFlow, MessageRef, NewCallback};
+use crate::model::InboundMatch;
 use crate::{Result, StoreError};
+use cascade_core::inbound::InboundMessage;
 use cascade_core::ports::JobPayload;
 use cascade_core::sandbox::Scenario;
 
@@ -408,6 +410,61 @@ impl FlowTx for BatchTx {
         let n = i64::try_from(candidates.len()).unwrap_or(i64::MAX);
         self.w.held_reports = self.w.held_reports.map(|h| h + n);
         Ok(())
+    }
+
+    async fn recent_flows_to(
+        &mut self,
+        channel: &str,
+        recipient: &str,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<FlowId>> {
+        // One index seek per account (`flow_steps_recipient` leads with the account).
+        let rows = sqlx::query(
+            "SELECT DISTINCT flow_id, created_at FROM flow_steps
+             WHERE account_id IN (SELECT id FROM accounts) AND recipient = ?
+               AND created_at >= ? AND channel = ?
+             ORDER BY created_at DESC LIMIT ?",
+        )
+        .bind(recipient)
+        .bind(since.as_millis())
+        .bind(channel)
+        .bind(i64::from(limit))
+        .fetch_all(&mut self.w.conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("flow_id")?;
+                FlowId::parse(&id).map_err(|e| StoreError::Corrupt(format!("flow id {id}: {e}")))
+            })
+            .collect()
+    }
+
+    /// Written at once (not batched), as the last write of its operation.
+    async fn insert_inbound(
+        &mut self,
+        message: &InboundMessage,
+        matched: Option<&InboundMatch>,
+        forwarded: bool,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO inbound_messages
+               (received_at, channel, sender, recipient, body, provider, flow_id, step_order, message_id, forwarded)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(message.received_at.as_millis())
+        .bind(message.channel.name())
+        .bind(&message.from)
+        .bind(&message.to)
+        .bind(&message.text)
+        .bind(&message.provider)
+        .bind(matched.map(|m| m.flow.to_string()))
+        .bind(matched.map(|m| i64::from(m.order)))
+        .bind(matched.map(|m| m.message_id.clone()))
+        .bind(forwarded)
+        .fetch_one(&mut self.w.conn)
+        .await?;
+        Ok(row.try_get("id")?)
     }
 
     async fn take_held_reports(

@@ -16,7 +16,8 @@ use super::writeset::IdempotencyRow;
 
 use crate::engine_tx::{self, FlowTx, LoadedFlow};
 use crate::model::{
-    Applied, FiredTimers, IdempotentAccept, IdempotentRequest, Job, KeyClaim, ReportOutcome,
+    Applied, FiredTimers, IdempotentAccept, IdempotentRequest, InboundRecord, Job, KeyClaim,
+    ReportOutcome,
 };
 
 use crate::{FlowStore, Result, StoreError, StoredFlow};
@@ -276,6 +277,39 @@ impl FlowStore for SqliteStore {
         .await
     }
 
+    async fn record_inbound(
+        &self,
+        message: cascade_core::inbound::InboundMessage,
+        now: Timestamp,
+    ) -> Result<(InboundRecord, Applied)> {
+        self.write_engine(false, move |tx| {
+            Box::pin(async move { engine_tx::record_inbound(tx, &message, now).await })
+        })
+        .await
+    }
+
+    async fn inbound_messages(
+        &self,
+        from: Option<&str>,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<InboundRecord>> {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT id, received_at, channel, sender, recipient, body, provider, flow_id, step_order, message_id, forwarded
+             FROM inbound_messages WHERE 1 = 1",
+        );
+        if let Some(from) = from {
+            q.push(" AND sender = ").push_bind(from.to_owned());
+        }
+        if let Some(since) = since {
+            q.push(" AND received_at >= ").push_bind(since.as_millis());
+        }
+        q.push(" ORDER BY received_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(limit.max(1)));
+        let rows = q.build().fetch_all(self.readers()).await?;
+        rows.iter().map(inbound_from_row).collect()
+    }
+
     async fn note_provider_price(
         &self,
         provider: &str,
@@ -451,4 +485,35 @@ async fn key_record(
         created_at: Timestamp::from_millis(row.try_get(1)?),
         state,
     }))
+}
+
+fn inbound_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<InboundRecord> {
+    use sqlx::Row;
+    let channel: String = row.try_get("channel")?;
+    let channel = cascade_core::Channel::parse(&channel)
+        .ok_or_else(|| StoreError::Corrupt(format!("inbound channel {channel}")))?;
+    let flow: Option<String> = row.try_get("flow_id")?;
+    let matched = match flow {
+        Some(flow) => Some(crate::model::InboundMatch {
+            flow: FlowId::parse(&flow).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            order: u32::try_from(row.try_get::<i64, _>("step_order")?).unwrap_or(0),
+            message_id: row
+                .try_get::<Option<String>, _>("message_id")?
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(InboundRecord {
+        id: row.try_get("id")?,
+        message: cascade_core::inbound::InboundMessage {
+            channel,
+            from: row.try_get("sender")?,
+            to: row.try_get("recipient")?,
+            text: row.try_get("body")?,
+            received_at: Timestamp::from_millis(row.try_get("received_at")?),
+            provider: row.try_get("provider")?,
+        },
+        matched,
+        forwarded: row.try_get("forwarded")?,
+    })
 }

@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency_claims",
         include_str!("../../migrations/sqlite/0007_idempotency_claims.sql"),
     ),
+    (
+        8,
+        "inbound",
+        include_str!("../../migrations/sqlite/0008_inbound.sql"),
+    ),
 ];
 
 pub(super) async fn run(conn: &mut SqliteConnection) -> Result<()> {

@@ -586,3 +586,181 @@ async fn infobip_answers_a_resent_message_id_as_a_duplicate_and_that_counts_as_s
     assert!(ids.iter().all(|i| *i == ids[0]), "the same messageId");
     assert_eq!(t["messages"][0]["trackingId"], *ids[0]);
 }
+
+/// A tiny HTTP receiver for `inboundUrl`: records each body and its headers.
+struct Inbox {
+    url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Value)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Inbox {
+    async fn start() -> Inbox {
+        type Got = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Value)>>>;
+        let got: Got = Default::default();
+        let app = axum::Router::new()
+            .route(
+                "/inbound",
+                axum::routing::post(
+                    |axum::extract::State(got): axum::extract::State<Got>,
+                     headers: axum::http::HeaderMap,
+                     body: axum::body::Bytes| async move {
+                        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        got.lock().unwrap().push((headers, v));
+                        StatusCode::OK
+                    },
+                ),
+            )
+            .with_state(std::sync::Arc::clone(&got));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/inbound", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Inbox { url, got, task }
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<(axum::http::HeaderMap, Value)> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = self.got.lock().unwrap().clone();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{n} inbound posts; got {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn post_vonage_webhook(app: &TestApp, body: &Value) -> reqwest::Response {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let (name, value) = vonage_sign(&bytes);
+    app.client
+        .post(app.url("/webhooks/vonage-viber"))
+        .header("content-type", "application/json")
+        .header(name, value)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn admin_inbound(app: &TestApp, query: &str) -> Vec<Value> {
+    let r = app
+        .client
+        .get(app.url(&format!("/admin/inbound{query}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<Value>().await.unwrap()["inbound"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn a_viber_reply_reaches_the_inbound_url_and_an_unmatched_one_is_only_listed() {
+    let inbox = Inbox::start().await;
+    let mock = MockProvider::start(Kind::Vonage { jwt: false }).await;
+    mock.on(DIGITS, vec![hook(5, json!({"status": "delivered"}))]);
+    let app = app_with(
+        &[vonage_section("vonage-viber", &mock.base, 1, false)],
+        &[("CASCADE_ALLOW_PRIVATE_CALLBACKS", "1")],
+    )
+    .await;
+    let mut step = viber_step(1, &app.sender_id);
+    step["inboundUrl"] = json!(inbox.url);
+    let id = app.send_flow(&flow(vec![step])).await;
+    let t = app.wait_final(&id).await;
+    let reply = json!({
+        "channel": "viber_service", "message_uuid": uuid::Uuid::new_v4().to_string(),
+        "to": "TestBrand", "from": DIGITS, "timestamp": "2026-12-05T10:00:00Z",
+        "message_type": "text", "text": "STOP"
+    });
+    let r = post_vonage_webhook(&app, &reply).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["inbound"], 1);
+
+    let got = inbox.wait_for(1).await;
+    let (headers, body) = &got[0];
+    assert_eq!(
+        *body,
+        json!({
+            "trackingId": id, "messageTrackingId": t["messages"][0]["trackingId"],
+            "type": "Viber", "from": PHONE, "to": "TestBrand", "text": "STOP",
+            "receivedAt": "2026-12-05T10:00:00.000Z", "provider": "vonage-viber"
+        })
+    );
+    assert!(
+        headers.contains_key("x-cascade-signature"),
+        "signed like callbacks"
+    );
+    assert!(headers.contains_key("x-cascade-event-id"));
+    let inbound_line = app
+        .events(&id)
+        .await
+        .into_iter()
+        .find(|e| e["type"] == "inbound");
+    assert_eq!(inbound_line.expect("in the timeline")["detail"], "STOP");
+
+    // A reply from a number Cascade never wrote to: listed, nothing posted or changed.
+    let stranger = json!({
+        "channel": "viber_service", "message_uuid": uuid::Uuid::new_v4().to_string(),
+        "to": "TestBrand", "from": "306999999999", "timestamp": "2026-12-05T10:00:01Z",
+        "message_type": "text", "text": "who is this"
+    });
+    assert_eq!(
+        post_vonage_webhook(&app, &stranger).await.status(),
+        StatusCode::OK
+    );
+    let all = admin_inbound(&app, "").await;
+    assert_eq!(all.len(), 2, "{all:#?}");
+    assert_eq!(all[0]["from"], "+306999999999", "newest first");
+    assert_eq!(all[0]["trackingId"], Value::Null);
+    assert_eq!(all[0]["forwarded"], false);
+    assert_eq!(all[1]["trackingId"], id);
+    assert_eq!(all[1]["forwarded"], true);
+    let only = admin_inbound(&app, "?from=%2B306999999999").await;
+    assert_eq!(only.len(), 1);
+    assert_eq!(
+        admin_inbound(&app, "?since=2026-12-05T10:00:01Z")
+            .await
+            .len(),
+        1
+    );
+    let r = app
+        .client
+        .get(app.url("/admin/inbound?since=yesterday"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        inbox.got.lock().unwrap().len(),
+        1,
+        "nothing posted for the stranger"
+    );
+    let m = app.metrics().await;
+    assert_eq!(
+        m.get("cascade_inbound_total{channel=\"Viber\",matched=\"true\"}"),
+        Some(&1.0)
+    );
+    assert_eq!(
+        m.get("cascade_inbound_total{channel=\"Viber\",matched=\"false\"}"),
+        Some(&1.0)
+    );
+}

@@ -2,6 +2,7 @@
 
 use std::ops::RangeInclusive;
 
+use super::url::ANY_HTTP_URL;
 use super::{Checker, LABEL_MAX};
 use crate::address::{Msisdn, SenderId};
 use crate::fields::JsonObject;
@@ -24,6 +25,7 @@ impl Checker {
         let flash = self.r.flag(&message, "flash");
         let label = self.r.text(&message, "label", Optional, LABEL_MAX);
         let transcode = self.r.flag(&message, "transcode");
+        let inbound_url = self.url(obj, "inboundUrl", Optional, ANY_HTTP_URL);
 
         let body = body?.to_owned();
         let plan = crate::sms::plan(&body, transcode);
@@ -34,6 +36,7 @@ impl Checker {
             body,
             flash,
             label,
+            inbound_url,
             transcode,
             encoding: plan.encoding,
             parts: plan.parts,

@@ -1,0 +1,66 @@
+//! `GET /admin/inbound?from=&since=&limit=`: replies from recipients, newest first,
+//! matched to their flow or not.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use cascade_core::Timestamp;
+use cascade_store::InboundRecord;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::extract::Operator;
+
+/// `GET /admin/inbound`.
+pub async fn list(
+    State(state): State<Arc<ApiState>>,
+    _: Operator,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let from = query
+        .get("from")
+        .map(|f| cascade_core::inbound::e164(f))
+        .filter(|f| f.len() > 1);
+    let since = match query.get("since") {
+        None => None,
+        Some(s) => Some(Timestamp::parse(s).map_err(|_| {
+            ApiError::Malformed(
+                "since must be an ISO 8601 date-time, e.g. 2026-12-01T00:00:00Z".into(),
+            )
+        })?),
+    };
+    let limit = match query.get("limit") {
+        None => 100,
+        Some(n) => n
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::Malformed("limit must be an integer from 1 to 1000".into()))?,
+    };
+    let records = state
+        .store
+        .inbound_messages(from.as_deref(), since, limit)
+        .await?;
+    Ok(Json(
+        json!({"inbound": records.iter().map(record_json).collect::<Vec<_>>()}),
+    ))
+}
+
+fn record_json(r: &InboundRecord) -> Value {
+    let m = &r.message;
+    json!({
+        "id": r.id,
+        "type": m.channel.to_string(),
+        "from": m.from,
+        "to": m.to,
+        "text": m.text,
+        "receivedAt": m.received_at.to_rfc3339(),
+        "provider": m.provider,
+        "trackingId": r.matched.as_ref().map(|x| x.flow.to_string()),
+        "messageTrackingId": r.matched.as_ref().map(|x| x.message_id.clone()),
+        "forwarded": r.forwarded,
+    })
+}

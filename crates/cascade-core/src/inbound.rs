@@ -1,0 +1,130 @@
+//! Replies to a flow's messages (spec: providers §5): what one looks like, which step it
+//! answers, and the body Cascade POSTs to the step's `inboundUrl`.
+//!
+//! A reply is matched to the newest flow of the last [`MATCH_WINDOW_DAYS`] days that
+//! sent a message to its sender on its channel; an SMS reply must also have been sent to
+//! the address that step sent from. Stores find the candidate flows; the decision is
+//! [`step_answered`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::channel::Channel;
+use crate::flow::{Step, StepKind};
+use crate::time::Timestamp;
+
+/// How far back a reply looks for the flow it answers.
+pub const MATCH_WINDOW_DAYS: i64 = 7;
+
+/// A message from a recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    pub channel: Channel,
+    /// The recipient who answered, E.164 with `+`.
+    pub from: String,
+    /// Where the answer went: the Viber sender (its provider-side id or name), or the
+    /// address an SMS reply was sent to.
+    pub to: String,
+    pub text: String,
+    pub received_at: Timestamp,
+    /// The provider section (or SMSC) it came through.
+    pub provider: String,
+}
+
+impl InboundMessage {
+    /// The earliest time a step may have started to be answered by this message.
+    pub fn window_start(&self) -> Timestamp {
+        self.received_at
+            .plus_millis(-MATCH_WINDOW_DAYS * 24 * 3600 * 1000)
+    }
+}
+
+/// A number as providers print it (`306912345678`, `+306912345678`, `00306912345678`)
+/// in E.164 with `+`.
+pub fn e164(number: &str) -> String {
+    let n = number.trim();
+    let digits = n
+        .strip_prefix('+')
+        .or_else(|| n.strip_prefix("00"))
+        .unwrap_or(n);
+    format!("+{digits}")
+}
+
+/// Whether `step` (of a flow that sent it) is what `message` answers: same channel, sent
+/// to the message's sender, and for SMS sent from the address the reply went to (as
+/// digits or, for an alphanumeric sender, case-insensitively).
+pub fn step_answered(step: &Step, message: &InboundMessage) -> bool {
+    if step.channel() != message.channel || step.recipient() != message.from {
+        return false;
+    }
+    match &step.kind {
+        StepKind::Sms(sms) => {
+            let from: &str = sms.from.as_ref();
+            let digits = |s: &str| {
+                s.trim_start_matches('+')
+                    .trim_start_matches("00")
+                    .to_owned()
+            };
+            from.eq_ignore_ascii_case(&message.to) || digits(from) == digits(&message.to)
+        }
+        StepKind::Viber(_) => true,
+        StepKind::Voice(_) => false,
+    }
+}
+
+/// The step's `inboundUrl`, if it has one.
+pub fn inbound_url(step: &Step) -> Option<&str> {
+    match &step.kind {
+        StepKind::Viber(v) => v.inbound_url.as_deref(),
+        StepKind::Sms(s) => s.inbound_url.as_deref(),
+        StepKind::Voice(_) => None,
+    }
+}
+
+/// The body POSTed to the `inboundUrl` (spec: providers §5).
+pub fn body(tracking_id: &str, message_tracking_id: &str, message: &InboundMessage) -> Value {
+    json!({
+        "trackingId": tracking_id,
+        "messageTrackingId": message_tracking_id,
+        "type": message.channel.to_string(),
+        "from": message.from,
+        "to": message.to,
+        "text": message.text,
+        "receivedAt": message.received_at.to_rfc3339(),
+        "provider": message.provider,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_any_provider_form_become_e164() {
+        for n in [
+            "306912345678",
+            "+306912345678",
+            "00306912345678",
+            " 306912345678 ",
+        ] {
+            assert_eq!(e164(n), "+306912345678", "{n}");
+        }
+    }
+
+    #[test]
+    fn the_window_is_seven_days_back() {
+        let m = InboundMessage {
+            channel: Channel::Viber,
+            from: "+306912345678".into(),
+            to: "Brand".into(),
+            text: "STOP".into(),
+            received_at: Timestamp::from_millis(8 * 86_400_000),
+            provider: "p".into(),
+        };
+        assert_eq!(m.window_start(), Timestamp::from_millis(86_400_000));
+        let b = body("t-1", "m-1", &m);
+        assert_eq!(b["type"], "Viber");
+        assert_eq!(b["text"], "STOP");
+        assert_eq!(b["receivedAt"], "1970-01-09T00:00:00.000Z");
+    }
+}
