@@ -6,6 +6,9 @@
 //! - **complete**: flows per second from accepted to `Succeeded` end to end through the
 //!   sandbox, beside raw batched SQLite inserts of rows the size of a flow.
 //!
+//! - **providers** (on its own): Viber → SMS flows through the `vonage-messages` adapter
+//!   and a local mock, beside the same flows through the Viber sandbox; signed webhooks
+//!   applied per second.
 //! - **search**: `POST /failover/tracking` latency (one request at a time) over a store
 //!   filled with `--search-flows` flows through the store's own import (filling takes
 //!   most of the run: about 12 s for the default 100 000 on a 2-core machine).
@@ -17,6 +20,7 @@ mod accept;
 mod baseline;
 mod complete;
 mod load;
+mod providers;
 mod search;
 mod server;
 
@@ -61,6 +65,9 @@ enum What {
     SqliteBaseline,
     /// Search latency over a store filled with `--search-flows` flows.
     Search,
+    /// Viber → SMS through the vonage-messages adapter and a local mock, beside the
+    /// sandbox; signed webhooks per second. Not part of `all`.
+    Providers,
 }
 
 const APP: &str = "bench-app";
@@ -116,6 +123,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || matches!(cli.what, What::Search) {
         rows.extend(search::run(&cli).await?);
+    }
+    if matches!(cli.what, What::Providers) {
+        rows.extend(providers::run(&cli).await?);
     }
     println!(
         "\n| measurement (concurrency {}, {} s, durability {}) | result |",

@@ -43,9 +43,19 @@ impl Running {
 /// limit, a balance that never runs out, the durability asked for on the command line,
 /// and one application ([`APP`]) with a token already fetched.
 pub async fn start_cascade(cli: &Cli) -> anyhow::Result<Running> {
+    start_cascade_with(cli, None, &[]).await
+}
+
+/// [`start_cascade`] with a configuration file's text (e.g. `[[provider]]` sections) and
+/// extra `CASCADE_*` settings, which win over the defaults.
+pub async fn start_cascade_with(
+    cli: &Cli,
+    file: Option<&str>,
+    settings: &[(&str, String)],
+) -> anyhow::Result<Running> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
-    let env: HashMap<String, String> = [
+    let mut env: HashMap<String, String> = [
         ("CASCADE_LISTEN", "127.0.0.1:0".to_owned()),
         ("CASCADE_DATABASE_URL", format!("sqlite://{}", db.display())),
         ("CASCADE_ADMIN_TOKEN", ADMIN.to_owned()),
@@ -57,7 +67,18 @@ pub async fn start_cascade(cli: &Cli) -> anyhow::Result<Running> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let app = Application::build(Config::load(None, &env)?).await?;
+    for (k, v) in settings {
+        env.insert((*k).to_owned(), v.clone());
+    }
+    let file = match file {
+        Some(text) => {
+            let path = dir.path().join("cascade.toml");
+            std::fs::write(&path, text)?;
+            Some(path)
+        }
+        None => None,
+    };
+    let app = Application::build(Config::load(file.as_deref(), &env)?).await?;
     let base = format!("http://{}", app.local_addr());
     let store = Arc::clone(app.store());
     let account = store

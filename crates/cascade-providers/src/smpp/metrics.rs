@@ -252,7 +252,7 @@ impl Collector for SmppCollector {
         }
         let mut family = encoder.encode_descriptor(
             "cascade_smpp_mobile_originated",
-            "Mobile-originated messages received (logged, not routed).",
+            "Mobile-originated messages received (recorded as replies).",
             None,
             MetricType::Counter,
         )?;
