@@ -168,9 +168,7 @@ pub trait ReportSink: Send + Sync {
     /// Note in the flow's timeline that `provider` could not take step `order`'s
     /// messages (`outcome` says why) and another provider, or a later retry, takes over.
     /// Best effort: a note that cannot be written is logged, never retried.
-    async fn note_attempt(&self, flow: FlowId, order: u32, provider: &str, outcome: &str) {
-        let _ = (flow, order, provider, outcome);
-    }
+    async fn note_attempt(&self, flow: FlowId, order: u32, provider: &str, outcome: &str);
 
     /// Record a reply from a recipient: matched to the flow it answers (posted to the
     /// step's `inboundUrl` through the callback outbox) or kept unmatched. Returns once
@@ -178,10 +176,7 @@ pub trait ReportSink: Send + Sync {
     ///
     /// # Errors
     /// A message when it could not be recorded; the provider delivers it again.
-    async fn inbound(&self, message: crate::inbound::InboundMessage) -> Result<(), String> {
-        let _ = message;
-        Err("this sink does not take inbound messages".into())
-    }
+    async fn inbound(&self, message: crate::inbound::InboundMessage) -> Result<(), String>;
 
     /// Record what `provider` says it charged for the message with this id (`"0.0130
     /// USD"`), learnt after its reports: a timeline line. `Ok(false)`: no message carries
@@ -194,10 +189,7 @@ pub trait ReportSink: Send + Sync {
         provider: &str,
         provider_message_id: &str,
         price: &str,
-    ) -> Result<bool, String> {
-        let _ = (provider, provider_message_id, price);
-        Ok(false)
-    }
+    ) -> Result<bool, String>;
 }
 
 /// The provider serving each channel.

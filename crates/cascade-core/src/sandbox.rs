@@ -45,7 +45,59 @@ pub struct SandboxPlan {
 pub struct PlannedReport {
     pub provider_message_id: String,
     pub due_at: Timestamp,
-    pub report: Report,
+    pub delivery: Delivery,
+}
+
+/// What the sandbox delivers when a planned report falls due: a status report about the
+/// message, or the recipient's scripted reply to it. Stored as JSON: a reply has an
+/// `inbound` member, a report never does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Delivery {
+    Inbound(ScriptedReply),
+    Report(Report),
+}
+
+/// A scripted reply: `from` the recipient `to` the sender that wrote to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptedReply {
+    pub inbound: String,
+    pub at: Timestamp,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+}
+
+impl Delivery {
+    /// Whether this is a final status report (after it, nothing more is owed about the
+    /// message but replies).
+    pub fn is_final_report(&self) -> bool {
+        matches!(self, Delivery::Report(r) if r.status.is_final())
+    }
+}
+
+impl PlannedReport {
+    /// The status report, unless this is a scripted reply.
+    pub fn report(&self) -> Option<&Report> {
+        match &self.delivery {
+            Delivery::Report(r) => Some(r),
+            Delivery::Inbound(_) => None,
+        }
+    }
+}
+
+impl SandboxPlan {
+    /// Address the plan's scripted replies: they come from `recipient` (the number the
+    /// message went to) to `sender` (who sent it).
+    pub fn address_replies(&mut self, recipient: &str, sender: &str) {
+        for r in &mut self.reports {
+            if let Delivery::Inbound(reply) = &mut r.delivery {
+                reply.from = recipient.to_owned();
+                reply.to = sender.to_owned();
+            }
+        }
+    }
 }
 
 /// One scripted report, `after_ms` after the send.
@@ -53,7 +105,12 @@ pub struct PlannedReport {
 #[serde(rename_all = "camelCase")]
 pub struct ScriptedEvent {
     pub after_ms: u64,
-    pub status: StatusKind,
+    /// The status reported; `None` for a scripted reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusKind>,
+    /// The recipient answers with this text (instead of a status report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detailed_status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,7 +154,8 @@ impl Rule {
 fn default_events(channel: Channel) -> Vec<ScriptedEvent> {
     let ev = |after_ms, status| ScriptedEvent {
         after_ms,
-        status,
+        status: Some(status),
+        inbound: None,
         detailed_status: None,
         description: None,
         part: None,
@@ -217,17 +275,34 @@ fn plan_rule(
         let part = u32::try_from(index + 1).unwrap_or(u32::MAX);
         for e in events.iter().filter(|e| e.part.is_none_or(|p| p == part)) {
             let at = now.plus_millis(i64::try_from(e.after_ms).unwrap_or(i64::MAX));
-            let mut report = Report::status(e.status, at);
+            if let Some(text) = &e.inbound {
+                // A reply answers the message once, not once per part.
+                if part == 1 {
+                    reports.push(PlannedReport {
+                        provider_message_id: pmid.clone(),
+                        due_at: at,
+                        delivery: Delivery::Inbound(ScriptedReply {
+                            inbound: text.clone(),
+                            at,
+                            from: String::new(),
+                            to: String::new(),
+                        }),
+                    });
+                }
+                continue;
+            }
+            let Some(status) = e.status else { continue };
+            let mut report = Report::status(status, at);
             report.detailed_status.clone_from(&e.detailed_status);
             report.description.clone_from(&e.description);
             report.operator.clone_from(&rule.operator);
-            if channel == Channel::Voice && e.status.is_final() {
+            if channel == Channel::Voice && status.is_final() {
                 voice_outcome(&mut report, rule, hangup_on_machine);
             }
             reports.push(PlannedReport {
                 provider_message_id: pmid.clone(),
                 due_at: at,
-                report,
+                delivery: Delivery::Report(report),
             });
         }
     }
@@ -319,7 +394,7 @@ mod tests {
         assert!(
             sms.reports
                 .iter()
-                .all(|r| r.report.status == StatusKind::Delivered
+                .all(|r| r.report().unwrap().status == StatusKind::Delivered
                     && r.due_at == Timestamp::from_millis(1_020))
         );
         let silent = plan(
@@ -350,7 +425,7 @@ mod tests {
         let got: Vec<_> = p
             .reports
             .iter()
-            .map(|r| (r.provider_message_id.as_str(), r.report.status))
+            .map(|r| (r.provider_message_id.as_str(), r.report().unwrap().status))
             .collect();
         assert_eq!(
             got,
@@ -364,6 +439,72 @@ mod tests {
             plan(&kind, Some(&s), vec!["p1".into()], now)
                 .reports
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_scripted_reply_is_planned_once_per_message_and_addressed() {
+        let rule = Rule {
+            events: Some(vec![
+                ScriptedEvent {
+                    after_ms: 5,
+                    status: Some(StatusKind::Delivered),
+                    inbound: None,
+                    detailed_status: None,
+                    description: None,
+                    part: None,
+                },
+                ScriptedEvent {
+                    after_ms: 50,
+                    status: None,
+                    inbound: Some("STOP".into()),
+                    detailed_status: None,
+                    description: None,
+                    part: None,
+                },
+            ]),
+            ..Rule::default()
+        };
+        let mut plan = plan_rule(
+            Channel::Sms,
+            &rule,
+            false,
+            vec!["a".into(), "b".into()],
+            Timestamp::from_millis(1_000),
+        );
+        plan.address_replies("+306912345678", "Cascade");
+        let replies: Vec<&PlannedReport> = plan
+            .reports
+            .iter()
+            .filter(|r| r.report().is_none())
+            .collect();
+        assert_eq!(replies.len(), 1, "one reply for the two parts");
+        assert_eq!(replies[0].due_at, Timestamp::from_millis(1_050));
+        assert_eq!(
+            replies[0].delivery,
+            Delivery::Inbound(ScriptedReply {
+                inbound: "STOP".into(),
+                at: Timestamp::from_millis(1_050),
+                from: "+306912345678".into(),
+                to: "Cascade".into(),
+            })
+        );
+        assert_eq!(
+            plan.reports.len(),
+            3,
+            "a delivery report per part and the reply"
+        );
+        let json = serde_json::to_string(&replies[0].delivery).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Delivery>(&json).unwrap(),
+            replies[0].delivery
+        );
+        let report = plan.reports[0].delivery.clone();
+        let json = serde_json::to_string(&report).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Delivery>(&json).unwrap(),
+            report,
+            "a stored report reads back as one"
         );
     }
 }

@@ -128,6 +128,14 @@ impl ReportSink for RecordingSink {
         Ok(Recorded::Applied)
     }
 
+    async fn note_attempt(&self, _: cascade_core::FlowId, _: u32, _: &str, _: &str) {
+        unreachable!("the SMPP connector never fails over")
+    }
+
+    async fn note_price(&self, _: &str, _: &str, _: &str) -> Result<bool, String> {
+        unreachable!("SMSCs report no prices")
+    }
+
     async fn inbound(&self, message: cascade_core::inbound::InboundMessage) -> Result<(), String> {
         if self.fail.load(Ordering::SeqCst) {
             return Err("the store is unavailable".into());

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cascade_core::Clock;
+use cascade_core::inbound::InboundMessage;
 use cascade_core::ports::ReportSink;
+use cascade_core::sandbox::Delivery;
 use cascade_store::{Store, StoreError};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -75,8 +77,22 @@ async fn deliver_due(
             let mut done = Vec::new();
             for r in reports {
                 let ids = [r.provider_message_id.clone()];
-                match sink.deliver(&r.provider, &ids, r.report).await {
-                    Ok(_) => done.push(r.id),
+                let recorded = match r.delivery {
+                    Delivery::Report(report) => sink.deliver(&r.provider, &ids, report).await.map(|_| ()),
+                    Delivery::Inbound(reply) => {
+                        sink.inbound(InboundMessage {
+                            channel: channel_of(&r.provider),
+                            from: reply.from,
+                            to: reply.to,
+                            text: reply.inbound,
+                            received_at: reply.at,
+                            provider: r.provider.clone(),
+                        })
+                        .await
+                    }
+                };
+                match recorded {
+                    Ok(()) => done.push(r.id),
                     Err(e) => {
                         tracing::warn!(error = %e, provider_message_id = %r.provider_message_id, "sandbox report not recorded; will retry");
                         break;
@@ -94,4 +110,12 @@ async fn deliver_due(
     let n = acked.len();
     store.ack_sandbox_reports(&acked).await?;
     Ok(n)
+}
+
+/// The channel a sandbox provider serves, from its name (`sandbox:viber`).
+fn channel_of(provider: &str) -> cascade_core::Channel {
+    provider
+        .strip_prefix(PROVIDER_PREFIX)
+        .and_then(cascade_core::Channel::parse)
+        .unwrap_or(cascade_core::Channel::Viber)
 }

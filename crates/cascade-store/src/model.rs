@@ -1,7 +1,7 @@
 //! Rows the store reads and writes, as plain structs.
 
 use cascade_core::callbacks::CallbackState;
-use cascade_core::machines::{EngineError, FlowStatus, Report};
+use cascade_core::machines::{EngineError, FlowStatus};
 use cascade_core::ports::JobPayload;
 use cascade_core::sandbox::{Scenario, SendKind};
 use cascade_core::{Channel, FlowId, Micros, Timestamp};
@@ -147,7 +147,17 @@ pub struct SandboxReport {
     pub id: i64,
     pub provider: String,
     pub provider_message_id: String,
-    pub report: Report,
+    pub delivery: cascade_core::sandbox::Delivery,
+}
+
+impl SandboxReport {
+    /// The status report, unless this is a scripted reply.
+    pub fn report(&self) -> Option<&cascade_core::machines::Report> {
+        match &self.delivery {
+            cascade_core::sandbox::Delivery::Report(r) => Some(r),
+            cascade_core::sandbox::Delivery::Inbound(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

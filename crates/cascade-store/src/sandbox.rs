@@ -88,7 +88,13 @@ pub(crate) async fn send<T: SandboxTx + ?Sized>(
         let used = tx.uses_pending(s.id);
         s.times_left = s.times_left.map(|left| left.saturating_sub(used));
     }
-    let plan = plan(&send.kind, chosen.as_ref(), send.provider_ids.clone(), now);
+    let mut plan = plan(&send.kind, chosen.as_ref(), send.provider_ids.clone(), now);
+    let sender = send
+        .payload
+        .get("from")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    plan.address_replies(&send.to, sender);
     let mut send = send;
     send.provider_ids = plan.provider_ids;
     tx.record_send(&send, chosen.as_ref().map(|s| s.id), &plan.reports, now)

@@ -388,6 +388,13 @@ impl ReportSink for LateSink {
         }
     }
 
+    async fn inbound(&self, message: cascade_core::inbound::InboundMessage) -> Result<(), String> {
+        match self.sink.get() {
+            Some(sink) => sink.inbound(message).await,
+            None => Err("still starting".into()),
+        }
+    }
+
     async fn note_attempt(&self, flow: FlowId, order: u32, provider: &str, outcome: &str) {
         if let Some(sink) = self.sink.get() {
             sink.note_attempt(flow, order, provider, outcome).await;

@@ -111,6 +111,31 @@ fn parse_event(
         Some(Value::Null) => return r.fail(event.at("afterMs"), AFTER_MS_RULE),
         Some(_) => r.unsigned(&event, "afterMs", Optional, 0..=MAX_AFTER_MS, AFTER_MS_RULE)?,
     };
+    if event.raw("inbound").is_some() {
+        let text = r.text(
+            &event,
+            "inbound",
+            cascade_core::fields::Presence::Required,
+            1000,
+        )?;
+        if event.raw("status").is_some() {
+            return r.fail(
+                event.at("inbound"),
+                "an event is either a status or an inbound reply, not both",
+            );
+        }
+        if channel == Some(Channel::Voice) {
+            return r.fail(event.at("inbound"), "applies to Sms and Viber events only");
+        }
+        return Some(ScriptedEvent {
+            after_ms,
+            status: None,
+            inbound: Some(text),
+            detailed_status: None,
+            description: None,
+            part: None,
+        });
+    }
     let status = match (event.get("status").and_then(Value::as_str), channel) {
         (Some(text), Some(channel)) => match channel
             .parse_status(text)
@@ -149,7 +174,8 @@ fn parse_event(
         });
     Some(ScriptedEvent {
         after_ms,
-        status,
+        status: Some(status),
+        inbound: None,
         detailed_status,
         description,
         part,
@@ -197,14 +223,15 @@ pub fn scenario_json(s: &Scenario) -> Value {
     let rule = Rule::from_scenario(s);
     let events = rule.events.as_ref().map(|evs| {
         evs.iter()
-            .map(|e| {
-                json!({
+            .map(|e| match (&e.inbound, e.status) {
+                (Some(text), _) => json!({"afterMs": e.after_ms, "inbound": text}),
+                (None, status) => json!({
                     "afterMs": e.after_ms,
-                    "status": e.status.name_for(s.channel),
+                    "status": status.map(|st| st.name_for(s.channel)),
                     "detailedStatus": e.detailed_status,
                     "description": e.description,
                     "part": e.part,
-                })
+                }),
             })
             .collect::<Vec<_>>()
     });
@@ -272,7 +299,10 @@ mod tests {
         assert_eq!(s.channel, Channel::Sms);
         assert_eq!(s.times, Some(2));
         let rule: Rule = serde_json::from_value(s.rule).unwrap();
-        assert_eq!(rule.events.unwrap()[0].status, StatusKind::Undelivered);
+        assert_eq!(
+            rule.events.unwrap()[0].status,
+            Some(StatusKind::Undelivered)
+        );
         assert_eq!(rule.operator.as_deref(), Some("Cosmote"));
     }
 

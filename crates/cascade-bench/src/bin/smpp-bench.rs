@@ -147,6 +147,18 @@ impl ReportSink for CountingSink {
         }
         Ok(Recorded::Applied)
     }
+
+    async fn note_attempt(&self, _: cascade_core::FlowId, _: u32, _: &str, _: &str) {}
+
+    async fn note_price(&self, _: &str, _: &str, _: &str) -> Result<bool, String> {
+        Ok(false)
+    }
+
+    /// The bench's peers send no mobile-originated messages; one would be counted as
+    /// recorded and dropped.
+    async fn inbound(&self, _: cascade_core::inbound::InboundMessage) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 struct Figures {

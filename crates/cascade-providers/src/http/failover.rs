@@ -333,6 +333,12 @@ mod tests {
         ) {
             lock(&self.0).push((provider.to_owned(), outcome.to_owned()));
         }
+        async fn note_price(&self, _: &str, _: &str, _: &str) -> Result<bool, String> {
+            Err("not used".into())
+        }
+        async fn inbound(&self, _: cascade_core::inbound::InboundMessage) -> Result<(), String> {
+            Err("not used".into())
+        }
     }
 
     #[derive(Debug)]

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use cascade_core::machines::Report;
 use cascade_core::reasons::receipt::{EXPIRED, UNKNOWN_STATUS};
+use cascade_core::sandbox::{Delivery, ScriptedReply};
 use cascade_core::{StatusKind, Timestamp};
 use cascade_smpp::pdu::DeliverSm;
 use cascade_smpp::pdu::consts::ESM_CLASS_DELIVERY_RECEIPT;
@@ -66,15 +67,47 @@ fn receipt_state(report: &Report) -> ReceiptState {
     }
 }
 
-/// A delivery receipt as SMSCs send them: Appendix B text, the receipt TLVs, and (our own
-/// vendor tags) the scenario's detailed status, description and operator.
-pub(super) fn receipt_pdu(
+/// What the simulator sends for a due planned report: a delivery receipt, or the
+/// recipient's scripted reply as a mobile-originated `deliver_sm`.
+pub(super) fn deliver_pdu(
     report: &SandboxReport,
     original: Option<&Original>,
     now: Timestamp,
 ) -> DeliverSm {
+    match &report.delivery {
+        Delivery::Report(r) => receipt_pdu(report, r, original, now),
+        Delivery::Inbound(reply) => mo_pdu(reply),
+    }
+}
+
+/// A reply from the handset: GSM-7 (data_coding 0, unpacked) when it fits, else UCS-2.
+fn mo_pdu(reply: &ScriptedReply) -> DeliverSm {
+    let (data_coding, text) = match cascade_core::sms::encoding::encode_gsm7(&reply.inbound) {
+        Some(octets) => (0, octets),
+        None => (8, cascade_core::sms::encoding::encode_ucs2(&reply.inbound)),
+    };
+    DeliverSm {
+        source_addr_ton: 1,
+        source_addr_npi: 1,
+        source_addr: reply.from.trim_start_matches('+').to_owned().into(),
+        destination_addr: reply.to.clone().into(),
+        esm_class: 0,
+        data_coding,
+        short_message: Bytes::from(text),
+        ..DeliverSm::default()
+    }
+}
+
+/// A delivery receipt as SMSCs send them: Appendix B text, the receipt TLVs, and (our own
+/// vendor tags) the scenario's detailed status, description and operator.
+fn receipt_pdu(
+    report: &SandboxReport,
+    r: &Report,
+    original: Option<&Original>,
+    now: Timestamp,
+) -> DeliverSm {
     const RECEIPT_DATE: &str = "%y%m%d%H%M%S";
-    let state = receipt_state(&report.report);
+    let state = receipt_state(r);
     let delivered = u8::from(state == ReceiptState::Delivered);
     let err = if matches!(state, ReceiptState::Delivered | ReceiptState::Enroute) {
         "000"
@@ -95,7 +128,6 @@ pub(super) fn receipt_pdu(
             &report.provider_message_id.clone().into(),
         ))
         .with(Tlv::message_state(state.message_state()));
-    let r = &report.report;
     for (tag, value) in [
         (vendor_tlv::DETAILED_STATUS, &r.detailed_status),
         (vendor_tlv::DESCRIPTION, &r.description),
@@ -136,9 +168,9 @@ mod tests {
             id: 1,
             provider: "smsc-sim:cascade".into(),
             provider_message_id: "ABC123".into(),
-            report,
+            delivery: Delivery::Report(report),
         };
-        let pdu = receipt_pdu(&row, None, Timestamp::from_millis(1_767_225_600_000));
+        let pdu = deliver_pdu(&row, None, Timestamp::from_millis(1_767_225_600_000));
         assert_eq!(pdu.esm_class, 0x04);
         let parsed = DeliveryReceipt::from_deliver_sm(&pdu);
         assert_eq!(parsed.message_id.as_deref(), Some("ABC123"));
@@ -174,5 +206,36 @@ mod tests {
             ReceiptState::Unknown
         );
         assert_eq!(state(StatusKind::Sent, None), ReceiptState::Enroute);
+    }
+
+    #[test]
+    fn a_scripted_reply_is_a_mobile_originated_message_to_the_sender() {
+        let reply = |text: &str| SandboxReport {
+            id: 2,
+            provider: "smsc-sim:cascade".into(),
+            provider_message_id: "ABC123".into(),
+            delivery: Delivery::Inbound(ScriptedReply {
+                inbound: text.into(),
+                at: Timestamp::from_millis(0),
+                from: "+306912345678".into(),
+                to: "Cascade".into(),
+            }),
+        };
+        let pdu = deliver_pdu(&reply("STOP"), None, Timestamp::from_millis(0));
+        assert!(!pdu.is_receipt());
+        assert_eq!(pdu.source_addr.to_string_lossy(), "306912345678");
+        assert_eq!(pdu.destination_addr.to_string_lossy(), "Cascade");
+        assert_eq!((pdu.data_coding, &pdu.short_message[..]), (0, &b"STOP"[..]));
+        let pdu = deliver_pdu(&reply("Σ"), None, Timestamp::from_millis(0));
+        assert_eq!(
+            (pdu.data_coding, &pdu.short_message[..]),
+            (0, &[0x18][..]),
+            "Σ is GSM-7"
+        );
+        let pdu = deliver_pdu(&reply("ж"), None, Timestamp::from_millis(0));
+        assert_eq!(
+            (pdu.data_coding, &pdu.short_message[..]),
+            (8, &[0x04, 0x36][..])
+        );
     }
 }

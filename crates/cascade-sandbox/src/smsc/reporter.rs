@@ -11,7 +11,7 @@ use cascade_smpp::driver::{ConnId, DeliverOutcome};
 use cascade_store::SandboxReport;
 use tokio_util::sync::CancellationToken;
 
-use super::receipt::receipt_pdu;
+use super::receipt::deliver_pdu;
 use super::{PROVIDER_PREFIX, SimState, lock};
 
 const REPORT_BATCH: u32 = 512;
@@ -134,7 +134,7 @@ fn dispatch_due(
         let original = lock(&state.originals)
             .get(&report.provider_message_id)
             .cloned();
-        let deliver = receipt_pdu(&report, original.as_ref(), state.clock.now());
+        let deliver = deliver_pdu(&report, original.as_ref(), state.clock.now());
         let delivery = state.server.send_deliver_sm(conn, deliver);
         let state = Arc::clone(state);
         let in_flight = Arc::clone(in_flight);
@@ -148,7 +148,7 @@ fn dispatch_due(
                         // delete may still list it.
                         lock(&in_flight).insert(key.clone(), Sending::Done(Instant::now()));
                         state.receipts_sent.fetch_add(1, Ordering::Relaxed);
-                        if report.report.status.is_final() {
+                        if report.delivery.is_final_report() {
                             lock(&state.originals).remove(&report.provider_message_id);
                         }
                     }

@@ -92,7 +92,7 @@ impl SandboxStore for SqliteStore {
                     id: r.try_get(0)?,
                     provider: r.try_get(1)?,
                     provider_message_id: r.try_get(2)?,
-                    report: serde_json::from_str(r.try_get::<&str, _>(3)?)?,
+                    delivery: serde_json::from_str(r.try_get::<&str, _>(3)?)?,
                 })
             })
             .collect()
@@ -235,7 +235,7 @@ impl SandboxTx for BatchTx {
             self.own.sandbox_reports.push((
                 send.provider.clone(),
                 r.provider_message_id.clone(),
-                serde_json::to_string(&r.report)?,
+                serde_json::to_string(&r.delivery)?,
                 r.due_at,
             ));
         }

@@ -124,7 +124,7 @@ pub async fn owed_reports_fall_due_and_go_when_acknowledged(f: &Fixture) {
         .await
         .unwrap();
     assert_eq!(due.len(), 1);
-    assert_eq!(due[0].report.status, StatusKind::Delivered);
+    assert_eq!(due[0].report().unwrap().status, StatusKind::Delivered);
     assert_eq!(due[0].provider_message_id, "pid-m1");
     assert!(
         f.store
@@ -141,7 +141,9 @@ pub async fn owed_reports_fall_due_and_go_when_acknowledged(f: &Fixture) {
         .await
         .unwrap();
     assert_eq!(
-        rest.iter().map(|r| r.report.status).collect::<Vec<_>>(),
+        rest.iter()
+            .map(|r| r.report().unwrap().status)
+            .collect::<Vec<_>>(),
         [StatusKind::Seen]
     );
 }

@@ -764,3 +764,88 @@ async fn a_viber_reply_reaches_the_inbound_url_and_an_unmatched_one_is_only_list
         Some(&1.0)
     );
 }
+
+#[tokio::test]
+async fn a_sandbox_scenario_scripts_replies_for_viber_and_over_smpp_for_sms() {
+    let inbox = Inbox::start().await;
+    let app = spawn_app_with(&[("CASCADE_ALLOW_PRIVATE_CALLBACKS", "1")]).await;
+    // Viber: delivered, then the recipient answers; SMS: the sandbox SMSC sends the
+    // reply as a mobile-originated deliver_sm from the handset to the sender.
+    app.scenario(json!({"channel": "Viber", "to": PHONE, "events": [
+        {"afterMs": 5, "status": "DELIVERED"}, {"afterMs": 30, "inbound": "STOP"}]}))
+        .await;
+    app.scenario(json!({"channel": "Sms", "to": "+306911111111", "events": [
+        {"afterMs": 5, "status": "Delivered"}, {"afterMs": 30, "inbound": "Ναι"}]}))
+        .await;
+    let mut viber = viber_step(1, &app.sender_id);
+    viber["inboundUrl"] = json!(inbox.url);
+    let viber_id = app.send_flow(&flow(vec![viber])).await;
+    let mut sms = sms_step(1, "Reply YES");
+    sms["to"] = json!("+306911111111");
+    sms["inboundUrl"] = json!(inbox.url);
+    let sms_id = app.send_flow(&flow(vec![sms])).await;
+
+    let got = inbox.wait_for(2).await;
+    let by_flow = |id: &str| {
+        got.iter()
+            .map(|(_, b)| b)
+            .find(|b| b["trackingId"] == id)
+            .unwrap_or_else(|| panic!("a reply for {id}: {got:?}"))
+            .clone()
+    };
+    let v = by_flow(&viber_id);
+    assert_eq!(
+        (
+            v["type"].as_str(),
+            v["text"].as_str(),
+            v["from"].as_str(),
+            v["to"].as_str()
+        ),
+        (Some("Viber"), Some("STOP"), Some(PHONE), Some("TestBrand"))
+    );
+    let s = by_flow(&sms_id);
+    assert_eq!(
+        (
+            s["type"].as_str(),
+            s["text"].as_str(),
+            s["from"].as_str(),
+            s["to"].as_str()
+        ),
+        (
+            Some("Sms"),
+            Some("Ναι"),
+            Some("+306911111111"),
+            Some("Cascade")
+        )
+    );
+    let listed = admin_inbound(&app, "").await;
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|m| m["forwarded"] == true));
+
+    // A bad scripted reply is refused in the error shape, and stores nothing.
+    let r = app
+        .client
+        .post(app.url("/sandbox/scenarios"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"channel": "Viber", "to": PHONE, "events": [{"inbound": "x", "status": "DELIVERED"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let e: Value = r.json().await.unwrap();
+    assert!(e["properties"]["events[0].inbound"].is_string(), "{e}");
+    let r = app
+        .client
+        .post(app.url("/sandbox/scenarios"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"channel": "Voice", "to": PHONE, "events": [{"inbound": "hello"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.scenarios().await.len(),
+        2,
+        "nothing stored by the refused ones"
+    );
+}
