@@ -849,3 +849,166 @@ async fn a_sandbox_scenario_scripts_replies_for_viber_and_over_smpp_for_sms() {
         "nothing stored by the refused ones"
     );
 }
+
+/// `cascade serve` as its own process, so it can be killed with SIGKILL.
+async fn serve(dir: &std::path::Path, port: u16, config: &str) -> tokio::process::Child {
+    use tokio::io::AsyncBufReadExt;
+    let path = dir.join("cascade.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .arg("serve")
+        .env("CASCADE_CONFIG", &path)
+        .env("CASCADE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CASCADE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("CASCADE_SANDBOX_SMPP_LISTEN", "127.0.0.1:0")
+        .env(
+            "CASCADE_DATABASE_URL",
+            format!("sqlite://{}", dir.join("c.db").display()),
+        )
+        .env("CASCADE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the cascade binary starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("cascade: listening on ") {
+                return;
+            }
+        }
+        panic!("cascade exited before listening");
+    })
+    .await
+    .expect("cascade listens within a minute");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}
+
+async fn admin_json(base: &str, path: &str, body: Value) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn kill_9_between_the_provider_taking_a_message_and_cascade_recording_it_resends_with_the_same_reference()
+ {
+    let mock = MockProvider::start(Kind::Vonage { jwt: false }).await;
+    // The first request is taken but answered only after the process is dead.
+    mock.script(vec![Answer::Stall(Duration::from_secs(20))]);
+    mock.on(DIGITS, vec![hook(5, json!({"status": "delivered"}))]);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = vonage_section("vonage-viber", &mock.base, 1, false);
+    let mut first = serve(dir.path(), port, &config).await;
+
+    let account = admin_json(
+        &base,
+        "/admin/accounts",
+        json!({"name": "k9", "balance": 100}),
+    )
+    .await["accountId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let app = admin_json(
+        &base,
+        &format!("/admin/accounts/{account}/applications"),
+        json!({"name": "k9"}),
+    )
+    .await;
+    let (app_id, secret) = (
+        app["applicationId"].as_str().unwrap().to_owned(),
+        app["secret"].as_str().unwrap().to_owned(),
+    );
+    let sender = admin_json(
+        &base,
+        &format!("/admin/accounts/{account}/viber-senders"),
+        json!({"name": "TestBrand"}),
+    )
+    .await["senderInfoTrackingId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let token = |http: reqwest::Client, base: String| {
+        let (app_id, secret) = (app_id.clone(), secret.clone());
+        async move {
+            http.post(format!("{base}/oauth/token"))
+                .basic_auth(app_id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let t = token(http.clone(), base.clone()).await;
+    let id = http
+        .post(format!("{base}/failover"))
+        .bearer_auth(&t)
+        .json(&json!({"flow": [viber_step(1, &sender)]}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["trackingId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while mock.requests().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first request reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().await.expect("kill -9");
+
+    let _second = serve(dir.path(), port, &config).await;
+    let t = token(http.clone(), base.clone()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let tracking = loop {
+        let tracking: Value = http
+            .get(format!("{base}/failover/tracking/{id}"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if tracking["status"] == "Succeeded" {
+            break tracking;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not finished after the restart: {tracking:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2, "sent once more after the crash");
+    assert_eq!(requests[0].1["client_ref"], requests[1].1["client_ref"]);
+    assert_eq!(
+        requests[1].1["client_ref"],
+        tracking["messages"][0]["trackingId"]
+    );
+}
