@@ -168,6 +168,49 @@ pub fn unsupported_by_provider(provider: &str, what: impl Display) -> Reason {
     )
 }
 
+/// A call could not be placed (bad number, carrier error); `sip_code` is the SIP
+/// response the provider reports, when it does.
+pub fn call_failed(provider: &str, sip_code: Option<&str>) -> Reason {
+    Reason::new(
+        StatusKind::Failed,
+        "Call Failed",
+        match sip_code {
+            Some(code) => format!("{provider} could not place the call (SIP {code})."),
+            None => format!("{provider} could not place the call."),
+        },
+    )
+}
+
+/// The call was canceled before it was answered.
+pub fn call_canceled(provider: &str) -> Reason {
+    Reason::new(
+        StatusKind::Failed,
+        "Canceled",
+        format!("{provider} canceled the call before it was answered."),
+    )
+}
+
+/// A Voice step's call was not placed within `CASCADE_VOICE_SUBMIT_WINDOW` of the step
+/// starting: a call that late would surprise its recipient, so it is not placed at all.
+pub fn voice_submit_window_passed(window_s: u64) -> Reason {
+    Reason::new(
+        StatusKind::Failed,
+        "Submit window passed",
+        format!("The call could not be placed within {window_s} s of the step starting."),
+    )
+}
+
+/// The step's dial plan does not fit what the provider accepts in one request.
+pub fn dial_plan_too_long(provider: &str, limit: usize) -> Reason {
+    Reason::new(
+        StatusKind::Failed,
+        "Not supported",
+        format!(
+            "{provider} cannot send this: the dial plan is longer than {limit} characters once rendered."
+        ),
+    )
+}
+
 /// No configured provider of the channel serves the destination.
 pub fn no_provider_route(channel: Channel, destination: &str) -> Reason {
     Reason::new(
@@ -235,6 +278,11 @@ mod tests {
                 no_provider_route(Channel::Viber, "+306912345678"),
                 Channel::Viber,
             ),
+            (call_failed("twilio", Some("404")), Channel::Voice),
+            (call_failed("twilio", None), Channel::Voice),
+            (call_canceled("twilio"), Channel::Voice),
+            (voice_submit_window_passed(300), Channel::Voice),
+            (dial_plan_too_long("twilio", 4000), Channel::Voice),
         ];
         for (reason, channel) in all {
             assert!(

@@ -58,6 +58,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// When to move a message to the channel's next provider.
     pub failover: FailoverPolicy,
+    /// How long after its step started a call may still be placed
+    /// (`CASCADE_VOICE_SUBMIT_WINDOW`, default 5 minutes).
+    pub voice_submit_window: std::time::Duration,
 }
 
 impl Config {
@@ -145,6 +148,7 @@ struct FileConfig {
     public_url: Option<String>,
     provider_failover_after_ms: Option<u64>,
     provider_cooldown_ms: Option<u64>,
+    voice_submit_window: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -432,10 +436,16 @@ impl Config {
                 cooldown: std::time::Duration::from_millis(cooldown_ms),
             },
         };
+        let voice_submit_window =
+            match var("CASCADE_VOICE_SUBMIT_WINDOW").or(fc.voice_submit_window) {
+                Some(v) => parse_window("CASCADE_VOICE_SUBMIT_WINDOW", &v)?,
+                None => cascade_providers::http::twilio_voice::DEFAULT_SUBMIT_WINDOW,
+            };
         Ok(Config {
             providers,
             public_url,
             failover,
+            voice_submit_window,
             listen,
             database_url,
             admin_token: admin_token.map(SecretString::from),
@@ -467,6 +477,32 @@ fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
             format!("{v:?} is not a boolean (1/0, true/false)"),
         )),
     }
+}
+
+/// A duration written as seconds (`300`) or with a unit: `300s`, `5m`, `1500ms`; at least
+/// one second.
+fn parse_window(name: &'static str, v: &str) -> Result<std::time::Duration, ConfigError> {
+    let t = v.trim();
+    let (digits, unit_ms) = if let Some(d) = t.strip_suffix("ms") {
+        (d, 1)
+    } else if let Some(d) = t.strip_suffix('s') {
+        (d, 1_000)
+    } else if let Some(d) = t.strip_suffix('m') {
+        (d, 60_000)
+    } else {
+        (t, 1_000)
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| {
+        invalid(
+            name,
+            format!("{v:?} is not a duration like 300, 300s, 5m or 1500ms"),
+        )
+    })?;
+    let ms = n.saturating_mul(unit_ms);
+    if ms < 1_000 {
+        return Err(invalid(name, "must be at least one second"));
+    }
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 fn parse_num<T: std::str::FromStr>(name: &'static str, v: &str) -> Result<T, ConfigError> {
@@ -606,6 +642,26 @@ countries = { GR = 0.03 }
     }
 
     const VONAGE: &str = "[[provider]]\nname = \"vv\"\nkind = \"vonage-messages\"\napi_key = \"k\"\napi_secret = \"s\"\nsignature_secret = \"sig\"\n";
+
+    #[test]
+    fn a_twilio_section_takes_voice_off_the_sandbox_with_a_submit_window() {
+        const TWILIO: &str = "[[provider]]\nname = \"tw\"\nkind = \"twilio-voice\"\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = \"t\"\n";
+        let url = ("CASCADE_PUBLIC_URL", "https://cascade.example.com");
+        let c = load_file(TWILIO, &[url]).unwrap();
+        assert!(c.has_providers(Channel::Voice) && !c.has_providers(Channel::Viber));
+        assert_eq!(c.voice_submit_window, std::time::Duration::from_secs(300));
+        for (text, secs) in [("120", 120), ("90s", 90), ("2m", 120), ("1500ms", 1)] {
+            let c = load_file(TWILIO, &[url, ("CASCADE_VOICE_SUBMIT_WINDOW", text)]).unwrap();
+            assert_eq!(c.voice_submit_window.as_secs(), secs, "{text}");
+        }
+        for bad in ["soon", "0", "10ms"] {
+            let err = load_file(TWILIO, &[url, ("CASCADE_VOICE_SUBMIT_WINDOW", bad)]).unwrap_err();
+            assert!(
+                err.to_string().starts_with("CASCADE_VOICE_SUBMIT_WINDOW"),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn a_provider_section_takes_viber_off_the_sandbox_and_needs_a_public_url() {

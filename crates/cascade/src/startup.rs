@@ -194,9 +194,15 @@ impl Application {
         let mut receivers: Vec<Arc<dyn WebhookReceiver>> = Vec::new();
         let mut candidates: Vec<(Channel, Candidate)> = Vec::new();
         for settings in &config.providers {
-            let adapter = cascade_providers::http::build(settings, &public_url, Arc::clone(&clock))
-                .map_err(anyhow::Error::msg)
-                .with_context(|| format!("starting provider {}", settings.common().name))?;
+            let adapter = cascade_providers::http::build(
+                settings,
+                &public_url,
+                Arc::clone(&clock),
+                Arc::clone(&late_sink) as Arc<dyn ReportSink>,
+                config.voice_submit_window,
+            )
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("starting provider {}", settings.common().name))?;
             receivers.push(adapter.webhooks);
             let common = settings.common();
             candidates.push((

@@ -12,12 +12,13 @@ pub mod failover;
 pub mod infobip_viber;
 pub mod metrics;
 pub mod settings;
+pub mod twilio_voice;
 pub mod vonage_messages;
 
 use std::sync::Arc;
 
 use cascade_core::flow::{StepKind, ViberStep};
-use cascade_core::ports::{Provider, SubmitError, SubmitRequest, WebhookReceiver};
+use cascade_core::ports::{Provider, ReportSink, SubmitError, SubmitRequest, WebhookReceiver};
 use cascade_core::{Clock, Timestamp, reasons};
 
 pub use settings::{ProviderSection, ProviderSettings, SectionError};
@@ -30,7 +31,9 @@ pub struct Adapter {
 }
 
 /// Build the adapter a section describes. `public_url` is where the provider reaches
-/// Cascade (`CASCADE_PUBLIC_URL`).
+/// Cascade (`CASCADE_PUBLIC_URL`); `sink` takes what an adapter learns outside webhooks
+/// (Twilio's call prices, fetched after the call); `voice_submit_window` is how long after
+/// its step started a call may still be placed.
 ///
 /// # Errors
 /// When the section's keys cannot be loaded or its HTTP client built.
@@ -38,6 +41,8 @@ pub fn build(
     settings: &ProviderSettings,
     public_url: &str,
     clock: Arc<dyn Clock>,
+    sink: Arc<dyn ReportSink>,
+    voice_submit_window: std::time::Duration,
 ) -> Result<Adapter, String> {
     match settings {
         ProviderSettings::VonageMessages { .. } => {
@@ -53,6 +58,16 @@ pub fn build(
             let a = Arc::new(infobip_viber::InfobipViber::new(
                 settings, public_url, clock,
             )?);
+            Ok(Adapter {
+                provider: a.clone(),
+                webhooks: a,
+            })
+        }
+        ProviderSettings::TwilioVoice { .. } => {
+            let a = Arc::new(
+                twilio_voice::TwilioVoice::new(settings, public_url, clock, sink)?
+                    .with_submit_window(voice_submit_window),
+            );
             Ok(Adapter {
                 provider: a.clone(),
                 webhooks: a,

@@ -114,13 +114,21 @@ pub enum ProviderSettings {
         api_key: SecretString,
         webhook_token: SecretString,
     },
+    TwilioVoice {
+        common: Common,
+        /// `AC…`: the account in the API's paths and the user of HTTP Basic.
+        account_sid: String,
+        /// The password of HTTP Basic and the key of `X-Twilio-Signature`.
+        auth_token: SecretString,
+    },
 }
 
 impl ProviderSettings {
     pub fn common(&self) -> &Common {
         match self {
             ProviderSettings::VonageMessages { common, .. }
-            | ProviderSettings::InfobipViber { common, .. } => common,
+            | ProviderSettings::InfobipViber { common, .. }
+            | ProviderSettings::TwilioVoice { common, .. } => common,
         }
     }
 
@@ -129,6 +137,7 @@ impl ProviderSettings {
             ProviderSettings::VonageMessages { .. } | ProviderSettings::InfobipViber { .. } => {
                 Channel::Viber
             }
+            ProviderSettings::TwilioVoice { .. } => Channel::Voice,
         }
     }
 }
@@ -378,10 +387,37 @@ impl ProviderSection {
                     webhook_token,
                 })
             }
+            "twilio-voice" => {
+                let account_sid = self
+                    .account_sid
+                    .clone()
+                    .ok_or_else(|| err("account_sid", "missing".into()))?;
+                // AC + 32 hex digits; it goes into the API's paths, so nothing else passes.
+                let sid_ok = account_sid.len() == 34
+                    && account_sid.starts_with("AC")
+                    && account_sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+                if !sid_ok {
+                    return Err(err(
+                        "account_sid",
+                        format!(
+                            "{account_sid:?} is not an account SID (AC followed by 32 hex digits)"
+                        ),
+                    ));
+                }
+                let auth_token = need_secret(&self.auth_token, "auth_token")?;
+                if secrecy::ExposeSecret::expose_secret(&auth_token).is_empty() {
+                    return Err(err("auth_token", "empty".into()));
+                }
+                Ok(ProviderSettings::TwilioVoice {
+                    common,
+                    account_sid,
+                    auth_token,
+                })
+            }
             other => Err(err(
                 "kind",
                 format!(
-                    "{other} is not available in this build yet (Viber kinds are: vonage-messages, infobip-viber)"
+                    "{other} is not available in this build yet (available: vonage-messages, infobip-viber, twilio-voice)"
                 ),
             )),
         }
@@ -565,12 +601,101 @@ timeout_seconds = 0"#,
                 "x",
                 "timeout_seconds",
             ),
+            (
+                r#"name = "tw"
+kind = "twilio-voice"
+auth_token = "t""#,
+                "tw",
+                "account_sid",
+            ),
+            (
+                r#"name = "tw"
+kind = "twilio-voice"
+account_sid = "AC123"
+auth_token = "t""#,
+                "tw",
+                "account_sid",
+            ),
+            (
+                r#"name = "tw"
+kind = "twilio-voice"
+account_sid = "ACzz000000000000000000000000000000"
+auth_token = "t""#,
+                "tw",
+                "account_sid",
+            ),
+            (
+                r#"name = "tw"
+kind = "twilio-voice"
+account_sid = "AC0123456789abcdef0123456789abcdef""#,
+                "tw",
+                "auth_token",
+            ),
+            (
+                r#"name = "tw"
+kind = "twilio-voice"
+account_sid = "AC0123456789abcdef0123456789abcdef"
+auth_token = ''"#,
+                "tw",
+                "auth_token",
+            ),
+            (
+                r#"name = "tw"
+kind = "twilio-voice"
+account_sid = "AC0123456789abcdef0123456789abcdef"
+auth_token = "t"
+base_url = "api.twilio.com""#,
+                "tw",
+                "base_url",
+            ),
+            (
+                r#"name = "tw"
+kind = "twilio-voice"
+account_sid = "AC0123456789abcdef0123456789abcdef"
+auth_token = "t"
+api_key = "k""#,
+                "tw",
+                "api_key",
+            ),
+            (
+                r#"name = "x"
+kind = "vonage-voice"
+application_id = "app"
+signature_secret = "s""#,
+                "x",
+                "kind",
+            ),
         ];
         for (text, section_name, field) in cases {
             let e = problem(text);
             assert_eq!(e.section, section_name, "{text}: {e}");
             assert_eq!(e.field, field, "{text}: {e}");
             assert!(e.to_string().starts_with("[[provider]] "), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_twilio_section_is_read_with_its_default_base_url() {
+        let s = section(
+            r#"name = "twilio"
+kind = "twilio-voice"
+account_sid = "AC0123456789abcdef0123456789abcdef"
+auth_token = "token""#,
+        )
+        .parse(1)
+        .expect("valid");
+        assert_eq!(s.common().base_url, "https://api.twilio.com");
+        assert_eq!(s.channel(), Channel::Voice);
+        match s {
+            ProviderSettings::TwilioVoice {
+                account_sid,
+                auth_token,
+                ..
+            } => {
+                assert_eq!(account_sid, "AC0123456789abcdef0123456789abcdef");
+                assert_eq!(secrecy::ExposeSecret::expose_secret(&auth_token), "token");
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -22,4 +22,6 @@ mod smpp;
 mod sms_parts;
 mod tracking;
 mod ttl;
+mod twilio;
+mod twilio_mock;
 mod validation;
