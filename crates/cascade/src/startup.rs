@@ -13,7 +13,7 @@ use cascade_core::ports::{Provider, Providers, Recorded, ReportSink, WebhookRece
 use cascade_core::{Clock, FlowId};
 use cascade_providers::http::failover::{Candidate, ChannelProviders};
 use cascade_providers::http::metrics::ProviderCollector;
-use cascade_providers::smpp::{SmppProvider, SmscConnection, SmscSettings};
+use cascade_providers::smpp::{SmscConnection, SmscSettings};
 use cascade_sandbox::{SandboxProvider, SmscSimulator, run_reporter_until_stopped};
 use cascade_service::clock::SystemClock;
 use cascade_service::runtime::{CallbackSettings, Runtime, RuntimeConfig};
@@ -187,8 +187,26 @@ impl Application {
             }
             smsc.push(connection);
         }
+        let mut channels = Vec::new();
         if !smsc.is_empty() {
-            providers = providers.with(Channel::Sms, Arc::new(SmppProvider::new(smsc.clone())));
+            // SMSCs fail over to each other as providers do (priority, routes, circuits).
+            let candidates = smsc
+                .iter()
+                .map(|c| Candidate {
+                    provider: Arc::clone(c) as Arc<dyn Provider>,
+                    routes: c.settings().routes.clone(),
+                    priority: c.settings().priority,
+                })
+                .collect();
+            let chain = Arc::new(ChannelProviders::new(
+                Channel::Sms,
+                candidates,
+                config.failover,
+                Arc::clone(&clock),
+                Arc::clone(&late_sink) as Arc<dyn ReportSink>,
+            ));
+            providers = providers.with(Channel::Sms, Arc::clone(&chain) as Arc<dyn Provider>);
+            channels.push(chain);
         }
         let public_url = config.public_url.clone().unwrap_or_default();
         let mut receivers: Vec<Arc<dyn WebhookReceiver>> = Vec::new();
@@ -214,7 +232,6 @@ impl Application {
                 },
             ));
         }
-        let mut channels = Vec::new();
         for channel in [Channel::Viber, Channel::Voice] {
             let of_channel: Vec<Candidate> = candidates
                 .iter()

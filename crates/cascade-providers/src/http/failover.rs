@@ -129,30 +129,12 @@ impl ChannelProviders {
 
     /// The providers serving `destination`, in the order they are tried (indexes).
     pub fn order(&self, destination: &str) -> Vec<usize> {
-        let digits = destination.trim_start_matches('+');
-        let mut matching: Vec<(u32, std::cmp::Reverse<usize>, usize)> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, slot)| {
-                let c = &slot.candidate;
-                let best = c
-                    .routes
-                    .iter()
-                    .filter_map(|r| {
-                        if r == "*" {
-                            Some(0)
-                        } else {
-                            let p = r.trim_start_matches('+');
-                            digits.starts_with(p).then_some(p.len())
-                        }
-                    })
-                    .max()?;
-                Some((c.priority, std::cmp::Reverse(best), i))
-            })
-            .collect();
-        matching.sort();
-        matching.into_iter().map(|(_, _, i)| i).collect()
+        route_order(
+            self.slots
+                .iter()
+                .map(|s| (s.candidate.priority, s.candidate.routes.as_slice())),
+            destination,
+        )
     }
 
     /// Every provider's circuit and counts now.
@@ -174,6 +156,35 @@ impl ChannelProviders {
     }
 }
 
+/// Which of several (priority, routes) serve `destination`, in the order to try them:
+/// lowest priority first, then the longest matching prefix (`*` matches with length 0),
+/// then their own order. The one rule for choosing a provider or an SMSC.
+pub fn route_order<'a>(
+    providers: impl Iterator<Item = (u32, &'a [String])>,
+    destination: &str,
+) -> Vec<usize> {
+    let digits = destination.trim_start_matches('+');
+    let mut matching: Vec<(u32, std::cmp::Reverse<usize>, usize)> = providers
+        .enumerate()
+        .filter_map(|(i, (priority, routes))| {
+            let best = routes
+                .iter()
+                .filter_map(|r| {
+                    if r == "*" {
+                        Some(0)
+                    } else {
+                        let p = r.trim_start_matches('+');
+                        digits.starts_with(p).then_some(p.len())
+                    }
+                })
+                .max()?;
+            Some((priority, std::cmp::Reverse(best), i))
+        })
+        .collect();
+    matching.sort();
+    matching.into_iter().map(|(_, _, i)| i).collect()
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -188,10 +199,11 @@ impl Provider for ChannelProviders {
         let destination = request.payload.step.recipient();
         let order = self.order(&destination);
         if order.is_empty() {
-            return Err(SubmitError::from(reasons::no_provider_route(
-                self.channel,
-                &destination,
-            )));
+            let reason = match self.channel {
+                Channel::Sms => reasons::no_route(&destination),
+                channel => reasons::no_provider_route(channel, &destination),
+            };
+            return Err(SubmitError::from(reason));
         }
         let waited = self
             .clock
@@ -204,7 +216,9 @@ impl Provider for ChannelProviders {
             let slot = &self.slots[i];
             let name = slot.candidate.provider.name();
             let has_next = position + 1 < order.len();
-            if !lock(&slot.breaker).allow(Instant::now()) {
+            // An open circuit is skipped only when another provider can take the message:
+            // the last one left is tried anyway (skipping it would only delay the retry).
+            if has_next && !lock(&slot.breaker).allow(Instant::now()) {
                 self.count(slot, |c| c.skipped += 1);
                 self.notes
                     .note_attempt(

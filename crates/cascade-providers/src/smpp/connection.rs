@@ -140,6 +140,11 @@ impl SmscConnection {
         &self.settings.name
     }
 
+    /// The section this connection was started from.
+    pub fn settings(&self) -> &SmscSettings {
+        &self.settings
+    }
+
     pub fn metrics(&self) -> &SmscMetrics {
         &self.metrics
     }

@@ -5,7 +5,7 @@
 //!   into `submit_sm` PDUs ([`submit`]) and remembers parts already accepted; what its binds
 //!   receive ([`events`]) — delivery receipts become reports ([`receipt`]), acknowledged only
 //!   once recorded.
-//! - [`SmppProvider`] ([`provider`]): routes each SMS step to an SMSC by destination prefix.
+//! - [`SmppProvider`] ([`provider`]): the connector on its own, routing each SMS step to an SMSC; the server puts its SMSCs in a `ChannelProviders` instead (failover between them).
 //! - [`metrics`]: per-bind state and counters for `/metrics`; [`latency`]: submit times for
 //!   the submit → receipt latency.
 
@@ -21,4 +21,4 @@ mod submit_path;
 
 pub use connection::SmscConnection;
 pub use provider::SmppProvider;
-pub use settings::{BindModeSetting, Gsm7Coding, LongMessages, ReceiptIds, Routes, SmscSettings};
+pub use settings::{BindModeSetting, Gsm7Coding, LongMessages, ReceiptIds, SmscSettings};

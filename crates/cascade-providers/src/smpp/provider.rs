@@ -7,23 +7,21 @@ use cascade_core::ports::{Accepted, Provider, SubmitError, SubmitRequest};
 use cascade_core::reasons;
 
 use super::connection::SmscConnection;
-use super::settings::{Routes, SmscSettings};
+use crate::http::failover::route_order;
 
-/// SMS over SMPP: each step goes to the SMSC its destination routes to.
+/// SMS over SMPP without failover: each step goes to the first SMSC its destination
+/// routes to (priority, then the longest prefix: [`route_order`]). The server puts its
+/// SMSCs in a [`ChannelProviders`](crate::http::failover::ChannelProviders) instead, which
+/// also fails over between them; this is the connector on its own (tools, tests).
 #[derive(Debug)]
 pub struct SmppProvider {
     connections: Vec<Arc<SmscConnection>>,
-    routes: Routes,
 }
 
 impl SmppProvider {
-    /// `connections` in configuration order (routes refer to them by position).
+    /// `connections` in configuration order.
     pub fn new(connections: Vec<Arc<SmscConnection>>) -> SmppProvider {
-        let settings: Vec<SmscSettings> = connections.iter().map(|c| c.settings.clone()).collect();
-        SmppProvider {
-            routes: Routes::new(&settings),
-            connections,
-        }
+        SmppProvider { connections }
     }
 
     pub fn connections(&self) -> &[Arc<SmscConnection>] {
@@ -39,13 +37,29 @@ impl Provider for SmppProvider {
 
     async fn submit(&self, request: &SubmitRequest) -> Result<Accepted, SubmitError> {
         let destination = request.payload.step.recipient();
-        let Some(connection) = self
-            .routes
-            .pick(&destination)
-            .and_then(|i| self.connections.get(i))
-        else {
+        let order = route_order(
+            self.connections
+                .iter()
+                .map(|c| (c.settings.priority, c.settings.routes.as_slice())),
+            &destination,
+        );
+        let Some(connection) = order.first().and_then(|&i| self.connections.get(i)) else {
             return Err(reasons::no_route(&destination).into());
         };
         connection.submit(request).await
+    }
+}
+
+/// One SMSC connection as a provider of its own, for [`ChannelProviders`]
+/// (crate::http::failover::ChannelProviders): it is tried only for destinations its
+/// routes match.
+#[async_trait]
+impl Provider for SmscConnection {
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    async fn submit(&self, request: &SubmitRequest) -> Result<Accepted, SubmitError> {
+        SmscConnection::submit(self, request).await
     }
 }

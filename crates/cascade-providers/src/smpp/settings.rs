@@ -35,6 +35,10 @@ pub struct SmscSettings {
     /// Destination prefixes served (`+30`, `+4917`); `*` = default.
     #[serde(default = "default_routes")]
     pub routes: Vec<String>,
+    /// Among the SMSCs (and providers) whose routes match: lowest first; the next one
+    /// takes a message the first cannot.
+    #[serde(default = "one")]
+    pub priority: u32,
     #[serde(default)]
     pub receipt_ids: ReceiptIds,
     /// How a long message travels: `udh` (concatenation header), `sar` (TLVs) or
@@ -161,6 +165,7 @@ impl SmscSettings {
             window: 100,
             throughput: 0,
             routes: default_routes(),
+            priority: 1,
             receipt_ids: ReceiptIds::Same,
             long_messages: LongMessages::Udh,
             gsm7_coding: Gsm7Coding::Gsm,
@@ -229,45 +234,6 @@ impl SmscSettings {
     }
 }
 
-/// Chooses the SMSC for a destination: the longest matching prefix, else the default.
-#[derive(Debug, Clone, Default)]
-pub struct Routes {
-    /// (digits of the prefix, index of the SMSC), longest first.
-    prefixes: Vec<(String, usize)>,
-    default: Option<usize>,
-}
-
-impl Routes {
-    pub fn new(smscs: &[SmscSettings]) -> Routes {
-        let mut routes = Routes::default();
-        for (i, s) in smscs.iter().enumerate() {
-            for r in &s.routes {
-                if r == "*" {
-                    routes.default.get_or_insert(i);
-                } else {
-                    routes
-                        .prefixes
-                        .push((r.trim_start_matches('+').to_owned(), i));
-                }
-            }
-        }
-        routes
-            .prefixes
-            .sort_by_key(|p| std::cmp::Reverse(p.0.len()));
-        routes
-    }
-
-    /// The SMSC (index) serving `destination` (E.164 with or without `+`).
-    pub fn pick(&self, destination: &str) -> Option<usize> {
-        let digits = destination.trim_start_matches('+');
-        self.prefixes
-            .iter()
-            .find(|(p, _)| digits.starts_with(p.as_str()))
-            .map(|(_, i)| *i)
-            .or(self.default)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,16 +246,29 @@ mod tests {
     }
 
     #[test]
-    fn longest_prefix_then_default() {
-        let routes = Routes::new(&[
+    fn smscs_are_ordered_by_priority_then_longest_prefix_then_default() {
+        let order = |smscs: &[SmscSettings], to: &str| {
+            crate::http::failover::route_order(
+                smscs.iter().map(|s| (s.priority, s.routes.as_slice())),
+                to,
+            )
+        };
+        let smscs = [
             smsc("gr", &["+30"]),
             smsc("vf", &["+30694"]),
             smsc("world", &["*"]),
-        ]);
-        assert_eq!(routes.pick("+306941234567"), Some(1));
-        assert_eq!(routes.pick("+306971234567"), Some(0));
-        assert_eq!(routes.pick("+4915112345678"), Some(2));
-        assert_eq!(Routes::new(&[smsc("gr", &["+30"])]).pick("+49151"), None);
+        ];
+        assert_eq!(order(&smscs, "+306941234567"), vec![1, 0, 2]);
+        assert_eq!(order(&smscs, "+306971234567"), vec![0, 2]);
+        assert_eq!(order(&smscs, "+4915112345678"), vec![2]);
+        assert!(order(&[smsc("gr", &["+30"])], "+49151").is_empty());
+        let mut backup = smsc("backup", &["+30694"]);
+        backup.priority = 2;
+        assert_eq!(
+            order(&[backup, smsc("world", &["*"])], "+306941234567"),
+            vec![1, 0],
+            "priority before prefix length"
+        );
     }
 
     #[test]

@@ -401,7 +401,7 @@ async fn transmitter_and_receiver_pairs_carry_submits_and_receipts_apart() {
 }
 
 /// `cascade smsc-sim` on free ports; returns (SMPP port, admin base URL).
-async fn start_smsc_sim(dir: &Path) -> (Child, u16, String) {
+pub(crate) async fn start_smsc_sim(dir: &Path) -> (Child, u16, String) {
     // reqwest's rustls needs a process-wide crypto provider; the app installs one when it
     // starts, but these tests talk to a separate process.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();

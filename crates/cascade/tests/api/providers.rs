@@ -1012,3 +1012,32 @@ async fn kill_9_between_the_provider_taking_a_message_and_cascade_recording_it_r
         tracking["messages"][0]["trackingId"]
     );
 }
+
+#[tokio::test]
+async fn an_smsc_that_is_down_fails_over_to_the_next_one_by_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, sim_port, _admin) = crate::interop::start_smsc_sim(dir.path()).await;
+    let closed = free_port(); // nothing listens here: connections are refused
+    let toml = format!(
+        "[[smsc]]\nname = \"primary\"\nhost = \"127.0.0.1\"\nport = {closed}\nsystem_id = \"cascade\"\npriority = 1\n\n\
+         [[smsc]]\nname = \"backup\"\nhost = \"127.0.0.1\"\nport = {sim_port}\nsystem_id = \"cascade\"\npriority = 2\n"
+    );
+    let app = spawn_app_with_file(&toml, &[("CASCADE_PROVIDER_FAILOVER_AFTER_MS", "0")]).await;
+    let id = app
+        .send_flow(&flow(vec![sms_step(1, "Your code is 1234")]))
+        .await;
+    // The primary's submit waits for a bind for its queue budget (20 s), then the
+    // backup takes the message in the same hand-over.
+    let t = app
+        .wait_for(&id, Duration::from_secs(60), |t| t["status"] == "Succeeded")
+        .await;
+    assert_eq!(status_of(&t["messages"][0]), "Delivered");
+    let events = app.events(&id).await;
+    let attempt = events
+        .iter()
+        .find(|e| e["type"] == "provider_attempt")
+        .expect("the primary's attempt is in the timeline");
+    assert_eq!(attempt["provider"], "primary");
+    let submitted = events.iter().find(|e| e["type"] == "submitted").unwrap();
+    assert_eq!(submitted["provider"], "smsc:backup");
+}
