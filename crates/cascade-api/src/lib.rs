@@ -119,7 +119,8 @@ impl ApiState {
     }
 }
 
-/// `cascade_inbound_total{channel, matched}`, read from the runtime when scraped.
+/// `cascade_inbound_total{channel, matched}` and `cascade_provider_cost_total{provider,
+/// currency}`, read from the runtime when scraped.
 #[derive(Debug)]
 struct InboundCollector {
     runtime: Arc<Runtime>,
@@ -148,6 +149,23 @@ impl prometheus_client::collector::Collector for InboundCollector {
                     self.runtime.inbound_count(channel, matched),
                 )
                 .encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let costs = self.runtime.provider_costs();
+        if !costs.is_empty() {
+            let mut family = encoder.encode_descriptor(
+                "cascade_provider_cost",
+                "What providers said they charged, by provider and currency (informational: tracking prices come from Cascade's price list).",
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for (provider, currency, amount) in &costs {
+                let labels = [
+                    ("provider", provider.as_str()),
+                    ("currency", currency.as_str()),
+                ];
+                prometheus_client::metrics::counter::ConstCounter::new(*amount)
+                    .encode(family.encode_family(&labels)?)?;
             }
         }
         Ok(())

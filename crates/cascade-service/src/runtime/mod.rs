@@ -141,6 +141,9 @@ pub struct Runtime {
     timer_alarm: alarm::Alarm,
     dispatched: DispatchCounters,
     inbound_counts: InboundCounts,
+    /// What providers said they charged, by (provider, currency): absolute amounts
+    /// summed as reported (a webhook the provider retries counts again).
+    provider_costs: Mutex<std::collections::BTreeMap<(String, String), f64>>,
     callback_alarm: alarm::Alarm,
     callback_client: reqwest::Client,
     callback_secrets: callbacks::SecretCache,
@@ -179,6 +182,7 @@ impl Runtime {
             timer_alarm: alarm::Alarm::default(),
             dispatched: DispatchCounters::default(),
             inbound_counts: InboundCounts::default(),
+            provider_costs: Mutex::new(std::collections::BTreeMap::new()),
             callback_alarm: alarm::Alarm::default(),
             callback_client,
             callback_secrets: callbacks::SecretCache::default(),
@@ -218,6 +222,39 @@ impl Runtime {
     /// it stands for).
     pub fn dispatch_counts(&self) -> DispatchCounts {
         self.dispatched.snapshot()
+    }
+
+    /// What providers said they charged since the runtime started: (provider, currency,
+    /// amount), from reports and prices fetched after the fact.
+    pub fn provider_costs(&self) -> Vec<(String, String, f64)> {
+        self.provider_costs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|((p, c), a)| (p.clone(), c.clone(), *a))
+            .collect()
+    }
+
+    /// Add a provider's price (`"0.0333 EUR"`, `"-0.01300 USD"`: the amount counts
+    /// whatever its sign) to [`Runtime::provider_costs`]; text that is no price is
+    /// ignored.
+    fn count_cost(&self, provider: &str, price: &str) {
+        let mut parts = price.split_whitespace();
+        let (Some(amount), Some(currency)) = (parts.next(), parts.next()) else {
+            return;
+        };
+        let Ok(amount) = amount.parse::<f64>() else {
+            return;
+        };
+        if !amount.is_finite() {
+            return;
+        }
+        *self
+            .provider_costs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry((provider.to_owned(), currency.to_owned()))
+            .or_insert(0.0) += amount.abs();
     }
 
     /// Replies recorded since the runtime started on `channel`, `matched` to a flow or not.
@@ -344,11 +381,17 @@ impl ReportSink for Runtime {
         provider_message_ids: &[String],
         report: Report,
     ) -> Result<Recorded, String> {
-        match self
+        let price = report.provider_price.clone();
+        let recorded = self
             .store
             .apply_report(provider, provider_message_ids, report, self.clock.now())
-            .await
+            .await;
+        if recorded.is_ok()
+            && let Some(price) = &price
         {
+            self.count_cost(provider, price);
+        }
+        match recorded {
             Ok(ReportOutcome::Applied(applied)) => {
                 self.absorb(&applied);
                 Ok(Recorded::Applied)
@@ -389,10 +432,15 @@ impl ReportSink for Runtime {
         provider_message_id: &str,
         price: &str,
     ) -> Result<bool, String> {
-        self.store
+        let noted = self
+            .store
             .note_provider_price(provider, provider_message_id, price, self.clock.now())
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if noted {
+            self.count_cost(provider, price);
+        }
+        Ok(noted)
     }
 
     async fn note_attempt(&self, flow: FlowId, order: u32, provider: &str, outcome: &str) {

@@ -125,6 +125,12 @@ async fn a_viber_step_goes_to_vonage_and_its_signed_webhooks_move_it() {
         .find(|e| e["type"] == "report" && e["status"] == "DELIVERED")
         .unwrap();
     assert_eq!(delivered["providerPrice"], "0.0333 EUR");
+    let m = app.metrics().await;
+    assert_eq!(
+        m.get("cascade_provider_cost_total{provider=\"vonage-viber\",currency=\"EUR\"}"),
+        Some(&0.0333),
+        "{m:#?}"
+    );
 }
 
 #[tokio::test]
@@ -1040,4 +1046,30 @@ async fn an_smsc_that_is_down_fails_over_to_the_next_one_by_priority() {
     assert_eq!(attempt["provider"], "primary");
     let submitted = events.iter().find(|e| e["type"] == "submitted").unwrap();
     assert_eq!(submitted["provider"], "smsc:backup");
+}
+
+#[tokio::test]
+async fn a_provider_that_never_reports_is_decided_by_the_ttl() {
+    let mock = MockProvider::start(Kind::Vonage { jwt: false }).await;
+    // No webhooks scripted: Vonage takes the message and is never heard of again.
+    let app = app_with(&[vonage_section("vonage-viber", &mock.base, 1, false)], &[]).await;
+    let mut viber = viber_step(1, &app.sender_id);
+    viber["ttl"] = json!(0.5); // the shortest Viber TTL: 30 s, real minutes with a provider
+    let id = app
+        .send_flow(&flow(vec![viber, sms_step(2, "Fallback")]))
+        .await;
+    let t = app
+        .wait_for(&id, Duration::from_secs(60), |t| t["status"] == "Succeeded")
+        .await;
+    assert_eq!(status_of(&t["messages"][0]), "EXPIRED", "{t:#}");
+    assert_eq!(
+        status_of(&t["messages"][1]),
+        "Delivered",
+        "the SMS step took over"
+    );
+    let body = &mock.requests()[0].1;
+    assert_eq!(
+        body["viber_service"]["ttl"], 30,
+        "the provider was given the same TTL"
+    );
 }
