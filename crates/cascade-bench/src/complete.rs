@@ -30,6 +30,18 @@ async fn count_succeeded(run: &Running) -> anyhow::Result<u64> {
 /// Send `flows` flows as fast as `concurrency` clients can, then wait until all succeeded.
 pub async fn complete(cli: &Cli) -> anyhow::Result<(f64, f64)> {
     let run = start_cascade(cli).await?;
+    let figures = drive(&run, cli, &sms_flow()).await?;
+    run.stop().await;
+    Ok(figures)
+}
+
+/// Send `cli.flows` copies of `flow` with `cli.concurrency` clients, then wait until all
+/// of them succeeded: flows per second and seconds, from the first request.
+pub async fn drive(
+    run: &Running,
+    cli: &Cli,
+    flow: &serde_json::Value,
+) -> anyhow::Result<(f64, f64)> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(cli.concurrency)
         .build()?;
@@ -39,14 +51,14 @@ pub async fn complete(cli: &Cli) -> anyhow::Result<(f64, f64)> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..cli.concurrency {
-        let (client, url, token, next) = (
+        let (client, url, token, next, flow) = (
             client.clone(),
             url.clone(),
             run.token.clone(),
             Arc::clone(&next),
+            flow.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let flow = sms_flow();
             while next.fetch_add(1, Ordering::Relaxed) < total {
                 let r = client
                     .post(&url)
@@ -65,7 +77,7 @@ pub async fn complete(cli: &Cli) -> anyhow::Result<(f64, f64)> {
         t.await?;
     }
     loop {
-        let done = count_succeeded(&run).await?;
+        let done = count_succeeded(run).await?;
         if done >= total {
             break;
         }
@@ -76,6 +88,5 @@ pub async fn complete(cli: &Cli) -> anyhow::Result<(f64, f64)> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    run.stop().await;
     Ok((cli.flows as f64 / elapsed, elapsed))
 }

@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use axum::extract::State;
 use axum::http::StatusCode;
-use cascade_core::machines::FlowStatus;
-use cascade_core::search::{Equality, Filter, PageSize, SearchQuery};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -110,18 +108,6 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-async fn succeeded(run: &Running) -> anyhow::Result<u64> {
-    let query = SearchQuery {
-        size: PageSize::new(1).expect("1 is a page size"),
-        filters: vec![Filter::Status {
-            op: Equality::Is,
-            status: FlowStatus::Succeeded,
-        }],
-        ..SearchQuery::default()
-    };
-    Ok(run.store.search(&run.account, &query).await?.total)
-}
-
 async fn admin_post(run: &Running, path: &str, body: Value) -> anyhow::Result<Value> {
     let r = reqwest::Client::new()
         .post(format!("{}{path}", run.base))
@@ -133,8 +119,8 @@ async fn admin_post(run: &Running, path: &str, body: Value) -> anyhow::Result<Va
     Ok(r.json().await?)
 }
 
-/// Send `cli.flows` Viber → SMS flows with `cli.concurrency` clients and wait until all
-/// succeeded: flows per second and seconds.
+/// Send `cli.flows` Viber → SMS flows and wait until all succeeded (see
+/// [`crate::complete::drive`]).
 async fn drive(run: &Running, cli: &Cli) -> anyhow::Result<(f64, f64)> {
     let sender = admin_post(
         run,
@@ -150,53 +136,7 @@ async fn drive(run: &Running, cli: &Cli) -> anyhow::Result<(f64, f64)> {
          "message": {"text": "Your code is 123456"}},
         {"type": "Sms", "order": 2, "from": "Cascade", "to": "+306912345678",
          "message": {"body": "Your code is 123456"}}]});
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(cli.concurrency)
-        .build()?;
-    let url = format!("{}/failover", run.base);
-    let next = Arc::new(AtomicU64::new(0));
-    let total = cli.flows as u64;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..cli.concurrency {
-        let (client, url, token, next, flow) = (
-            client.clone(),
-            url.clone(),
-            run.token.clone(),
-            Arc::clone(&next),
-            flow.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < total {
-                let r = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&flow)
-                    .send()
-                    .await;
-                assert!(
-                    r.is_ok_and(|r| r.status().is_success()),
-                    "a flow was refused"
-                );
-            }
-        }));
-    }
-    for t in tasks {
-        t.await?;
-    }
-    loop {
-        let done = succeeded(run).await?;
-        if done >= total {
-            break;
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(600),
-            "only {done} flows completed in 10 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    Ok((total as f64 / elapsed, elapsed))
+    crate::complete::drive(run, cli, &flow).await
 }
 
 /// The rows of the measurement.
