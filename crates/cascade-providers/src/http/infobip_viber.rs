@@ -14,13 +14,14 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use cascade_core::flow::ViberStep;
+use cascade_core::inbound::{self, InboundMessage};
 use cascade_core::machines::Report;
 use cascade_core::ports::{
     Accepted, Provider, SubmitError, SubmitRequest, WebhookError, WebhookItem, WebhookReceiver,
     WebhookRequest,
 };
 use cascade_core::reasons::{self, viber as names};
-use cascade_core::{Clock, StatusKind, Timestamp};
+use cascade_core::{Channel, Clock, StatusKind, Timestamp};
 
 use super::client::HttpClient;
 use super::settings::{Common, ProviderSettings};
@@ -281,8 +282,43 @@ impl WebhookReceiver for InfobipViber {
             .get("results")
             .and_then(Value::as_array)
             .ok_or_else(|| WebhookError::Malformed("no results array".into()))?;
-        results.iter().map(|r| read_result(r, now)).collect()
+        results
+            .iter()
+            .map(|r| {
+                if r.get("integrationType").is_some() || r.get("pairedMessageId").is_some() {
+                    read_inbound(r, &self.common.name, now)
+                } else {
+                    read_result(r, now)
+                }
+            })
+            .collect()
     }
+}
+
+/// An inbound Viber message (a reply), as Infobip forwards it to the URL set up for the
+/// account: `sender` is the user's number, `to` the Viber sender, `message` has a `type`
+/// (`TEXT` with `text`; media with a URL).
+fn read_inbound(r: &Value, provider: &str, now: Timestamp) -> Result<WebhookItem, WebhookError> {
+    let text = |ptr: &str| r.pointer(ptr).and_then(Value::as_str);
+    let from = text("/sender")
+        .ok_or_else(|| WebhookError::Malformed("an inbound message without sender".into()))?;
+    let body = match text("/message/type").unwrap_or("TEXT") {
+        "TEXT" => text("/message/text").unwrap_or_default().to_owned(),
+        other => {
+            let url = text("/message/url").unwrap_or_default();
+            format!("[{}] {url}", other.to_ascii_lowercase())
+                .trim_end()
+                .to_owned()
+        }
+    };
+    Ok(WebhookItem::Inbound(InboundMessage {
+        channel: Channel::Viber,
+        from: inbound::e164(from),
+        to: text("/to").unwrap_or_default().to_owned(),
+        text: body,
+        received_at: text("/receivedAt").and_then(provider_time).unwrap_or(now),
+        provider: provider.to_owned(),
+    }))
 }
 
 /// One entry of `results`: a delivery report (it has a `status`) or a seen report (it
@@ -470,5 +506,37 @@ mod tests {
             Some("BAD_REQUEST Bad request")
         );
         assert_eq!(error_text("<html>"), None);
+    }
+
+    #[test]
+    fn an_inbound_message_reads_into_a_reply() {
+        let r = json!({
+            "sender": "306912345678", "to": "brand-77", "integrationType": "VIBER",
+            "receivedAt": "2026-11-26T10:15:00.000+0000", "messageId": "in-1",
+            "pairedMessageId": "m-1", "message": {"type": "TEXT", "text": "STOP"},
+            "price": {"pricePerMessage": 0, "currency": "EUR"}
+        });
+        let Ok(WebhookItem::Inbound(m)) = read_inbound(&r, "ib", Timestamp::from_millis(0)) else {
+            panic!("a reply");
+        };
+        assert_eq!(
+            (m.from.as_str(), m.to.as_str(), m.text.as_str()),
+            ("+306912345678", "brand-77", "STOP")
+        );
+        assert_eq!(
+            m.received_at,
+            Timestamp::parse("2026-11-26T10:15:00Z").unwrap()
+        );
+        let image = json!({"sender": "306912345678", "to": "b", "integrationType": "VIBER",
+            "message": {"type": "IMAGE", "url": "https://x/y.jpg"}});
+        let Ok(WebhookItem::Inbound(m)) = read_inbound(&image, "ib", Timestamp::from_millis(0))
+        else {
+            panic!("a reply");
+        };
+        assert_eq!(m.text, "[image] https://x/y.jpg");
+        assert!(matches!(
+            read_inbound(&json!({"to": "b"}), "ib", Timestamp::from_millis(0)),
+            Err(WebhookError::Malformed(_))
+        ));
     }
 }

@@ -572,6 +572,24 @@ async fn infobip_reports_arrive_under_the_path_token_and_seen_follows_delivered(
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // A reply forwarded by Infobip to the same URL is matched to the flow.
+    let reply = json!({"results": [{"sender": DIGITS, "to": "brand-77", "integrationType": "VIBER",
+        "receivedAt": "2026-12-05T10:00:03.000+0000", "messageId": "in-1",
+        "message": {"type": "TEXT", "text": "STOP"}}], "messageCount": 1, "pendingMessageCount": 0});
+    let r = app
+        .client
+        .post(app.url(&format!("/webhooks/infobip-viber/{INFOBIP_TOKEN}")))
+        .header("content-type", "application/json")
+        .body(reply.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let listed = admin_inbound(&app, "").await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["trackingId"], id);
+    assert_eq!(listed[0]["text"], "STOP");
 }
 
 #[tokio::test]
