@@ -181,6 +181,49 @@ pub fn call_failed(provider: &str, sip_code: Option<&str>) -> Reason {
     )
 }
 
+/// A call could not be placed, for the reason the provider gives (`invalid_number`,
+/// `cannot_route`, …).
+pub fn call_failed_because(provider: &str, detail: &str) -> Reason {
+    Reason::new(
+        StatusKind::Failed,
+        "Call Failed",
+        format!("{provider} could not place the call ({detail})."),
+    )
+}
+
+/// The call rang until the provider's ringing timer gave up.
+pub fn call_timed_out(provider: &str) -> Reason {
+    Reason::new(
+        StatusKind::NoAnswer,
+        "Timed Out",
+        format!("{provider}: nobody answered before the ringing timer ran out."),
+    )
+}
+
+/// The recipient rejected the call.
+pub fn call_declined(provider: &str) -> Reason {
+    Reason::new(
+        StatusKind::NoAnswer,
+        "Declined",
+        format!("{provider}: the recipient declined the call."),
+    )
+}
+
+/// The recipient could not be reached or did not answer; `detail` is the provider's
+/// word for why, when it gives one.
+pub fn call_unanswered(provider: &str, detail: Option<&str>) -> Reason {
+    Reason::new(
+        StatusKind::NoAnswer,
+        "No Answer",
+        match detail {
+            Some(d) => {
+                format!("{provider}: the recipient was unreachable or did not answer ({d}).")
+            }
+            None => format!("{provider}: the recipient was unreachable or did not answer."),
+        },
+    )
+}
+
 /// The call was canceled before it was answered.
 pub fn call_canceled(provider: &str) -> Reason {
     Reason::new(
@@ -281,6 +324,17 @@ mod tests {
             (call_failed("twilio", Some("404")), Channel::Voice),
             (call_failed("twilio", None), Channel::Voice),
             (call_canceled("twilio"), Channel::Voice),
+            (
+                call_failed_because("vonage", "invalid_number"),
+                Channel::Voice,
+            ),
+            (call_timed_out("vonage"), Channel::Voice),
+            (call_declined("vonage"), Channel::Voice),
+            (
+                call_unanswered("vonage", Some("unavailable")),
+                Channel::Voice,
+            ),
+            (call_unanswered("vonage", None), Channel::Voice),
             (voice_submit_window_passed(300), Channel::Voice),
             (dial_plan_too_long("twilio", 4000), Channel::Voice),
         ];

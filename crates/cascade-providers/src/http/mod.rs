@@ -13,7 +13,10 @@ pub mod infobip_viber;
 pub mod metrics;
 pub mod settings;
 pub mod twilio_voice;
+mod voice;
+mod vonage_auth;
 pub mod vonage_messages;
+pub mod vonage_voice;
 
 use std::sync::Arc;
 
@@ -73,6 +76,16 @@ pub fn build(
                 webhooks: a,
             })
         }
+        ProviderSettings::VonageVoice { .. } => {
+            let a = Arc::new(
+                vonage_voice::VonageVoice::new(settings, public_url, clock)?
+                    .with_submit_window(voice_submit_window),
+            );
+            Ok(Adapter {
+                provider: a.clone(),
+                webhooks: a,
+            })
+        }
     }
 }
 
@@ -117,6 +130,11 @@ fn provider_time(text: &str) -> Option<Timestamp> {
         }
     }
     None
+}
+
+/// Where a provider section's webhooks reach Cascade: `<public URL>/webhooks/<name>`.
+fn webhook_url(public_url: &str, name: &str) -> String {
+    format!("{}/webhooks/{name}", public_url.trim_end_matches('/'))
 }
 
 /// The body's SHA-256 in lower-case hex.

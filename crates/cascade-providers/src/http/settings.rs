@@ -121,6 +121,15 @@ pub enum ProviderSettings {
         /// The password of HTTP Basic and the key of `X-Twilio-Signature`.
         auth_token: SecretString,
     },
+    VonageVoice {
+        common: Common,
+        /// The Vonage application the calls are made by (the request token's claim).
+        application_id: String,
+        /// The application's private key (PEM), which signs the request tokens (RS256).
+        key: SecretString,
+        /// Verifies the signed event webhooks (HS256).
+        signature_secret: SecretString,
+    },
 }
 
 impl ProviderSettings {
@@ -128,7 +137,8 @@ impl ProviderSettings {
         match self {
             ProviderSettings::VonageMessages { common, .. }
             | ProviderSettings::InfobipViber { common, .. }
-            | ProviderSettings::TwilioVoice { common, .. } => common,
+            | ProviderSettings::TwilioVoice { common, .. }
+            | ProviderSettings::VonageVoice { common, .. } => common,
         }
     }
 
@@ -137,7 +147,9 @@ impl ProviderSettings {
             ProviderSettings::VonageMessages { .. } | ProviderSettings::InfobipViber { .. } => {
                 Channel::Viber
             }
-            ProviderSettings::TwilioVoice { .. } => Channel::Voice,
+            ProviderSettings::TwilioVoice { .. } | ProviderSettings::VonageVoice { .. } => {
+                Channel::Voice
+            }
         }
     }
 }
@@ -414,11 +426,32 @@ impl ProviderSection {
                     auth_token,
                 })
             }
+            "vonage-voice" => {
+                // Vonage Voice takes only an application's JWT (reference §4.1).
+                let application_id = match &self.application_id {
+                    Some(app) if !app.trim().is_empty() => app.clone(),
+                    Some(_) => return Err(err("application_id", "empty".into())),
+                    None => return Err(err("application_id", "missing".into())),
+                };
+                let file = self
+                    .private_key_file
+                    .as_deref()
+                    .ok_or_else(|| err("private_key_file", "missing".into()))?;
+                let key = read_rsa_key(file).map_err(|p| err("private_key_file", p))?;
+                let signature_secret = need_secret(&self.signature_secret, "signature_secret")?;
+                if secrecy::ExposeSecret::expose_secret(&signature_secret).is_empty() {
+                    return Err(err("signature_secret", "empty".into()));
+                }
+                Ok(ProviderSettings::VonageVoice {
+                    common,
+                    application_id,
+                    key,
+                    signature_secret,
+                })
+            }
             other => Err(err(
                 "kind",
-                format!(
-                    "{other} is not available in this build yet (available: vonage-messages, infobip-viber, twilio-voice)"
-                ),
+                format!("{other} is not available in this build"),
             )),
         }
     }
@@ -657,14 +690,6 @@ api_key = "k""#,
                 "tw",
                 "api_key",
             ),
-            (
-                r#"name = "x"
-kind = "vonage-voice"
-application_id = "app"
-signature_secret = "s""#,
-                "x",
-                "kind",
-            ),
         ];
         for (text, section_name, field) in cases {
             let e = problem(text);
@@ -696,6 +721,118 @@ auth_token = "token""#,
                 assert_eq!(secrecy::ExposeSecret::expose_secret(&auth_token), "token");
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// A Vonage Voice section around the test key pair's private half, with `fields`.
+    fn vonage_voice(fields: &str) -> String {
+        format!("name = \"vvoice\"\nkind = \"vonage-voice\"\n{fields}")
+    }
+
+    fn test_key() -> String {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../cascade/tests/fixtures/vonage-test-private.pem"
+        )
+        .to_owned()
+    }
+
+    #[test]
+    fn a_vonage_voice_section_is_read_with_its_default_base_url() {
+        let s = section(&vonage_voice(&format!(
+            "application_id = \"app-1\"\nprivate_key_file = {:?}\nsignature_secret = \"sig\"",
+            test_key()
+        )))
+        .parse(1)
+        .expect("valid");
+        assert_eq!(s.common().base_url, "https://api.nexmo.com");
+        assert_eq!(s.channel(), Channel::Voice);
+        match s {
+            ProviderSettings::VonageVoice {
+                application_id,
+                key,
+                signature_secret,
+                ..
+            } => {
+                assert_eq!(application_id, "app-1");
+                assert!(
+                    secrecy::ExposeSecret::expose_secret(&key).contains("PRIVATE KEY"),
+                    "the key's PEM"
+                );
+                assert_eq!(
+                    secrecy::ExposeSecret::expose_secret(&signature_secret),
+                    "sig"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_missing_or_bad_vonage_voice_field_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_key = dir.path().join("key.pem");
+        std::fs::write(&not_a_key, "not a key").unwrap();
+        let key = test_key();
+        let not_a_key = not_a_key.display().to_string();
+        let cases = [
+            (
+                format!("private_key_file = {key:?}\nsignature_secret = \"s\""),
+                "application_id",
+                "missing",
+            ),
+            (
+                format!("application_id = \"\"\nprivate_key_file = {key:?}\nsignature_secret = \"s\""),
+                "application_id",
+                "empty",
+            ),
+            (
+                "application_id = \"app\"\nsignature_secret = \"s\"".to_owned(),
+                "private_key_file",
+                "missing",
+            ),
+            (
+                "application_id = \"app\"\nprivate_key_file = \"/nonexistent/key.pem\"\nsignature_secret = \"s\"".to_owned(),
+                "private_key_file",
+                "cannot read",
+            ),
+            (
+                format!("application_id = \"app\"\nprivate_key_file = {not_a_key:?}\nsignature_secret = \"s\""),
+                "private_key_file",
+                "not an RSA private key",
+            ),
+            (
+                format!("application_id = \"app\"\nprivate_key_file = {key:?}"),
+                "signature_secret",
+                "missing",
+            ),
+            (
+                format!("application_id = \"app\"\nprivate_key_file = {key:?}\nsignature_secret = \"\""),
+                "signature_secret",
+                "empty",
+            ),
+            (
+                format!("application_id = \"app\"\nprivate_key_file = {key:?}\nsignature_secret = \"s\"\napi_key = \"k\""),
+                "api_key",
+                "not a setting of kind vonage-voice",
+            ),
+            (
+                format!("application_id = \"app\"\nprivate_key_file = {key:?}\nsignature_secret = \"s\"\ncategory = \"promotion\""),
+                "category",
+                "not a setting of kind vonage-voice",
+            ),
+            (
+                format!("application_id = \"app\"\nprivate_key_file = {key:?}\nsignature_secret = \"s\"\nbase_url = \"api.nexmo.com\""),
+                "base_url",
+                "not an http(s) URL",
+            ),
+        ];
+        for (fields, field, problem_text) in cases {
+            let e = problem(&vonage_voice(&fields));
+            assert_eq!(e.section, "vvoice", "{fields}: {e}");
+            assert_eq!(e.field, field, "{fields}: {e}");
+            assert!(e.problem.contains(problem_text), "{fields}: {e}");
+            assert!(e.to_string().starts_with("[[provider]] vvoice: "), "{e}");
         }
     }
 

@@ -12,8 +12,7 @@
 //! Twilio has no idempotency key for creating calls: a request whose answer was lost and
 //! that is sent again may place a second call (at-least-once, as with Vonage).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
-use cascade_core::flow::{AnsweredBy, Gender, MachineDetection, StepKind, Verb, VoiceStep};
+use cascade_core::flow::{AnsweredBy, Gender, MachineDetection, Verb, VoiceStep};
 use cascade_core::machines::Report;
 use cascade_core::ports::{
     Accepted, Provider, ReportSink, SubmitError, SubmitRequest, WebhookError, WebhookItem,
@@ -32,16 +31,13 @@ use cascade_core::ports::{
 use cascade_core::{Clock, StatusKind, Timestamp, reasons};
 
 use super::client::HttpClient;
-use super::provider_time;
 use super::settings::{Common, ProviderSettings};
+pub use super::voice::DEFAULT_SUBMIT_WINDOW;
+use super::voice::{CallMemory, voice_step_in_window};
+use super::{provider_time, webhook_url};
 
 /// Twilio refuses a `Twiml` parameter longer than this.
 pub const TWIML_LIMIT: usize = 4000;
-/// How long after its step started a call may still be placed (spec §2,
-/// `CASCADE_VOICE_SUBMIT_WINDOW`).
-pub const DEFAULT_SUBMIT_WINDOW: Duration = Duration::from_secs(300);
-/// Calls remembered between their callbacks (see [`CallMemory`]).
-const REMEMBERED_CALLS: usize = 10_000;
 /// Waits between fetches of a finished call while Twilio has no price for it yet.
 const PRICE_WAITS_MS: &[u64] = &[500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000];
 
@@ -55,7 +51,7 @@ pub struct TwilioVoice {
     submit_window: Duration,
     clock: Arc<dyn Clock>,
     sink: Arc<dyn ReportSink>,
-    calls: Arc<Mutex<CallMemory>>,
+    calls: CallMemory<CallNote>,
 }
 
 impl std::fmt::Debug for TwilioVoice {
@@ -166,38 +162,16 @@ fn price_of(body: &str) -> Option<String> {
     Some(format!("{amount} {unit}").trim().to_owned())
 }
 
-/// What Cascade must remember about a call between its callbacks: the machine-detection
+/// What Cascade remembers about a call between its callbacks: the machine-detection
 /// result (the engine ignores a report whose status does not change, so the result is
 /// carried into the final report), whether Cascade hung up because a machine answered
 /// (the `completed` that follows is then `NoAnswer`), and whether its price is being
-/// fetched already. Kept in memory and bounded, oldest forgotten first: the callbacks of
-/// one call come within its lifetime (minutes), far fewer calls than the bound are live
-/// at once, and what is lost on a restart is only this annotation, never a status.
-#[derive(Debug, Default)]
-struct CallMemory {
-    calls: HashMap<String, CallNote>,
-    order: VecDeque<String>,
-}
-
+/// fetched already.
 #[derive(Debug, Default, Clone, Copy)]
 struct CallNote {
     answered_by: Option<AnsweredBy>,
     hung_up_for_machine: bool,
     price_asked: bool,
-}
-
-impl CallMemory {
-    fn note(&mut self, sid: &str) -> &mut CallNote {
-        if !self.calls.contains_key(sid) {
-            while self.order.len() >= REMEMBERED_CALLS {
-                if let Some(old) = self.order.pop_front() {
-                    self.calls.remove(&old);
-                }
-            }
-            self.order.push_back(sid.to_owned());
-        }
-        self.calls.entry(sid.to_owned()).or_default()
-    }
 }
 
 impl TwilioVoice {
@@ -231,17 +205,13 @@ impl TwilioVoice {
         Ok(TwilioVoice {
             client,
             api,
-            webhook_url: format!(
-                "{}/webhooks/{}",
-                public_url.trim_end_matches('/'),
-                common.name
-            ),
+            webhook_url: webhook_url(public_url, &common.name),
             common: common.clone(),
             auth_token: auth_token.clone(),
             submit_window: DEFAULT_SUBMIT_WINDOW,
             clock,
             sink,
-            calls: Arc::new(Mutex::new(CallMemory::default())),
+            calls: CallMemory::default(),
         })
     }
 
@@ -250,12 +220,6 @@ impl TwilioVoice {
     pub fn with_submit_window(mut self, window: Duration) -> Self {
         self.submit_window = window;
         self
-    }
-
-    fn memory(&self) -> std::sync::MutexGuard<'_, CallMemory> {
-        self.calls
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The form of a create-call request (reference §7.3).
@@ -424,18 +388,12 @@ impl Provider for TwilioVoice {
     }
 
     async fn submit(&self, request: &SubmitRequest) -> Result<Accepted, SubmitError> {
-        let StepKind::Voice(step) = &request.payload.step.kind else {
-            return Err(SubmitError::from(reasons::unsupported_by_provider(
-                &self.common.name,
-                format!("a {} step", request.channel()),
-            )));
-        };
-        let waited_ms = self.clock.now().millis_since(request.payload.created_at);
-        if u128::try_from(waited_ms).unwrap_or(0) > self.submit_window.as_millis() {
-            return Err(SubmitError::from(reasons::voice_submit_window_passed(
-                self.submit_window.as_secs(),
-            )));
-        }
+        let step = voice_step_in_window(
+            &self.common.name,
+            request,
+            self.clock.now(),
+            self.submit_window,
+        )?;
         let to = destination(&self.common.name, step)?;
         let twiml = twiml(&step.dial_plan).map_err(|e| {
             SubmitError::from(reasons::unsupported_by_provider(&self.common.name, e))
@@ -628,7 +586,7 @@ impl WebhookReceiver for TwilioVoice {
                 }]);
             };
             let hang_up = {
-                let mut memory = self.memory();
+                let mut memory = self.calls.lock();
                 let note = memory.note(&sid);
                 note.answered_by = Some(answered_by);
                 let first = !note.hung_up_for_machine;
@@ -652,7 +610,7 @@ impl WebhookReceiver for TwilioVoice {
         };
 
         let (remembered, hung_up_for_machine, ask_price) = {
-            let mut memory = self.memory();
+            let mut memory = self.calls.lock();
             let note = memory.note(&sid);
             if answered_by.is_some() {
                 note.answered_by = answered_by;
@@ -682,7 +640,7 @@ impl WebhookReceiver for TwilioVoice {
         if status.is_final() {
             report.duration_s = param("CallDuration").and_then(|d| d.trim().parse().ok());
             if ask_price {
-                self.memory().note(&sid).price_asked = true;
+                self.calls.lock().note(&sid).price_asked = true;
                 self.spawn(
                     "fetch the price",
                     self.api
@@ -701,6 +659,7 @@ impl WebhookReceiver for TwilioVoice {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::voice::say;
 
     /// (CallStatus, hung up for a machine, expected status and detailed status).
     type Case = (
@@ -823,16 +782,6 @@ mod tests {
             url_variants("http://127.0.0.1:8080/webhooks/tw"),
             vec!["http://127.0.0.1:8080/webhooks/tw"]
         );
-    }
-
-    fn say(text: &str, language: &str, gender: Gender, repeat: u8) -> Verb {
-        Verb::Say {
-            text: text.into(),
-            language: language.into(),
-            gender,
-            repeat,
-            barge_in: false,
-        }
     }
 
     #[test]

@@ -7,13 +7,11 @@
 //! with an HS256 JWT in `Authorization: Bearer`, keyed by the signature secret, whose
 //! `payload_hash` claim is the body's SHA-256: both are checked.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{DecodingKey, EncodingKey};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use cascade_core::flow::ViberStep;
@@ -28,12 +26,10 @@ use cascade_core::{Channel, Clock, StatusKind, Timestamp};
 
 use super::client::HttpClient;
 use super::settings::{Common, ProviderSettings, VonageAuth};
-use super::{provider_time, sha256_hex, ttl_seconds, viber_step};
+use super::{provider_time, ttl_seconds, viber_step, vonage_auth, webhook_url};
 
 /// Vonage's `viber_service.ttl` range, seconds.
 const TTL_RANGE: (u64, u64) = (30, 259_200);
-/// How long an RS256 request token is valid (Vonage's SDKs use 15 minutes).
-const JWT_LIFETIME_S: i64 = 900;
 
 /// See the module documentation.
 pub struct VonageMessages {
@@ -64,20 +60,6 @@ impl std::fmt::Debug for VonageMessages {
             .field("base_url", &self.common.base_url)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Serialize)]
-struct RequestClaims<'a> {
-    application_id: &'a str,
-    iat: i64,
-    exp: i64,
-    jti: String,
-}
-
-#[derive(Deserialize)]
-struct WebhookClaims {
-    iat: Option<i64>,
-    payload_hash: Option<String>,
 }
 
 impl VonageMessages {
@@ -117,14 +99,12 @@ impl VonageMessages {
         };
         Ok(VonageMessages {
             client: HttpClient::new(common)?,
-            signature_key: DecodingKey::from_secret(signature_secret.expose_secret().as_bytes())
-                .map_err(|e| format!("{}: signature_secret: {e}", common.name))?,
+            signature_key: vonage_auth::signature_key(
+                &common.name,
+                signature_secret.expose_secret(),
+            )?,
             category: category.clone(),
-            webhook_url: format!(
-                "{}/webhooks/{}",
-                public_url.trim_end_matches('/'),
-                common.name
-            ),
+            webhook_url: webhook_url(public_url, &common.name),
             common: common.clone(),
             auth,
             clock,
@@ -144,20 +124,12 @@ impl VonageMessages {
             Auth::Jwt {
                 application_id,
                 key,
-            } => {
-                let iat = now.as_millis() / 1000;
-                let claims = RequestClaims {
-                    application_id,
-                    iat,
-                    exp: iat + JWT_LIFETIME_S,
-                    jti: uuid::Uuid::new_v4().to_string(),
-                };
-                let token = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, key)
-                    .map_err(|e| SubmitError::Misconfigured {
-                        reason: format!("{}: signing the request token: {e}", self.common.name),
-                    })?;
-                Ok(request.bearer_auth(token))
-            }
+            } => Ok(request.bearer_auth(vonage_auth::request_token(
+                &self.common.name,
+                application_id,
+                key,
+                now,
+            )?)),
         }
     }
 
@@ -211,30 +183,6 @@ impl VonageMessages {
     }
 }
 
-/// The text of a Vonage error body (RFC 7807: `title`, `detail`, `invalid_parameters`).
-fn error_text(body: &str) -> Option<String> {
-    let v: Value = serde_json::from_str(body).ok()?;
-    let title = v.get("title").and_then(Value::as_str);
-    let detail = v.get("detail").and_then(Value::as_str);
-    let mut text = match (title, detail) {
-        (Some(t), Some(d)) => format!("{t}: {d}"),
-        (Some(t), None) => t.to_owned(),
-        (None, Some(d)) => d.to_owned(),
-        (None, None) => return None,
-    };
-    if let Some(params) = v.get("invalid_parameters").and_then(Value::as_array) {
-        for p in params {
-            if let (Some(n), Some(r)) = (
-                p.get("name").and_then(Value::as_str),
-                p.get("reason").and_then(Value::as_str),
-            ) {
-                text.push_str(&format!(" ({n}: {r})"));
-            }
-        }
-    }
-    Some(text)
-}
-
 #[async_trait]
 impl Provider for VonageMessages {
     fn name(&self) -> &str {
@@ -254,7 +202,7 @@ impl Provider for VonageMessages {
             .json(&body);
         let answer = self
             .client
-            .send(self.authorize(http, now)?, error_text)
+            .send(self.authorize(http, now)?, vonage_auth::error_text)
             .await?;
         let uuid = serde_json::from_str::<Value>(&answer.body)
             .ok()
@@ -314,7 +262,7 @@ impl WebhookReceiver for VonageMessages {
         request: &WebhookRequest,
         now: Timestamp,
     ) -> Result<Vec<WebhookItem>, WebhookError> {
-        verify_signature(request, &self.signature_key)?;
+        vonage_auth::verify_signature(request, &self.signature_key)?;
         let v: Value = serde_json::from_slice(&request.body)
             .map_err(|e| WebhookError::Malformed(format!("not JSON: {e}")))?;
         if v.get("status").is_none() && v.get("message_type").is_some() {
@@ -349,32 +297,6 @@ fn read_inbound(v: &Value, provider: &str, now: Timestamp) -> Result<WebhookItem
         received_at: text("timestamp").and_then(provider_time).unwrap_or(now),
         provider: provider.to_owned(),
     }))
-}
-
-/// Check the `Authorization: Bearer` HS256 JWT and that its `payload_hash` is the body's.
-fn verify_signature(request: &WebhookRequest, key: &DecodingKey) -> Result<(), WebhookError> {
-    let token = request
-        .header("authorization")
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .ok_or_else(|| WebhookError::Unauthorized("no Bearer token".into()))?;
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.required_spec_claims = HashSet::new();
-    validation.validate_exp = false;
-    let claims = jsonwebtoken::decode::<WebhookClaims>(token.trim(), key, &validation)
-        .map_err(|e| WebhookError::Unauthorized(format!("bad signature: {e}")))?
-        .claims;
-    if claims.iat.is_none() {
-        return Err(WebhookError::Unauthorized("the token has no iat".into()));
-    }
-    match claims.payload_hash {
-        Some(hash) if hash.eq_ignore_ascii_case(&sha256_hex(&request.body)) => Ok(()),
-        Some(_) => Err(WebhookError::Unauthorized(
-            "payload_hash does not match the body".into(),
-        )),
-        None => Err(WebhookError::Unauthorized(
-            "the token has no payload_hash".into(),
-        )),
-    }
 }
 
 fn read_status(v: &Value, now: Timestamp) -> Result<WebhookItem, WebhookError> {
@@ -584,58 +506,5 @@ mod tests {
             read_status(&no_id, Timestamp::from_millis(0)),
             Err(WebhookError::Malformed(_))
         ));
-    }
-
-    fn signed(secret: &str, body: &[u8], hash: Option<String>) -> WebhookRequest {
-        let mut claims = json!({"iat": 1_700_000_000, "jti": "j", "iss": "Vonage", "api_key": "k"});
-        if let Some(h) = hash {
-            claims["payload_hash"] = json!(h);
-        }
-        let token = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
-        )
-        .unwrap();
-        WebhookRequest {
-            public_url: "https://c.example/webhooks/v".into(),
-            path_token: None,
-            headers: vec![("authorization".into(), format!("Bearer {token}"))],
-            content_type: Some("application/json".into()),
-            body: body.to_vec(),
-        }
-    }
-
-    #[test]
-    fn signatures_are_checked_with_the_secret_and_the_body_hash() {
-        let key = DecodingKey::from_secret(b"secret").unwrap();
-        let body = br#"{"status":"delivered","message_uuid":"u"}"#;
-        assert!(verify_signature(&signed("secret", body, Some(sha256_hex(body))), &key).is_ok());
-        for (request, why) in [
-            (
-                signed("other", body, Some(sha256_hex(body))),
-                "another secret",
-            ),
-            (
-                signed("secret", body, Some(sha256_hex(b"{}"))),
-                "another body",
-            ),
-            (signed("secret", body, None), "no payload_hash"),
-            (
-                WebhookRequest {
-                    headers: Vec::new(),
-                    ..signed("secret", body, None)
-                },
-                "no token",
-            ),
-        ] {
-            assert!(
-                matches!(
-                    verify_signature(&request, &key),
-                    Err(WebhookError::Unauthorized(_))
-                ),
-                "{why}"
-            );
-        }
     }
 }

@@ -471,3 +471,21 @@ pub fn status_of(message: &Value) -> &str {
 pub fn price(v: &Value) -> i64 {
     (v.as_f64().expect("a number") * 1_000_000.0).round() as i64
 }
+
+/// A free loopback port for Cascade, so its public URL is known before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Poll `check` until it holds, or panic after `within`.
+pub async fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -25,3 +25,5 @@ mod ttl;
 mod twilio;
 mod twilio_mock;
 mod validation;
+mod vonage_voice;
+mod vonage_voice_mock;

@@ -155,7 +155,7 @@ impl MockProvider {
     }
 }
 
-fn problem(status: u16, kind: &str, title: &str, detail: &str, extra: Value) -> Response {
+pub fn problem(status: u16, kind: &str, title: &str, detail: &str, extra: Value) -> Response {
     let mut body = json!({
         "type": format!("https://developer.vonage.com/api-errors{kind}"),
         "title": title, "detail": detail, "instance": uuid::Uuid::new_v4().to_string(),
@@ -173,7 +173,7 @@ fn problem(status: u16, kind: &str, title: &str, detail: &str, extra: Value) -> 
 
 /// Vonage: Basic `key:secret`, or an RS256 JWT with the application's id, `iat`, `jti`
 /// and an `exp` in the future, checked with the application's public key.
-fn vonage_authorized(headers: &HeaderMap, jwt: bool) -> bool {
+pub fn vonage_authorized(headers: &HeaderMap, jwt: bool) -> bool {
     let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return false;
     };
@@ -365,7 +365,7 @@ pub fn vonage_sign_with(secret: &str, body: &[u8]) -> (String, String) {
 }
 
 /// Now, as providers print it.
-fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -13,15 +13,6 @@ use crate::provider_mocks::*;
 
 const DIGITS: &str = "306912345678";
 
-/// A free loopback port for Cascade, so its public URL is known before it starts.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn vonage_section(name: &str, base: &str, priority: u32, jwt: bool) -> String {
     let auth = if jwt {
         format!(

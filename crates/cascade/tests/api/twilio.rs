@@ -11,14 +11,6 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 use crate::twilio_mock::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn twilio_section(base: &str) -> String {
     format!(
         "[[provider]]\nname = \"twilio\"\nkind = \"twilio-voice\"\nbase_url = \"{base}\"\ntimeout_seconds = 2\naccount_sid = \"{ACCOUNT_SID}\"\nauth_token = \"{AUTH_TOKEN}\"\n"
@@ -52,15 +44,6 @@ async fn wait_call(app: &TestApp, id: &str, status: &'static str) -> Value {
         status_of(&t["messages"][0]) == status
     })
     .await
-}
-
-/// Poll `check` until it holds, or panic after `within`.
-async fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
