@@ -136,6 +136,14 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// See [`SubmitError`].
     async fn submit(&self, request: &SubmitRequest) -> Result<Accepted, SubmitError>;
+
+    /// Whether the provider can take a message now without first waiting for a
+    /// connection (an SMSC with no bind up cannot; an HTTP API connects per request, so
+    /// it always can). Failover passes over a provider that is not ready when another
+    /// one can take the message.
+    fn ready(&self) -> bool {
+        true
+    }
 }
 
 /// What became of a delivered report.

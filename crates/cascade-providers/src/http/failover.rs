@@ -5,7 +5,8 @@
 //! A message goes to the first provider whose circuit lets it through. When that
 //! provider cannot take it — refused credentials at once, connection errors, 5xx and 429
 //! once the step has been trying for longer than the failover budget — the same message
-//! goes to the next one in the same hand-over; a verdict on the message (a 4xx) is not
+//! goes to the next one in the same hand-over (one with no connection up, such as an
+//! SMSC whose binds are down, is passed over at once); a verdict on the message (a 4xx) is not
 //! an outage and ends there. Failures in a row open a provider's circuit: it is skipped
 //! for the cool-down, then tried with one request. Every attempt that did not take is
 //! noted in the flow's timeline, naming the provider.
@@ -63,7 +64,8 @@ pub struct ProviderCounts {
     pub errors: u64,
     /// Of those, refused credentials (401/403).
     pub misconfigured: u64,
-    /// Hand-overs that skipped the provider because its circuit was open.
+    /// Hand-overs that passed the provider over: its circuit was open, or it had no
+    /// connection up while another provider could take the message.
     pub skipped: u64,
 }
 
@@ -230,6 +232,21 @@ impl Provider for ChannelProviders {
                     .await;
                 last = Some(SubmitError::Retryable {
                     reason: format!("{name}: circuit open"),
+                });
+                continue;
+            }
+            if has_next && !slot.candidate.provider.ready() {
+                self.count(slot, |c| c.skipped += 1);
+                self.notes
+                    .note_attempt(
+                        request.flow_id,
+                        request.order,
+                        name,
+                        "skipped: not connected",
+                    )
+                    .await;
+                last = Some(SubmitError::Retryable {
+                    reason: format!("{name}: not connected"),
                 });
                 continue;
             }
@@ -534,5 +551,52 @@ mod tests {
             }) => assert_eq!(detailed_status, "No route"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[derive(Debug)]
+    struct Down;
+
+    #[async_trait]
+    impl Provider for Down {
+        fn name(&self) -> &str {
+            "down"
+        }
+        async fn submit(&self, _: &SubmitRequest) -> Result<Accepted, SubmitError> {
+            panic!("a provider that is not ready is not asked");
+        }
+        fn ready(&self) -> bool {
+            false
+        }
+    }
+
+    #[tokio::test]
+    async fn a_provider_with_no_connection_is_passed_over_unless_it_is_the_last() {
+        let b = Scripted::new("b", vec![]);
+        let notes = Arc::new(Notes::default());
+        let providers = ChannelProviders::new(
+            Channel::Sms,
+            vec![
+                Candidate {
+                    provider: Arc::new(Down),
+                    routes: vec!["*".into()],
+                    priority: 1,
+                },
+                candidate(&b, &["*"], 2),
+            ],
+            FailoverPolicy::default(),
+            Arc::new(FixedClock(Timestamp::from_millis(0))),
+            notes.clone(),
+        );
+        assert_eq!(providers.submit(&request()).await.unwrap().provider, "b");
+        assert_eq!(
+            lock(&notes.0)[0],
+            ("down".into(), "skipped: not connected".into())
+        );
+        assert_eq!(providers.statuses()[0].counts.skipped, 1);
+
+        // Alone, it is asked anyway (its submit waits for the connection).
+        let only = Scripted::new("only", vec![]);
+        let (providers, _) = chain(vec![candidate(&only, &["*"], 1)], 0);
+        assert!(providers.submit(&request()).await.is_ok());
     }
 }

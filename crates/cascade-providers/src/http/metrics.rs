@@ -49,7 +49,7 @@ impl Collector for ProviderCollector {
         }
         let mut family = encoder.encode_descriptor(
             "cascade_provider_requests",
-            "Hand-overs to a provider by outcome: accepted, rejected (a verdict on the message), error (outage), unauthorized (401/403), skipped (circuit open).",
+            "Hand-overs to a provider by outcome: accepted, rejected (a verdict on the message), error (outage), unauthorized (401/403), skipped (circuit open, or not connected while another provider could take the message).",
             None,
             MetricType::Counter,
         )?;

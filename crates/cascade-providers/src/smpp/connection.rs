@@ -180,6 +180,13 @@ impl SmscConnection {
         futures_util::future::join_all(self.clients.iter().map(EsmeClient::shutdown)).await;
     }
 
+    /// Whether a bind that can transmit is up now.
+    pub fn has_bound_transmitter(&self) -> bool {
+        self.transmitters
+            .iter()
+            .any(|c| c.state() == BindState::Bound)
+    }
+
     /// A bound transmitter, round robin; any transmitter when none is bound (its submit
     /// then waits for the bind, up to the deadline).
     pub(super) fn pick_bind(&self) -> &EsmeClient {

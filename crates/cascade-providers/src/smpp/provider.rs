@@ -62,4 +62,9 @@ impl Provider for SmscConnection {
     async fn submit(&self, request: &SubmitRequest) -> Result<Accepted, SubmitError> {
         SmscConnection::submit(self, request).await
     }
+
+    /// A bind that can transmit is up.
+    fn ready(&self) -> bool {
+        self.has_bound_transmitter()
+    }
 }
