@@ -12,6 +12,8 @@ use std::process::Command;
 const ALLOWED: &[(&str, &[&str])] = &[
     // Leaves: pure, no I/O.
     ("cascade-pace", &[]),
+    // Call media (codecs, RTP, machine detection): pure, like the SMPP core.
+    ("cascade-media", &[]),
     ("cascade-core", &[]),
     ("cascade-smpp", &["cascade-pace"]),
     // Storage: the domain only (never a connector: no planner closures, no ports).
