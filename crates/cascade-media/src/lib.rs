@@ -2,6 +2,8 @@
 //!
 //! - [`g711`]: PCMU (μ-law) and PCMA (A-law), the two codecs Cascade offers;
 //! - [`rtp`]: the RTP fixed header (RFC 3550 §5.1), written and read;
+//! - [`wav`]: the WAV a TTS command writes (16-bit PCM, streamed headers accepted);
+//! - [`resample`]: a windowed-sinc converter to 8 kHz;
 //! - [`amd`]: answering-machine detection, re-implemented from the published description
 //!   of Asterisk's `AMD()` (its nine parameters, its verdicts and causes), fed one 20 ms
 //!   frame at a time; a missing frame counts as silence, so a caller that ticks on wall
@@ -15,7 +17,9 @@
 
 pub mod amd;
 pub mod g711;
+pub mod resample;
 pub mod rtp;
+pub mod wav;
 
 /// Samples per second of G.711 audio.
 pub const SAMPLE_RATE: u32 = 8_000;
