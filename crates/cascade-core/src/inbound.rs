@@ -29,6 +29,11 @@ pub struct InboundMessage {
     pub received_at: Timestamp,
     /// The provider section (or SMSC) it came through.
     pub provider: String,
+    /// The provider's id for the reply (Vonage `message_uuid`, Infobip `messageId`):
+    /// a reply the provider sends again is recorded once. `None` when there is none
+    /// (SMPP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
 }
 
 impl InboundMessage {
@@ -67,7 +72,10 @@ pub fn step_answered(step: &Step, message: &InboundMessage) -> bool {
             };
             from.eq_ignore_ascii_case(&message.to) || digits(from) == digits(&message.to)
         }
-        StepKind::Viber(_) => true,
+        // The reply went to this step's sender (providers' own sender ids are mapped
+        // back to the registered name by the adapter): another account writing to the
+        // same number from another sender never receives it.
+        StepKind::Viber(v) => v.sender_name.eq_ignore_ascii_case(message.to.trim()),
         StepKind::Voice(_) => false,
     }
 }
@@ -120,6 +128,7 @@ mod tests {
             text: "STOP".into(),
             received_at: Timestamp::from_millis(8 * 86_400_000),
             provider: "p".into(),
+            provider_message_id: None,
         };
         assert_eq!(m.window_start(), Timestamp::from_millis(86_400_000));
         let b = body("t-1", "m-1", &m);

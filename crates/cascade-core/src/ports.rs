@@ -102,6 +102,11 @@ pub enum SubmitError {
     /// is tried again later).
     #[error("refused Cascade's credentials: {reason}")]
     Misconfigured { reason: String },
+    /// The request went out but its answer was lost (a timeout, an unreadable success):
+    /// the provider may have taken the message. Tried again with the same provider and
+    /// reference, never handed to another provider.
+    #[error("answer lost: {reason}")]
+    Ambiguous { reason: String },
 }
 
 impl SubmitError {

@@ -87,6 +87,7 @@ async fn deliver_due(
                             text: reply.inbound,
                             received_at: reply.at,
                             provider: r.provider.clone(),
+                            provider_message_id: Some(format!("reply-{}", r.id)),
                         })
                         .await
                     }

@@ -146,6 +146,8 @@ pub(crate) trait FlowTx: Send {
         since: Timestamp,
         limit: u32,
     ) -> Result<Vec<FlowId>>;
+    /// Whether a reply with this provider id was recorded before.
+    async fn inbound_known(&mut self, provider: &str, provider_message_id: &str) -> Result<bool>;
     /// Keep a reply; returns its id. The last write of its operation.
     async fn insert_inbound(
         &mut self,
@@ -296,8 +298,13 @@ pub(crate) async fn record_inbound<T: FlowTx + ?Sized>(
     tx: &mut T,
     message: &InboundMessage,
     now: Timestamp,
-) -> Result<(InboundRecord, Applied)> {
+) -> Result<(Option<InboundRecord>, Applied)> {
     let mut out = Applied::default();
+    if let Some(id) = &message.provider_message_id
+        && tx.inbound_known(&message.provider, id).await?
+    {
+        return Ok((None, out));
+    }
     let candidates = tx
         .recent_flows_to(
             message.channel.name(),
@@ -331,12 +338,12 @@ pub(crate) async fn record_inbound<T: FlowTx + ?Sized>(
     let Some((mut flow, order, message_id)) = found else {
         let id = tx.insert_inbound(message, None, false).await?;
         return Ok((
-            InboundRecord {
+            Some(InboundRecord {
                 id,
                 message: message.clone(),
                 matched: None,
                 forwarded: false,
-            },
+            }),
             out,
         ));
     };
@@ -380,12 +387,12 @@ pub(crate) async fn record_inbound<T: FlowTx + ?Sized>(
         .insert_inbound(message, Some(&matched), url.is_some())
         .await?;
     Ok((
-        InboundRecord {
+        Some(InboundRecord {
             id,
             message: message.clone(),
             matched: Some(matched),
             forwarded: url.is_some(),
-        },
+        }),
         out,
     ))
 }

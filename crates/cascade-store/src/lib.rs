@@ -179,12 +179,14 @@ pub trait FlowStore: Send + Sync {
 
     /// Record a reply from a recipient: matched to the flow it answers, noted in its
     /// timeline and queued for the step's `inboundUrl` (see `engine_tx`), or kept
-    /// unmatched. The returned [`Applied`] counts the callbacks queued.
+    /// unmatched. `None`: the provider sent this reply (same provider message id) before,
+    /// and nothing was recorded again. The returned [`Applied`] counts the callbacks
+    /// queued.
     async fn record_inbound(
         &self,
         message: cascade_core::inbound::InboundMessage,
         now: Timestamp,
-    ) -> Result<(InboundRecord, Applied)>;
+    ) -> Result<(Option<InboundRecord>, Applied)>;
 
     /// Replies, newest first: from `from` (E.164) when given, received at or after
     /// `since` when given, at most `limit`.

@@ -435,6 +435,7 @@ impl Config {
                 failures_to_open: cascade_providers::http::failover::FAILURES_TO_OPEN,
                 cooldown: std::time::Duration::from_millis(cooldown_ms),
             },
+            ..FailoverPolicy::default()
         };
         let voice_submit_window =
             match var("CASCADE_VOICE_SUBMIT_WINDOW").or(fc.voice_submit_window) {

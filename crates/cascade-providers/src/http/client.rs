@@ -86,8 +86,14 @@ impl HttpClient {
         error_text: fn(&str) -> Option<String>,
     ) -> Result<HttpAnswer, SubmitError> {
         self.paced().await;
-        let response = request.send().await.map_err(|e| SubmitError::Retryable {
-            reason: format!("{}: {}", self.name, describe(&e)),
+        let response = request.send().await.map_err(|e| {
+            let reason = format!("{}: {}", self.name, describe(&e));
+            if e.is_timeout() {
+                // Written, maybe taken: the answer is what was lost.
+                SubmitError::Ambiguous { reason }
+            } else {
+                SubmitError::Retryable { reason }
+            }
         })?;
         let status = response.status().as_u16();
         let retry_after = response
@@ -96,7 +102,7 @@ impl HttpClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response.text().await.map_err(|e| SubmitError::Retryable {
+        let body = response.text().await.map_err(|e| SubmitError::Ambiguous {
             reason: format!("{}: reading the answer: {}", self.name, describe(&e)),
         })?;
         classify(&self.name, status, retry_after, body, error_text)

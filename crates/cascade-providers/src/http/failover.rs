@@ -39,6 +39,10 @@ pub struct FailoverPolicy {
     pub budget: Duration,
     /// Failures in a row and cool-down (`CASCADE_PROVIDER_COOLDOWN_MS`).
     pub circuit: CircuitPolicy,
+    /// No next provider is started after this long in one hand-over, so the whole chain
+    /// ends before the dispatcher gives up on the hand-over (30 s) and drops a request
+    /// that may have been taken.
+    pub chain_deadline: Duration,
 }
 
 impl Default for FailoverPolicy {
@@ -49,6 +53,7 @@ impl Default for FailoverPolicy {
                 failures_to_open: FAILURES_TO_OPEN,
                 cooldown: Duration::from_secs(30),
             },
+            chain_deadline: Duration::from_secs(15),
         }
     }
 }
@@ -187,6 +192,36 @@ pub fn route_order<'a>(
     matching.into_iter().map(|(_, _, i)| i).collect()
 }
 
+/// Resolves a circuit breaker's half-open trial that a request took, when the request
+/// ends without an answer (its future was dropped): counted as a failure, so the breaker
+/// re-opens instead of waiting forever for a trial that will never report.
+struct TrialGuard<'a> {
+    breaker: &'a Mutex<CircuitBreaker>,
+    done: bool,
+}
+
+impl<'a> TrialGuard<'a> {
+    fn new(breaker: &'a Mutex<CircuitBreaker>) -> Self {
+        TrialGuard {
+            breaker,
+            done: false,
+        }
+    }
+
+    /// The request answered; the caller reports success or failure itself.
+    fn resolved(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for TrialGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            lock(self.breaker).failure(Instant::now());
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -213,11 +248,27 @@ impl Provider for ChannelProviders {
             .as_millis()
             .saturating_sub(request.payload.created_at.as_millis());
         let budget_spent = u128::try_from(waited).unwrap_or(0) >= self.policy.budget.as_millis();
+        let started = Instant::now();
         let mut last: Option<SubmitError> = None;
         for (position, &i) in order.iter().enumerate() {
             let slot = &self.slots[i];
             let name = slot.candidate.provider.name();
             let has_next = position + 1 < order.len();
+            if has_next && !slot.candidate.provider.ready() {
+                self.count(slot, |c| c.skipped += 1);
+                self.notes
+                    .note_attempt(
+                        request.flow_id,
+                        request.order,
+                        name,
+                        "skipped: not connected",
+                    )
+                    .await;
+                last = Some(SubmitError::Retryable {
+                    reason: format!("{name}: not connected"),
+                });
+                continue;
+            }
             // An open circuit is skipped only when another provider can take the message:
             // the last one left is tried anyway (skipping it would only delay the retry).
             if has_next && !lock(&slot.breaker).allow(Instant::now()) {
@@ -235,22 +286,12 @@ impl Provider for ChannelProviders {
                 });
                 continue;
             }
-            if has_next && !slot.candidate.provider.ready() {
-                self.count(slot, |c| c.skipped += 1);
-                self.notes
-                    .note_attempt(
-                        request.flow_id,
-                        request.order,
-                        name,
-                        "skipped: not connected",
-                    )
-                    .await;
-                last = Some(SubmitError::Retryable {
-                    reason: format!("{name}: not connected"),
-                });
-                continue;
-            }
+            // The breaker may have granted this request the half-open trial: whatever
+            // happens to the request (even the future being dropped by a timeout
+            // above), the trial resolves.
+            let trial = TrialGuard::new(&slot.breaker);
             let answer = slot.candidate.provider.submit(request).await;
+            trial.resolved();
             match answer {
                 Ok(accepted) => {
                     lock(&slot.breaker).success();
@@ -272,7 +313,12 @@ impl Provider for ChannelProviders {
                             c.misconfigured += 1;
                         }
                     });
-                    let move_on = has_next && (misconfigured || budget_spent);
+                    // An answer that was lost (a timeout, an unreadable 2xx) may mean the
+                    // provider took the message: never hand it to another one.
+                    let ambiguous = matches!(e, SubmitError::Ambiguous { .. });
+                    let in_time = started.elapsed() < self.policy.chain_deadline;
+                    let move_on =
+                        has_next && !ambiguous && in_time && (misconfigured || budget_spent);
                     let outcome = if move_on {
                         format!("{e}; trying the next provider")
                     } else {
@@ -598,5 +644,87 @@ mod tests {
         let only = Scripted::new("only", vec![]);
         let (providers, _) = chain(vec![candidate(&only, &["*"], 1)], 0);
         assert!(providers.submit(&request()).await.is_ok());
+    }
+
+    /// Hangs on its first hand-over, answers the next ones.
+    #[derive(Debug, Default)]
+    struct HangsOnce {
+        calls: Mutex<u32>,
+    }
+
+    #[async_trait]
+    impl Provider for HangsOnce {
+        fn name(&self) -> &str {
+            "hangs"
+        }
+        async fn submit(&self, _: &SubmitRequest) -> Result<Accepted, SubmitError> {
+            let first = {
+                let mut calls = lock(&self.calls);
+                *calls += 1;
+                *calls == 1
+            };
+            if first {
+                std::future::pending::<()>().await;
+            }
+            Ok(Accepted {
+                provider: "hangs".into(),
+                message_ids: vec!["h-1".into()],
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_half_open_trial_whose_request_is_dropped_does_not_stick() {
+        let a = Arc::new(HangsOnce::default());
+        let b = Scripted::new("b", vec![]);
+        let policy = FailoverPolicy {
+            circuit: CircuitPolicy {
+                failures_to_open: 1,
+                cooldown: Duration::ZERO,
+            },
+            ..FailoverPolicy::default()
+        };
+        let providers = ChannelProviders::new(
+            Channel::Viber,
+            vec![
+                Candidate {
+                    provider: a.clone(),
+                    routes: vec!["*".into()],
+                    priority: 1,
+                },
+                candidate(&b, &["*"], 2),
+            ],
+            policy,
+            Arc::new(FixedClock(Timestamp::from_millis(0))),
+            Arc::new(Notes::default()),
+        );
+        // Open the circuit (one failure opens it; a zero cool-down makes it half-open at
+        // once), then let the trial's request hang until the caller gives up on it.
+        lock(&providers.slots[0].breaker).failure(Instant::now());
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(20), providers.submit(&request())).await;
+        assert!(gave_up.is_err(), "the trial hung");
+        // The dropped trial counted as a failure: the next hand-over may try again.
+        let accepted = providers.submit(&request()).await.unwrap();
+        assert_eq!(
+            accepted.provider, "hangs",
+            "not skipped for a trial that never ended"
+        );
+        assert_eq!(b.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_never_handed_to_another_provider() {
+        let lost = SubmitError::Ambiguous {
+            reason: "timed out".into(),
+        };
+        let a = Scripted::new("a", vec![Err(lost.clone())]);
+        let b = Scripted::new("b", vec![]);
+        let (providers, _) = chain(
+            vec![candidate(&a, &["*"], 1), candidate(&b, &["*"], 2)],
+            60_000,
+        );
+        assert_eq!(providers.submit(&request()).await, Err(lost));
+        assert_eq!(b.calls(), 0, "the first may have taken it");
     }
 }

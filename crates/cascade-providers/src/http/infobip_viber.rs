@@ -182,12 +182,12 @@ impl Provider for InfobipViber {
             .header(reqwest::header::ACCEPT, "application/json")
             .json(&self.body(step, message_id, ttl));
         let answer = self.client.send(http, error_text).await?;
-        let v: Value = serde_json::from_str(&answer.body).map_err(|e| SubmitError::Retryable {
+        let v: Value = serde_json::from_str(&answer.body).map_err(|e| SubmitError::Ambiguous {
             reason: format!("{}: the answer is not JSON: {e}", self.common.name),
         })?;
         let message = v
             .pointer("/messages/0")
-            .ok_or_else(|| SubmitError::Retryable {
+            .ok_or_else(|| SubmitError::Ambiguous {
                 reason: format!("{}: an answer without messages", self.common.name),
             })?;
         let group = message
@@ -200,6 +200,16 @@ impl Provider for InfobipViber {
             .unwrap_or("");
         // A request sent again after a crash: Infobip already has this id.
         let duplicate = name == "REJECTED_DUPLICATE_MESSAGE_ID";
+        // Infobip's account cannot pay or has failed: the provider is down for this
+        // message, not the message wrong, so another provider may take it.
+        if matches!(
+            name,
+            "REJECTED_NOT_ENOUGH_CREDITS" | "REJECTED_SYSTEM_ERROR"
+        ) {
+            return Err(SubmitError::Misconfigured {
+                reason: format!("{}: {name}", self.common.name),
+            });
+        }
         if (group == "REJECTED" || group == "UNDELIVERABLE") && !duplicate {
             let description = message
                 .pointer("/status/description")
@@ -235,6 +245,9 @@ pub fn map_report(
             (StatusKind::Delivered, names::DELIVERED)
         }
         "DELIVERED" | "PENDING" | "OK" | "ACCEPTED" => return None,
+        // The answer to a resend: the first request's message goes on (its own reports
+        // follow); this says nothing about it.
+        "REJECTED" if status_name == "REJECTED_DUPLICATE_MESSAGE_ID" => return None,
         "EXPIRED" => (StatusKind::Expired, names::TTL_EXPIRED),
         "UNDELIVERABLE" => (
             StatusKind::Undelivered,
@@ -287,6 +300,7 @@ impl WebhookReceiver for InfobipViber {
             .map(|r| {
                 if r.get("integrationType").is_some() || r.get("pairedMessageId").is_some() {
                     read_inbound(r, &self.common.name, now)
+                        .map(|item| super::to_registered_sender(&self.common, item))
                 } else {
                     read_result(r, now)
                 }
@@ -318,6 +332,7 @@ fn read_inbound(r: &Value, provider: &str, now: Timestamp) -> Result<WebhookItem
         text: body,
         received_at: text("/receivedAt").and_then(provider_time).unwrap_or(now),
         provider: provider.to_owned(),
+        provider_message_id: text("/messageId").map(str::to_owned),
     }))
 }
 
@@ -538,5 +553,13 @@ mod tests {
             read_inbound(&json!({"to": "b"}), "ib", Timestamp::from_millis(0)),
             Err(WebhookError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_duplicate_id_report_says_nothing_about_the_message() {
+        assert_eq!(
+            map_report("REJECTED", "REJECTED_DUPLICATE_MESSAGE_ID", ""),
+            None
+        );
     }
 }

@@ -137,6 +137,21 @@ fn webhook_url(public_url: &str, name: &str) -> String {
     format!("{}/webhooks/{name}", public_url.trim_end_matches('/'))
 }
 
+/// A reply addressed to a provider-side sender id, readdressed to the registered sender
+/// name that Cascade matches steps by.
+fn to_registered_sender(
+    common: &settings::Common,
+    item: cascade_core::ports::WebhookItem,
+) -> cascade_core::ports::WebhookItem {
+    match item {
+        cascade_core::ports::WebhookItem::Inbound(mut m) => {
+            m.to = common.registered_sender(&m.to);
+            cascade_core::ports::WebhookItem::Inbound(m)
+        }
+        other => other,
+    }
+}
+
 /// The body's SHA-256 in lower-case hex.
 fn sha256_hex(body: &[u8]) -> String {
     use sha2::Digest;

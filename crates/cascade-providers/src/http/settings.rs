@@ -67,6 +67,15 @@ impl Common {
     pub fn sender<'a>(&'a self, name: &'a str) -> &'a str {
         self.senders.get(name).map_or(name, String::as_str)
     }
+
+    /// The registered sender name behind a provider-side sender (what a reply was sent
+    /// to): the `senders` mapping read backwards, else the same text.
+    pub fn registered_sender(&self, provider_side: &str) -> String {
+        self.senders
+            .iter()
+            .find(|(_, id)| id.as_str() == provider_side)
+            .map_or_else(|| provider_side.to_owned(), |(name, _)| name.clone())
+    }
 }
 
 /// How Cascade proves itself to Vonage.
@@ -313,8 +322,18 @@ impl ProviderSection {
             timeout: Duration::from_secs(timeout_seconds),
             senders: self.senders.clone().unwrap_or_default(),
         };
-        let need_secret = |v: &Option<SecretString>, field: &str| {
-            v.clone().ok_or_else(|| err(field, "missing".into()))
+        // A secret that is set but empty (an unset variable in a template, say) would let
+        // anyone sign a webhook: refused like a missing one.
+        let need_secret = |v: &Option<SecretString>, field: &str| match v {
+            None => Err(err(field, "missing".into())),
+            Some(secret)
+                if secrecy::ExposeSecret::expose_secret(secret)
+                    .trim()
+                    .is_empty() =>
+            {
+                Err(err(field, "empty".into()))
+            }
+            Some(secret) => Ok(secret.clone()),
         };
         match kind.as_str() {
             "vonage-messages" => {
@@ -328,9 +347,13 @@ impl ProviderSection {
                         application_id: app.clone(),
                         key_pem: read_rsa_key(file).map_err(|p| err("private_key_file", p))?,
                     },
-                    (None, None, Some(key), Some(secret)) => VonageAuth::Basic {
-                        api_key: secrecy::ExposeSecret::expose_secret(key).to_owned(),
-                        api_secret: secret.clone(),
+                    (None, None, Some(_), Some(_)) => VonageAuth::Basic {
+                        api_key: secrecy::ExposeSecret::expose_secret(&need_secret(
+                            &self.api_key,
+                            "api_key",
+                        )?)
+                        .to_owned(),
+                        api_secret: need_secret(&self.api_secret, "api_secret")?,
                     },
                     (Some(_), None, _, _) => {
                         return Err(err(
@@ -873,5 +896,30 @@ senders = { "MyBrand" = "brand-77" }"#,
         .unwrap();
         assert_eq!(s.common().sender("MyBrand"), "brand-77");
         assert_eq!(s.common().sender("Other"), "Other");
+    }
+
+    #[test]
+    fn empty_secrets_are_refused_like_missing_ones() {
+        for (text, field) in [
+            (
+                "api_key = \"k\"\napi_secret = \"s\"\nsignature_secret = \" \"",
+                "signature_secret",
+            ),
+            (
+                "api_key = \"\"\napi_secret = \"s\"\nsignature_secret = \"sig\"",
+                "api_key",
+            ),
+            (
+                "api_key = \"k\"\napi_secret = \"\"\nsignature_secret = \"sig\"",
+                "api_secret",
+            ),
+        ] {
+            let e = problem(&format!("name = \"x\"\nkind = \"vonage-messages\"\n{text}"));
+            assert_eq!(
+                (e.field.as_str(), e.problem.as_str()),
+                (field, "empty"),
+                "{text}"
+            );
+        }
     }
 }

@@ -416,14 +416,14 @@ impl Provider for TwilioVoice {
             .header(reqwest::header::ACCEPT, "application/json")
             .body(self.form(step, &to, &twiml));
         let answer = self.client.send(http, error_text).await?;
-        let v: Value = serde_json::from_str(&answer.body).map_err(|e| SubmitError::Retryable {
+        let v: Value = serde_json::from_str(&answer.body).map_err(|e| SubmitError::Ambiguous {
             reason: format!("{}: the answer is not JSON: {e}", self.common.name),
         })?;
         let sid = v
             .get("sid")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| SubmitError::Retryable {
+            .ok_or_else(|| SubmitError::Ambiguous {
                 reason: format!("{}: an answer without a call sid", self.common.name),
             })?;
         Ok(Accepted {

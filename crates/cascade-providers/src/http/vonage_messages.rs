@@ -207,7 +207,7 @@ impl Provider for VonageMessages {
         let uuid = serde_json::from_str::<Value>(&answer.body)
             .ok()
             .and_then(|v| v.get("message_uuid")?.as_str().map(str::to_owned))
-            .ok_or_else(|| SubmitError::Retryable {
+            .ok_or_else(|| SubmitError::Ambiguous {
                 reason: format!(
                     "{}: HTTP {} without a message_uuid",
                     self.common.name, answer.status
@@ -266,7 +266,8 @@ impl WebhookReceiver for VonageMessages {
         let v: Value = serde_json::from_slice(&request.body)
             .map_err(|e| WebhookError::Malformed(format!("not JSON: {e}")))?;
         if v.get("status").is_none() && v.get("message_type").is_some() {
-            return read_inbound(&v, &self.common.name, now).map(|item| vec![item]);
+            return read_inbound(&v, &self.common.name, now)
+                .map(|item| vec![super::to_registered_sender(&self.common, item)]);
         }
         read_status(&v, now).map(|item| vec![item])
     }
@@ -296,6 +297,7 @@ fn read_inbound(v: &Value, provider: &str, now: Timestamp) -> Result<WebhookItem
         text: body,
         received_at: text("timestamp").and_then(provider_time).unwrap_or(now),
         provider: provider.to_owned(),
+        provider_message_id: text("message_uuid").map(str::to_owned),
     }))
 }
 

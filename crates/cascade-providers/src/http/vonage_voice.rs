@@ -242,14 +242,14 @@ impl Provider for VonageVoice {
             .header(reqwest::header::ACCEPT, "application/json")
             .json(&body);
         let answer = self.client.send(http, vonage_auth::error_text).await?;
-        let v: Value = serde_json::from_str(&answer.body).map_err(|e| SubmitError::Retryable {
+        let v: Value = serde_json::from_str(&answer.body).map_err(|e| SubmitError::Ambiguous {
             reason: format!("{}: the answer is not JSON: {e}", self.common.name),
         })?;
         let uuid = v
             .get("uuid")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| SubmitError::Retryable {
+            .ok_or_else(|| SubmitError::Ambiguous {
                 reason: format!(
                     "{}: HTTP {} without a call uuid",
                     self.common.name, answer.status

@@ -93,6 +93,9 @@ pub(super) async fn handle_events(mut cx: EventContext) {
                     text: mo_text(coding, esm_class, &octets),
                     received_at: cx.clock.now(),
                     provider: name.clone(),
+                    // deliver_sm carries no id for the message: an MO the SMSC sends
+                    // again is recorded again.
+                    provider_message_id: None,
                 };
                 // Acknowledged only once recorded: on a store error the SMSC sends it again.
                 let status = match cx.sink.inbound(inbound).await {

@@ -141,8 +141,9 @@ pub struct Runtime {
     timer_alarm: alarm::Alarm,
     dispatched: DispatchCounters,
     inbound_counts: InboundCounts,
-    /// What providers said they charged, by (provider, currency): absolute amounts
-    /// summed as reported (a webhook the provider retries counts again).
+    /// What providers said they charged, by (provider, currency): absolute amounts from
+    /// final reports and prices fetched after a call (a final report the provider sends
+    /// again counts again).
     provider_costs: Mutex<std::collections::BTreeMap<(String, String), f64>>,
     callback_alarm: alarm::Alarm,
     callback_client: reqwest::Client,
@@ -381,7 +382,11 @@ impl ReportSink for Runtime {
         provider_message_ids: &[String],
         report: Report,
     ) -> Result<Recorded, String> {
-        let price = report.provider_price.clone();
+        // A provider may repeat the price on every report of a message (Vonage puts it on
+        // `delivered` and `read`): only the report that makes the message final counts it.
+        let price = report.provider_price.clone().filter(|_| {
+            report.status.is_final() && report.status != cascade_core::StatusKind::Seen
+        });
         let recorded = self
             .store
             .apply_report(provider, provider_message_ids, report, self.clock.now())
@@ -411,7 +416,11 @@ impl ReportSink for Runtime {
     async fn inbound(&self, message: cascade_core::inbound::InboundMessage) -> Result<(), String> {
         let channel = message.channel;
         match self.store.record_inbound(message, self.clock.now()).await {
-            Ok((record, applied)) => {
+            Ok((None, _)) => {
+                tracing::debug!("inbound message already recorded; the repeat is ignored");
+                Ok(())
+            }
+            Ok((Some(record), applied)) => {
                 self.absorb(&applied);
                 self.inbound_counts.count(channel, record.matched.is_some());
                 tracing::info!(

@@ -8,6 +8,8 @@ CREATE TABLE inbound_messages (
     recipient     TEXT NOT NULL,
     body          TEXT NOT NULL,
     provider      TEXT NOT NULL,
+    -- the provider's id for the reply, when it gives one: a repeat is recorded once
+    provider_message_id TEXT,
     flow_id       TEXT,
     step_order    INTEGER,
     -- the answered message's own trackingId
@@ -17,3 +19,5 @@ CREATE TABLE inbound_messages (
 );
 CREATE INDEX inbound_messages_received ON inbound_messages (received_at);
 CREATE INDEX inbound_messages_sender ON inbound_messages (sender, received_at);
+CREATE UNIQUE INDEX inbound_messages_provider_id ON inbound_messages (provider, provider_message_id)
+    WHERE provider_message_id IS NOT NULL;

@@ -440,6 +440,17 @@ impl FlowTx for BatchTx {
             .collect()
     }
 
+    async fn inbound_known(&mut self, provider: &str, provider_message_id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM inbound_messages WHERE provider = ? AND provider_message_id = ?",
+        )
+        .bind(provider)
+        .bind(provider_message_id)
+        .fetch_optional(&mut self.w.conn)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Written at once (not batched), as the last write of its operation.
     async fn insert_inbound(
         &mut self,
@@ -449,8 +460,9 @@ impl FlowTx for BatchTx {
     ) -> Result<i64> {
         let row = sqlx::query(
             "INSERT INTO inbound_messages
-               (received_at, channel, sender, recipient, body, provider, flow_id, step_order, message_id, forwarded)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+               (received_at, channel, sender, recipient, body, provider, provider_message_id,
+                flow_id, step_order, message_id, forwarded)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(message.received_at.as_millis())
         .bind(message.channel.name())
@@ -458,6 +470,7 @@ impl FlowTx for BatchTx {
         .bind(&message.to)
         .bind(&message.text)
         .bind(&message.provider)
+        .bind(&message.provider_message_id)
         .bind(matched.map(|m| m.flow.to_string()))
         .bind(matched.map(|m| i64::from(m.order)))
         .bind(matched.map(|m| m.message_id.clone()))

@@ -281,7 +281,7 @@ impl FlowStore for SqliteStore {
         &self,
         message: cascade_core::inbound::InboundMessage,
         now: Timestamp,
-    ) -> Result<(InboundRecord, Applied)> {
+    ) -> Result<(Option<InboundRecord>, Applied)> {
         self.write_engine(false, move |tx| {
             Box::pin(async move { engine_tx::record_inbound(tx, &message, now).await })
         })
@@ -295,7 +295,8 @@ impl FlowStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<InboundRecord>> {
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT id, received_at, channel, sender, recipient, body, provider, flow_id, step_order, message_id, forwarded
+            "SELECT id, received_at, channel, sender, recipient, body, provider, provider_message_id,
+                    flow_id, step_order, message_id, forwarded
              FROM inbound_messages WHERE 1 = 1",
         );
         if let Some(from) = from {
@@ -512,6 +513,7 @@ fn inbound_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<InboundRecord> {
             text: row.try_get("body")?,
             received_at: Timestamp::from_millis(row.try_get("received_at")?),
             provider: row.try_get("provider")?,
+            provider_message_id: row.try_get("provider_message_id")?,
         },
         matched,
         forwarded: row.try_get("forwarded")?,

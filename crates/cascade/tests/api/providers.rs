@@ -730,6 +730,20 @@ async fn a_viber_reply_reaches_the_inbound_url_and_an_unmatched_one_is_only_list
         .find(|e| e["type"] == "inbound");
     assert_eq!(inbound_line.expect("in the timeline")["detail"], "STOP");
 
+    // Vonage sends the same reply again (its answer was lost): recorded once.
+    let r = post_vonage_webhook(&app, &reply).await;
+    assert_eq!(r.status(), StatusCode::OK, "a repeat is acknowledged");
+    // A reply to another sender from the same number answers no step of this flow.
+    let to_another_brand = json!({
+        "channel": "viber_service", "message_uuid": uuid::Uuid::new_v4().to_string(),
+        "to": "OtherBrand", "from": DIGITS, "timestamp": "2026-12-05T10:00:00Z",
+        "message_type": "text", "text": "not for TestBrand"
+    });
+    assert_eq!(
+        post_vonage_webhook(&app, &to_another_brand).await.status(),
+        StatusCode::OK
+    );
+
     // A reply from a number Cascade never wrote to: listed, nothing posted or changed.
     let stranger = json!({
         "channel": "viber_service", "message_uuid": uuid::Uuid::new_v4().to_string(),
@@ -741,12 +755,19 @@ async fn a_viber_reply_reaches_the_inbound_url_and_an_unmatched_one_is_only_list
         StatusCode::OK
     );
     let all = admin_inbound(&app, "").await;
-    assert_eq!(all.len(), 2, "{all:#?}");
+    assert_eq!(all.len(), 3, "the repeat was not kept twice: {all:#?}");
     assert_eq!(all[0]["from"], "+306999999999", "newest first");
     assert_eq!(all[0]["trackingId"], Value::Null);
     assert_eq!(all[0]["forwarded"], false);
-    assert_eq!(all[1]["trackingId"], id);
-    assert_eq!(all[1]["forwarded"], true);
+    let other = all.iter().find(|m| m["to"] == "OtherBrand").unwrap();
+    assert_eq!(
+        other["trackingId"],
+        Value::Null,
+        "another sender's reply is not this flow's"
+    );
+    let stop = all.iter().find(|m| m["text"] == "STOP").unwrap();
+    assert_eq!(stop["trackingId"], id);
+    assert_eq!(stop["forwarded"], true);
     let only = admin_inbound(&app, "?from=%2B306999999999").await;
     assert_eq!(only.len(), 1);
     assert_eq!(
@@ -763,20 +784,31 @@ async fn a_viber_reply_reaches_the_inbound_url_and_an_unmatched_one_is_only_list
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A second reply to the flow, after the others: once it has arrived, anything posted
+    // for the repeat, the other sender or the stranger would have arrived before it.
+    let again = json!({
+        "channel": "viber_service", "message_uuid": uuid::Uuid::new_v4().to_string(),
+        "to": "TestBrand", "from": DIGITS, "timestamp": "2026-12-05T10:00:02Z",
+        "message_type": "text", "text": "AGAIN"
+    });
     assert_eq!(
-        inbox.got.lock().unwrap().len(),
-        1,
-        "nothing posted for the stranger"
+        post_vonage_webhook(&app, &again).await.status(),
+        StatusCode::OK
     );
+    let got = inbox.wait_for(2).await;
+    let texts: Vec<&str> = got
+        .iter()
+        .map(|(_, b)| b["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, vec!["STOP", "AGAIN"], "in order, and nothing else");
     let m = app.metrics().await;
     assert_eq!(
         m.get("cascade_inbound_total{channel=\"Viber\",matched=\"true\"}"),
-        Some(&1.0)
+        Some(&2.0)
     );
     assert_eq!(
         m.get("cascade_inbound_total{channel=\"Viber\",matched=\"false\"}"),
-        Some(&1.0)
+        Some(&2.0)
     );
 }
 
