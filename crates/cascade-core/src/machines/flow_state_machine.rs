@@ -8,6 +8,8 @@
 //! | Submitting | `Submitted` | **Sent**: provider ids kept, messages at the channel's sent status, `SetTimer(ttl)`; the flow is `InProgress` |
 //! | Submitting | `SubmitFailed` | messages final with the provider's reason, the reservation refunded; evaluate |
 //! | any started step | `Report` | the message moves (never backwards); an undecided step is evaluated |
+//! | any started step | `Report` of the status the message has | a duplicate; only a new `answeredBy` (a machine-detection result) is kept |
+//! | a Voice step with machine detection `Hangup` | `Report` `Completed` after a machine answered | read as `NoAnswer` / "Answered by machine" |
 //! | Sent | `TimerFired` | the messages not final expire; evaluate |
 //! | Reserving, Submitting, Sent | `InternalError` | open messages `Failed`; the flow ends `Failed`, statusCode `"0"` |
 //! | decided, or the flow final | `Report` | a *late report*: the message moves, nothing else |
@@ -420,6 +422,11 @@ impl<'a> Machine<'a> {
             self.record_unmatched(order, part, &report);
             return Ok(());
         };
+        let report = machine_hang_up(
+            self.definition(order),
+            &self.state.steps[idx].messages[mi],
+            report,
+        );
         let late = self.state.steps[idx].outcome.is_some();
         let mut entry = self
             .entry(TimelineKind::Report)
@@ -435,9 +442,18 @@ impl<'a> Machine<'a> {
         let msg = &self.state.steps[idx].messages[mi];
         match classify(msg, &report) {
             ReportFit::Duplicate => {
+                // The same status may still say who answered (a machine-detection result
+                // while the call is in progress): that is kept, nothing else moves.
+                let answers = report.answered_by.is_some()
+                    && msg.answered_by != report.answered_by
+                    && !msg.status.is_final();
                 entry.duplicate = true;
-                entry.ignored = true;
+                entry.ignored = !answers;
                 self.record(entry);
+                if answers {
+                    self.state.steps[idx].messages[mi].answered_by = report.answered_by;
+                    self.touch();
+                }
                 return Ok(());
             }
             ReportFit::Stale | ReportFit::Conflicting => {
@@ -718,6 +734,26 @@ enum ReportFit {
     Stale,
     /// A different final status after the provider already gave one: the first stands.
     Conflicting,
+}
+
+/// A call that a machine answered, on a step whose machine detection says `Hangup`, ends
+/// `NoAnswer` / "Answered by machine" whatever the provider calls its end (it reports
+/// the call completed when Cascade, or the provider for it, hung up). Decided from what
+/// the flow recorded, so it holds after a restart.
+fn machine_hang_up(def: &Step, msg: &MessageState, mut report: Report) -> Report {
+    let hangup = matches!(
+        &def.kind,
+        crate::flow::StepKind::Voice(v) if v.machine_detection == Some(crate::flow::MachineDetection::Hangup)
+    );
+    let machine = report.answered_by.or(msg.answered_by) == Some(crate::flow::AnsweredBy::Machine);
+    if hangup && machine && report.status == StatusKind::Completed {
+        let reason = crate::reasons::answered_by_machine();
+        report.status = reason.status;
+        report.detailed_status = Some(reason.detailed_status);
+        report.description = Some(reason.description);
+        report.answered_by = Some(crate::flow::AnsweredBy::Machine);
+    }
+    report
 }
 
 fn classify(msg: &MessageState, report: &Report) -> ReportFit {

@@ -723,6 +723,69 @@ fn voice_is_charged_per_started_minute_at_the_end() {
     assert_eq!(sim.state.status, FlowStatus::Succeeded);
 }
 
+/// A call with machine detection `strategy`: in progress, a detection result, then the
+/// provider's `completed`.
+fn machine_answered_call(strategy: MachineDetection) -> Sim {
+    let mut step = voice_step(1);
+    if let StepKind::Voice(v) = &mut step.kind {
+        v.machine_detection = Some(strategy);
+    }
+    let mut sim = Sim::new(flow(vec![step]), eur(1.0));
+    sim.start();
+    sim.submit_all(t(1));
+    sim.report(1, 1, StatusKind::InProgress, t(10));
+    let mut amd = Report::status(StatusKind::InProgress, t(20));
+    amd.answered_by = Some(AnsweredBy::Machine);
+    sim.send(
+        Event::Report {
+            order: 1,
+            part: 1,
+            report: amd,
+        },
+        t(20),
+    )
+    .unwrap();
+    assert_eq!(
+        sim.state.steps[0].messages[0].answered_by,
+        Some(AnsweredBy::Machine),
+        "who answered is kept from a report that changes no status"
+    );
+    let mut completed = Report::status(StatusKind::Completed, t(30));
+    completed.duration_s = Some(3);
+    sim.send(
+        Event::Report {
+            order: 1,
+            part: 1,
+            report: completed,
+        },
+        t(30),
+    )
+    .unwrap();
+    sim
+}
+
+#[test]
+fn a_machine_with_hangup_ends_no_answer_whatever_the_provider_calls_the_end() {
+    let sim = machine_answered_call(MachineDetection::Hangup);
+    let msg = &sim.state.steps[0].messages[0];
+    assert_eq!(msg.status, StatusKind::NoAnswer);
+    assert_eq!(msg.answered_by, Some(AnsweredBy::Machine));
+    let reason = crate::reasons::answered_by_machine();
+    let tracking = crate::tracking::render_tracking(&sim.def, &sim.state);
+    assert_eq!(
+        tracking["messages"][0]["status"]["reason"]["detailedStatus"],
+        reason.detailed_status
+    );
+}
+
+#[test]
+fn a_machine_with_continue_completes() {
+    let sim = machine_answered_call(MachineDetection::Continue);
+    let msg = &sim.state.steps[0].messages[0];
+    assert_eq!(msg.status, StatusKind::Completed);
+    assert_eq!(msg.answered_by, Some(AnsweredBy::Machine));
+}
+
 #[test]
 fn voice_without_final_report_fails_at_deadline() {
     let mut sim = Sim::new(flow(vec![voice_step(1)]), eur(1.0));
