@@ -89,7 +89,15 @@ pub struct ChannelProviders {
     policy: FailoverPolicy,
     clock: Arc<dyn Clock>,
     notes: Arc<dyn ReportSink>,
+    /// When each message's hand-overs first met an outage (by Cascade message id): the
+    /// failover budget counts from there, not from the step's start, so a message that
+    /// waited in the queue does not leave its provider at the first 5xx. In memory: after
+    /// a restart the budget starts again, which only delays a failover.
+    first_outage: Mutex<std::collections::HashMap<String, cascade_core::Timestamp>>,
 }
+
+/// Messages whose first outage is remembered at most; past it the memory starts again.
+const OUTAGE_MEMORY: usize = 100_000;
 
 impl std::fmt::Debug for ChannelProviders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -131,6 +139,7 @@ impl ChannelProviders {
             policy,
             clock,
             notes,
+            first_outage: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -242,12 +251,14 @@ impl Provider for ChannelProviders {
             };
             return Err(SubmitError::from(reason));
         }
-        let waited = self
-            .clock
-            .now()
-            .as_millis()
-            .saturating_sub(request.payload.created_at.as_millis());
-        let budget_spent = u128::try_from(waited).unwrap_or(0) >= self.policy.budget.as_millis();
+        let now = self.clock.now();
+        let message = request.payload.message_id.as_str();
+        let since_first_outage = lock(&self.first_outage)
+            .get(message)
+            .map(|first| now.as_millis().saturating_sub(first.as_millis()));
+        let budget_spent = since_first_outage.is_some_and(|waited| {
+            u128::try_from(waited).unwrap_or(0) >= self.policy.budget.as_millis()
+        }) || self.policy.budget.is_zero();
         let started = Instant::now();
         let mut last: Option<SubmitError> = None;
         for (position, &i) in order.iter().enumerate() {
@@ -296,16 +307,25 @@ impl Provider for ChannelProviders {
                 Ok(accepted) => {
                     lock(&slot.breaker).success();
                     self.count(slot, |c| c.accepted += 1);
+                    lock(&self.first_outage).remove(message);
                     return Ok(accepted);
                 }
                 Err(e) if !e.is_outage() => {
                     // The provider is up: it judged the message.
                     lock(&slot.breaker).success();
                     self.count(slot, |c| c.rejected += 1);
+                    lock(&self.first_outage).remove(message);
                     return Err(e);
                 }
                 Err(e) => {
                     lock(&slot.breaker).failure(Instant::now());
+                    {
+                        let mut first = lock(&self.first_outage);
+                        if first.len() >= OUTAGE_MEMORY {
+                            first.clear();
+                        }
+                        first.entry(message.to_owned()).or_insert(now);
+                    }
                     let misconfigured = matches!(e, SubmitError::Misconfigured { .. });
                     self.count(slot, |c| {
                         c.errors += 1;
@@ -433,6 +453,22 @@ mod tests {
         }
     }
 
+    /// A clock the test moves.
+    #[derive(Debug, Default)]
+    struct MovingClock(std::sync::atomic::AtomicI64);
+
+    impl Clock for MovingClock {
+        fn now(&self) -> Timestamp {
+            Timestamp::from_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
+        }
+        fn sleep_until(
+            &self,
+            _: Timestamp,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+            Box::pin(std::future::ready(()))
+        }
+    }
+
     fn down() -> SubmitError {
         SubmitError::Retryable {
             reason: "HTTP 503".into(),
@@ -536,16 +572,29 @@ mod tests {
 
     #[tokio::test]
     async fn past_the_budget_the_next_provider_takes_the_message() {
-        let a = Scripted::new("a", vec![Err(down())]);
+        let a = Scripted::new("a", vec![Err(down()), Err(down())]);
         let b = Scripted::new("b", vec![]);
-        let (providers, notes) = chain(
+        let clock = Arc::new(MovingClock::default());
+        let notes = Arc::new(Notes::default());
+        let providers = ChannelProviders::new(
+            Channel::Viber,
             vec![candidate(&a, &["*"], 1), candidate(&b, &["*"], 2)],
-            10_000,
+            FailoverPolicy::default(),
+            clock.clone(),
+            notes.clone(),
         );
+        // A step that waited a minute in the queue: its first outage starts the budget.
+        clock.0.store(60_000, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            providers.submit(&request()).await,
+            Err(down()),
+            "retried first"
+        );
+        clock.0.store(70_000, std::sync::atomic::Ordering::SeqCst);
         let accepted = providers.submit(&request()).await.expect("b takes it");
         assert_eq!(accepted.provider, "b");
-        assert_eq!(lock(&notes.0)[0].0, "a");
-        assert!(lock(&notes.0)[0].1.ends_with("trying the next provider"));
+        assert_eq!(lock(&notes.0)[1].0, "a");
+        assert!(lock(&notes.0)[1].1.ends_with("trying the next provider"));
     }
 
     #[tokio::test]
