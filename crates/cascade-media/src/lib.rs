@@ -2,6 +2,7 @@
 //!
 //! - [`g711`]: PCMU (μ-law) and PCMA (A-law), the two codecs Cascade offers;
 //! - [`rtp`]: the RTP fixed header (RFC 3550 §5.1), written and read;
+//! - [`sdp`]: the offer (PCMU, PCMA, telephone events) and what an answer means;
 //! - [`wav`]: the WAV a TTS command writes (16-bit PCM, streamed headers accepted);
 //! - [`resample`]: a windowed-sinc converter to 8 kHz;
 //! - [`amd`]: answering-machine detection, re-implemented from the published description
@@ -19,6 +20,7 @@ pub mod amd;
 pub mod g711;
 pub mod resample;
 pub mod rtp;
+pub mod sdp;
 pub mod wav;
 
 /// Samples per second of G.711 audio.
