@@ -20,6 +20,7 @@ pub mod pricing;
 pub mod reasons;
 pub mod sandbox;
 pub mod search;
+pub mod sip_outcome;
 pub mod sms;
 pub mod time;
 pub mod tracking;

@@ -21,6 +21,15 @@ pub struct Reason {
 }
 
 impl Reason {
+    /// A reason from its parts, for catalogues beside this one (`sip_outcome`).
+    pub(crate) fn from_parts(
+        status: StatusKind,
+        detailed_status: &str,
+        description: impl Into<String>,
+    ) -> Self {
+        Self::new(status, detailed_status, description)
+    }
+
     fn new(status: StatusKind, detailed_status: &str, description: impl Into<String>) -> Self {
         Reason {
             status,
