@@ -2,6 +2,7 @@
 //!
 //! - [`g711`]: PCMU (μ-law) and PCMA (A-law), the two codecs Cascade offers;
 //! - [`rtp`]: the RTP fixed header (RFC 3550 §5.1), written and read;
+//! - [`playback`]: what a call plays (verbs, repeats, gaps) and the TTS command and voices;
 //! - [`sdp`]: the offer (PCMU, PCMA, telephone events) and what an answer means;
 //! - [`wav`]: the WAV a TTS command writes (16-bit PCM, streamed headers accepted);
 //! - [`resample`]: a windowed-sinc converter to 8 kHz;
@@ -18,6 +19,7 @@
 
 pub mod amd;
 pub mod g711;
+pub mod playback;
 pub mod resample;
 pub mod rtp;
 pub mod sdp;
