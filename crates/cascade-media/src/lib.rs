@@ -4,6 +4,7 @@
 //! - [`rtp`]: the RTP fixed header (RFC 3550 §5.1), written and read;
 //! - [`playback`]: what a call plays (verbs, repeats, gaps) and the TTS command and voices;
 //! - [`sdp`]: the offer (PCMU, PCMA, telephone events) and what an answer means;
+//! - [`stream`]: the RTP sender on absolute 20 ms deadlines and the receiver's 20 ms frames;
 //! - [`wav`]: the WAV a TTS command writes (16-bit PCM, streamed headers accepted);
 //! - [`resample`]: a windowed-sinc converter to 8 kHz;
 //! - [`amd`]: answering-machine detection, re-implemented from the published description
@@ -23,6 +24,7 @@ pub mod playback;
 pub mod resample;
 pub mod rtp;
 pub mod sdp;
+pub mod stream;
 pub mod wav;
 
 /// Samples per second of G.711 audio.
