@@ -7,4 +7,5 @@
 //! live in `cascade-sandbox`.
 
 pub mod http;
+pub mod sip;
 pub mod smpp;

@@ -18,10 +18,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cascade-smpp", &["cascade-pace"]),
     // Storage: the domain only (never a connector: no planner closures, no ports).
     ("cascade-store", &["cascade-core"]),
-    // Connectors: the domain, the SMPP protocol crate and pacing, nothing else.
+    // Connectors: the domain, the protocol crates (SMPP, call media) and pacing, nothing else.
     (
         "cascade-providers",
-        &["cascade-core", "cascade-pace", "cascade-smpp"],
+        &[
+            "cascade-core",
+            "cascade-media",
+            "cascade-pace",
+            "cascade-smpp",
+        ],
     ),
     // The sandbox keeps its state in the store.
     (
