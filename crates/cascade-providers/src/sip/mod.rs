@@ -2,6 +2,66 @@
 //! the `sip` provider kind that places calls is not built yet.
 //!
 //! - [`tts`]: speech for SAY verbs from the configured TTS command (espeak-ng by
-//!   default), run as a subprocess, resampled to 8 kHz and cached.
+//!   default), run as a subprocess, resampled to 8 kHz and cached;
+//! - [`play`]: audio for PLAY verbs, a WAV fetched over http(s), resampled and cached.
 
+pub mod play;
 pub mod tts;
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+
+/// Cached audio at most, in samples (about 20 minutes at 8 kHz).
+const CACHE_SAMPLES: usize = 8_000 * 60 * 20;
+
+/// Audio made or fetched once and played many times, the oldest dropped first once the
+/// cache holds [`CACHE_SAMPLES`].
+#[derive(Debug)]
+struct AudioCache<K> {
+    inner: Mutex<CacheInner<K>>,
+}
+
+#[derive(Debug)]
+struct CacheInner<K> {
+    entries: HashMap<K, Arc<Vec<i16>>>,
+    order: VecDeque<K>,
+    samples: usize,
+}
+
+impl<K: Hash + Eq + Clone> AudioCache<K> {
+    fn new() -> Self {
+        AudioCache {
+            inner: Mutex::new(CacheInner {
+                entries: HashMap::new(),
+                order: VecDeque::new(),
+                samples: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner<K>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &K) -> Option<Arc<Vec<i16>>> {
+        self.lock().entries.get(key).cloned()
+    }
+
+    fn put(&self, key: K, samples: Arc<Vec<i16>>) {
+        let mut c = self.lock();
+        c.samples += samples.len();
+        c.order.push_back(key.clone());
+        c.entries.insert(key, samples);
+        while c.samples > CACHE_SAMPLES {
+            let Some(old) = c.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = c.entries.remove(&old) {
+                c.samples -= gone.len();
+            }
+        }
+    }
+}

@@ -2,8 +2,7 @@
 //! never a shell, never linked — once per (text, voice); its WAV on stdout read,
 //! resampled to 8 kHz and kept in a bounded cache.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cascade_media::playback::command_args;
@@ -28,18 +27,8 @@ pub enum TtsError {
 #[derive(Debug)]
 pub struct Tts {
     template: String,
-    cache: Mutex<Cache>,
+    cache: super::AudioCache<(String, String)>,
 }
-
-#[derive(Debug, Default)]
-struct Cache {
-    entries: HashMap<(String, String), Arc<Vec<i16>>>,
-    order: VecDeque<(String, String)>,
-    samples: usize,
-}
-
-/// Cached speech at most, in samples (about 20 minutes at 8 kHz).
-const CACHE_SAMPLES: usize = 8_000 * 60 * 20;
 
 impl Tts {
     /// # Errors
@@ -48,7 +37,7 @@ impl Tts {
         command_args(template, "v", "f").map_err(TtsError::Command)?;
         Ok(Tts {
             template: template.to_owned(),
-            cache: Mutex::new(Cache::default()),
+            cache: super::AudioCache::new(),
         })
     }
 
@@ -59,29 +48,12 @@ impl Tts {
     /// See [`TtsError`].
     pub async fn speak(&self, text: &str, voice: &str) -> Result<Arc<Vec<i16>>, TtsError> {
         let key = (text.to_owned(), voice.to_owned());
-        if let Some(hit) = self.lock().entries.get(&key) {
-            return Ok(Arc::clone(hit));
+        if let Some(hit) = self.cache.get(&key) {
+            return Ok(hit);
         }
         let samples = Arc::new(self.synthesise(text, voice).await?);
-        let mut cache = self.lock();
-        cache.samples += samples.len();
-        cache.order.push_back(key.clone());
-        cache.entries.insert(key, Arc::clone(&samples));
-        while cache.samples > CACHE_SAMPLES {
-            let Some(old) = cache.order.pop_front() else {
-                break;
-            };
-            if let Some(gone) = cache.entries.remove(&old) {
-                cache.samples -= gone.len();
-            }
-        }
+        self.cache.put(key, Arc::clone(&samples));
         Ok(samples)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
-        self.cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn synthesise(&self, text: &str, voice: &str) -> Result<Vec<i16>, TtsError> {
