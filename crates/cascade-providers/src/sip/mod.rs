@@ -3,8 +3,11 @@
 //!
 //! - [`tts`]: speech for SAY verbs from the configured TTS command (espeak-ng by
 //!   default), run as a subprocess, resampled to 8 kHz and cached;
-//! - [`play`]: audio for PLAY verbs, a WAV fetched over http(s), resampled and cached.
+//! - [`play`]: audio for PLAY verbs, a WAV fetched over http(s), resampled and cached;
+//! - [`call`]: one call's logic (ringing, answer, machine detection, playback, hang-up),
+//!   sans IO.
 
+pub mod call;
 pub mod play;
 pub mod tts;
 
