@@ -733,11 +733,21 @@ async fn a_mobile_originated_message_is_recorded_as_inbound_then_acked() {
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert!(reports[0].1.contains(&"99".to_owned()));
 
+    // A national number (TON 2) is kept as written, not given a + it does not have.
+    let mut national = mo(b"NAT");
+    national.source_addr_ton = 2;
+    national.source_addr = "6912345678".into();
+    assert_eq!(
+        within("the national MO answer", smsc.deliver(national)).await,
+        DeliverOutcome::Acked
+    );
+    assert_eq!(sink.inbound.lock().unwrap()[1].from, "6912345678");
+
     // One the sink cannot record is refused, so the SMSC sends it again.
     sink.set_failing(true);
     let answer = within("the refused MO answer", smsc.deliver(mo(b"AGAIN"))).await;
     assert_ne!(answer, DeliverOutcome::Acked, "{answer:?}");
-    assert_eq!(sink.inbound.lock().unwrap().len(), 1);
+    assert_eq!(sink.inbound.lock().unwrap().len(), 2);
 }
 
 // ----- 9. settings that cannot work ---------------------------------------------------

@@ -70,8 +70,9 @@ pub(super) async fn handle_events(mut cx: EventContext) {
             }
             ClientEvent::MobileOriginated { seq, message } => {
                 cx.metrics.count_mobile_originated();
-                let (from, to, coding, esm_class, octets) = match &message {
+                let (ton, from, to, coding, esm_class, octets) = match &message {
                     IncomingMessage::DeliverSm { pdu, .. } => (
+                        pdu.source_addr_ton,
                         pdu.source_addr.to_string_lossy().into_owned(),
                         pdu.destination_addr.to_string_lossy().into_owned(),
                         pdu.data_coding,
@@ -79,6 +80,7 @@ pub(super) async fn handle_events(mut cx: EventContext) {
                         pdu.message().to_vec(),
                     ),
                     IncomingMessage::DataSm { pdu, .. } => (
+                        pdu.source_addr_ton,
                         pdu.source_addr.to_string_lossy().into_owned(),
                         pdu.destination_addr.to_string_lossy().into_owned(),
                         pdu.data_coding,
@@ -88,7 +90,14 @@ pub(super) async fn handle_events(mut cx: EventContext) {
                 };
                 let inbound = InboundMessage {
                     channel: Channel::Sms,
-                    from: inbound::e164(&from),
+                    // An international number (TON 1) is E.164 without its +; anything
+                    // else (national, unknown, alphanumeric) is kept as the SMSC wrote
+                    // it rather than guessed into a wrong country.
+                    from: if ton == 1 {
+                        inbound::e164(&from)
+                    } else {
+                        from.clone()
+                    },
                     to,
                     text: mo_text(coding, esm_class, &octets),
                     received_at: cx.clock.now(),
