@@ -6,7 +6,6 @@
 //! - [`Receiver`] turns packets, in any order, into one frame per 20 ms tick for the
 //!   machine detector: the frame whose timestamp is due, or `None` when it did not come.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::rtp::Packet;
@@ -21,6 +20,9 @@ const MAX_CATCH_UP: u64 = 3;
 pub struct Sender {
     start: Instant,
     frames: u64,
+    /// Packets sent: the sequence number counts these (RFC 3550: one per packet), while
+    /// the timestamp counts frames of time, skipped ones included.
+    sent: u64,
     ssrc: u32,
     payload_type: u8,
     first_sequence: u16,
@@ -34,6 +36,7 @@ impl Sender {
         Sender {
             start,
             frames: 0,
+            sent: 0,
             ssrc,
             payload_type,
             first_sequence: sequence,
@@ -57,10 +60,12 @@ impl Sender {
         }
         let n = self.frames;
         self.frames += 1;
+        let sent = self.sent;
+        self.sent += 1;
         Packet {
-            marker: n == 0,
+            marker: sent == 0,
             payload_type: self.payload_type,
-            sequence: self.first_sequence.wrapping_add(n as u16),
+            sequence: self.first_sequence.wrapping_add(sent as u16),
             timestamp: self
                 .first_timestamp
                 .wrapping_add((n as u32).wrapping_mul(FRAME_SAMPLES as u32)),
@@ -70,51 +75,110 @@ impl Sender {
     }
 }
 
-/// Packets held at most, so a peer flooding odd timestamps cannot grow memory.
-const MAX_HELD: usize = 64;
+/// Audio held ahead of the tick at most, in samples (1 s): a peer flooding far-future
+/// timestamps cannot grow memory.
+const MAX_AHEAD: usize = 8_000;
+/// Frames of playout delay: a packet up to this late is still heard.
+const PLAYOUT_FRAMES: u32 = 2;
+/// Packets in a row from a new source before the receiver follows it (a re-INVITE or an
+/// SBC switching streams).
+const SWITCH_AFTER: u32 = 3;
 
-/// Frames the received audio into 20 ms ticks; see the module documentation.
-#[derive(Debug, Clone, Default)]
+/// Frames the received audio into 20 ms ticks; see the module documentation. Works on
+/// samples, not packets, so peers sending 10 or 30 ms packets are framed the same way.
+#[derive(Debug, Clone)]
 pub struct Receiver {
-    /// The timestamp of the next frame to hand out, once the first packet set it.
+    /// The RTP timestamp of the next sample to hand out, once the first packet set it.
     next: Option<u32>,
     ssrc: Option<u32>,
-    held: BTreeMap<u32, Vec<u8>>,
+    /// A different source seen this many packets in a row.
+    other: Option<(u32, u32)>,
+    /// Samples from `next` on (`None`: not received).
+    ahead: std::collections::VecDeque<Option<u8>>,
+    /// The codec's silence byte, for the gaps inside a partly received frame.
+    silence: u8,
+}
+
+impl Default for Receiver {
+    /// A μ-law receiver (silence 0xFF).
+    fn default() -> Self {
+        Receiver::new(0xFF)
+    }
 }
 
 impl Receiver {
-    /// Take a packet of audio. Packets of another SSRC than the first, and frames
-    /// already handed out, are dropped.
-    pub fn push(&mut self, packet: Packet) {
-        if *self.ssrc.get_or_insert(packet.ssrc) != packet.ssrc || !packet.is_audio() {
-            return;
+    /// `silence`: the codec's encoded silence (μ-law 0xFF, A-law 0xD5).
+    pub fn new(silence: u8) -> Self {
+        Receiver {
+            next: None,
+            ssrc: None,
+            other: None,
+            ahead: std::collections::VecDeque::new(),
+            silence,
         }
-        let next = *self.next.get_or_insert(packet.timestamp);
-        // Behind the tick (in wrapping arithmetic): too late to be heard.
-        if packet.timestamp.wrapping_sub(next) > u32::MAX / 2 {
-            return;
-        }
-        if self.held.len() >= MAX_HELD {
-            self.held.pop_last();
-        }
-        self.held
-            .insert(packet.timestamp.wrapping_sub(next), packet.payload);
     }
 
-    /// The 20 ms tick: the payload of the frame due now, or `None` when it did not come
-    /// (silence for the detector).
+    /// Take a packet of audio. Frames already handed out are dropped; a new source is
+    /// followed once it has sent a few packets in a row.
+    pub fn push(&mut self, packet: Packet) {
+        if !packet.is_audio() {
+            return;
+        }
+        match self.ssrc {
+            None => self.ssrc = Some(packet.ssrc),
+            Some(current) if current != packet.ssrc => {
+                let seen = match self.other {
+                    Some((ssrc, n)) if ssrc == packet.ssrc => n + 1,
+                    _ => 1,
+                };
+                self.other = Some((packet.ssrc, seen));
+                if seen < SWITCH_AFTER {
+                    return;
+                }
+                self.ssrc = Some(packet.ssrc);
+                self.next = None;
+                self.ahead.clear();
+                self.other = None;
+            }
+            Some(_) => self.other = None,
+        }
+        let step = FRAME_SAMPLES as u32;
+        let next = *self
+            .next
+            .get_or_insert(packet.timestamp.wrapping_sub(PLAYOUT_FRAMES * step));
+        let offset = packet.timestamp.wrapping_sub(next);
+        // Behind the tick (in wrapping arithmetic): too late to be heard.
+        if offset > u32::MAX / 2 {
+            return;
+        }
+        let offset = offset as usize;
+        if offset + packet.payload.len() > MAX_AHEAD {
+            return;
+        }
+        if self.ahead.len() < offset + packet.payload.len() {
+            self.ahead.resize(offset + packet.payload.len(), None);
+        }
+        for (i, byte) in packet.payload.into_iter().enumerate() {
+            self.ahead[offset + i] = Some(byte);
+        }
+    }
+
+    /// The 20 ms tick: the frame due now (gaps inside it filled with silence), or `None`
+    /// when none of it came (silence for the detector).
     pub fn tick(&mut self) -> Option<Vec<u8>> {
         let next = self.next?;
-        let frame = self.held.remove(&0);
-        let step = FRAME_SAMPLES as u32;
-        // Everything held moves one frame closer.
-        self.held = std::mem::take(&mut self.held)
+        self.next = Some(next.wrapping_add(FRAME_SAMPLES as u32));
+        let n = FRAME_SAMPLES.min(self.ahead.len());
+        let frame: Vec<Option<u8>> = self.ahead.drain(..n).collect();
+        if frame.iter().all(Option::is_none) {
+            return None;
+        }
+        let mut out: Vec<u8> = frame
             .into_iter()
-            .filter(|(offset, _)| *offset >= step)
-            .map(|(offset, payload)| (offset - step, payload))
+            .map(|b| b.unwrap_or(self.silence))
             .collect();
-        self.next = Some(next.wrapping_add(step));
-        frame
+        out.resize(FRAME_SAMPLES, self.silence);
+        Some(out)
     }
 }
 
@@ -158,9 +222,19 @@ mod tests {
         let mut s = Sender::new(start, 7, 8, 0, 0);
         s.next_packet(vec![], start);
         let late = s.next_packet(vec![], start + Duration::from_millis(1000));
-        assert_eq!(late.sequence, 50, "frame 50 is due at 1 s");
-        assert_eq!(late.timestamp, 50 * 160);
+        assert_eq!(
+            late.sequence, 1,
+            "one more packet: no loss for the receiver"
+        );
+        assert_eq!(late.timestamp, 50 * 160, "frame 50 is due at 1 s");
         assert_eq!(s.next_deadline(), start + Duration::from_millis(1020));
+    }
+
+    /// Ticks until the playout delay has passed.
+    fn skip_delay(r: &mut Receiver) {
+        for _ in 0..PLAYOUT_FRAMES {
+            assert_eq!(r.tick(), None, "the playout delay");
+        }
     }
 
     #[test]
@@ -170,13 +244,73 @@ mod tests {
         r.push(packet(1, 10, 1600, 1));
         r.push(packet(1, 12, 1920, 3)); // 11 is lost
         r.push(packet(1, 13, 2080, 4));
-        r.push(packet(2, 99, 1760, 9)); // another source
+        r.push(packet(2, 99, 1760, 9)); // another source, once
+        skip_delay(&mut r);
         assert_eq!(r.tick().map(|p| p[0]), Some(1));
         assert_eq!(r.tick(), None, "frame 11 never came");
         assert_eq!(r.tick().map(|p| p[0]), Some(3));
         r.push(packet(1, 11, 1760, 2)); // too late now
         assert_eq!(r.tick().map(|p| p[0]), Some(4));
         assert_eq!(r.tick(), None);
+    }
+
+    #[test]
+    fn jitter_within_the_delay_keeps_every_frame() {
+        let mut r = Receiver::default();
+        r.push(packet(1, 1, 0, 1));
+        assert_eq!(r.tick(), None);
+        // Frame 2 comes 20 ms late (after one tick instead of before it).
+        assert_eq!(r.tick(), None);
+        r.push(packet(1, 2, 160, 2));
+        assert_eq!(r.tick().map(|p| p[0]), Some(1));
+        assert_eq!(r.tick().map(|p| p[0]), Some(2), "heard despite the jitter");
+    }
+
+    #[test]
+    fn ten_and_thirty_ms_packets_are_framed_in_twenty() {
+        let mut r = Receiver::default();
+        let sized = |seq: u16, ts: u32, n: usize, byte: u8| Packet {
+            marker: false,
+            payload_type: 0,
+            sequence: seq,
+            timestamp: ts,
+            ssrc: 5,
+            payload: vec![byte; n],
+        };
+        r.push(sized(1, 0, 240, 1)); // 30 ms
+        r.push(sized(2, 240, 240, 2));
+        r.push(sized(3, 480, 80, 3)); // 10 ms
+        skip_delay(&mut r);
+        let f1 = r.tick().unwrap();
+        assert!(f1.iter().all(|&b| b == 1));
+        let f2 = r.tick().unwrap();
+        assert_eq!((f2[0], f2[79], f2[80], f2[159]), (1, 1, 2, 2));
+        let f3 = r.tick().unwrap();
+        assert!(f3.iter().all(|&b| b == 2));
+        let f4 = r.tick().unwrap();
+        assert_eq!(
+            (f4[0], f4[79], f4[80], f4.len()),
+            (3, 3, 0xFF, 160),
+            "the rest is silence"
+        );
+        assert_eq!(r.tick(), None);
+    }
+
+    #[test]
+    fn a_new_source_is_followed_after_a_few_packets() {
+        let mut r = Receiver::default();
+        r.push(packet(1, 1, 0, 1));
+        skip_delay(&mut r);
+        assert_eq!(r.tick().map(|p| p[0]), Some(1));
+        for i in 0..3u32 {
+            r.push(packet(9, 100 + i as u16, 50_000 + i * 160, 9));
+        }
+        skip_delay(&mut r);
+        assert_eq!(
+            r.tick().map(|p| p[0]),
+            Some(9),
+            "switched to the new stream"
+        );
     }
 
     #[test]
@@ -190,6 +324,6 @@ mod tests {
         for i in 0..1000u32 {
             r.push(packet(1, i as u16, i * 160 * 3, 0));
         }
-        assert!(r.held.len() <= MAX_HELD);
+        assert!(r.ahead.len() <= MAX_AHEAD);
     }
 }

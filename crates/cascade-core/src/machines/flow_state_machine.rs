@@ -444,8 +444,10 @@ impl<'a> Machine<'a> {
             ReportFit::Duplicate => {
                 // The same status may still say who answered (a machine-detection result
                 // while the call is in progress): that is kept, nothing else moves.
+                // A machine stays a machine: a later `unknown` must not undo it.
                 let answers = report.answered_by.is_some()
                     && msg.answered_by != report.answered_by
+                    && msg.answered_by != Some(crate::flow::AnsweredBy::Machine)
                     && !msg.status.is_final();
                 entry.duplicate = true;
                 entry.ignored = !answers;

@@ -88,7 +88,8 @@ impl HttpClient {
         self.paced().await;
         let response = request.send().await.map_err(|e| {
             let reason = format!("{}: {}", self.name, describe(&e));
-            if e.is_timeout() {
+            // A connection that never opened sent nothing: an outage like any other.
+            if e.is_timeout() && !e.is_connect() {
                 // Written, maybe taken: the answer is what was lost.
                 SubmitError::Ambiguous { reason }
             } else {

@@ -94,6 +94,10 @@ pub struct ChannelProviders {
     /// waited in the queue does not leave its provider at the first 5xx. In memory: after
     /// a restart the budget starts again, which only delays a failover.
     first_outage: Mutex<std::collections::HashMap<String, cascade_core::Timestamp>>,
+    /// Messages a provider may hold already (its answer was lost, or the hand-over was
+    /// dropped while it was asked): later hand-overs go to that provider only, with the
+    /// same reference, until it answers for good. By Cascade message id; slot index.
+    pinned: Mutex<std::collections::HashMap<String, usize>>,
 }
 
 /// Messages whose first outage is remembered at most; past it the memory starts again.
@@ -140,6 +144,7 @@ impl ChannelProviders {
             clock,
             notes,
             first_outage: Mutex::new(std::collections::HashMap::new()),
+            pinned: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -243,7 +248,12 @@ impl Provider for ChannelProviders {
 
     async fn submit(&self, request: &SubmitRequest) -> Result<Accepted, SubmitError> {
         let destination = request.payload.step.recipient();
-        let order = self.order(&destination);
+        let message_id = request.payload.message_id.as_str();
+        let pinned_to = lock(&self.pinned).get(message_id).copied();
+        let order = match pinned_to {
+            Some(i) if i < self.slots.len() => vec![i],
+            _ => self.order(&destination),
+        };
         if order.is_empty() {
             let reason = match self.channel {
                 Channel::Sms => reasons::no_route(&destination),
@@ -301,8 +311,29 @@ impl Provider for ChannelProviders {
             // happens to the request (even the future being dropped by a timeout
             // above), the trial resolves.
             let trial = TrialGuard::new(&slot.breaker);
+            // Pinned while asked: if this hand-over is dropped mid-request, the next one
+            // comes back here.
+            {
+                let mut pinned = lock(&self.pinned);
+                if pinned.len() >= OUTAGE_MEMORY {
+                    pinned.clear();
+                }
+                pinned.insert(message_id.to_owned(), i);
+            }
             let answer = slot.candidate.provider.submit(request).await;
             trial.resolved();
+            // A definite answer releases the pin; a lost one keeps it. A clean outage
+            // releases it only if the message was not pinned before (an earlier request
+            // whose answer was lost may still be there).
+            let definite = match &answer {
+                Ok(_) => true,
+                Err(e) if !e.is_outage() => true,
+                Err(SubmitError::Ambiguous { .. }) => false,
+                Err(_) => pinned_to.is_none(),
+            };
+            if definite {
+                lock(&self.pinned).remove(message_id);
+            }
             match answer {
                 Ok(accepted) => {
                     lock(&slot.breaker).success();
@@ -775,5 +806,32 @@ mod tests {
         );
         assert_eq!(providers.submit(&request()).await, Err(lost));
         assert_eq!(b.calls(), 0, "the first may have taken it");
+    }
+
+    #[tokio::test]
+    async fn a_message_whose_answer_was_lost_stays_with_its_provider_until_it_answers() {
+        let lost = SubmitError::Ambiguous {
+            reason: "timed out".into(),
+        };
+        let a = Scripted::new("a", vec![Err(lost.clone()), Err(down())]);
+        let b = Scripted::new("b", vec![]);
+        let clock = Arc::new(MovingClock::default());
+        let providers = ChannelProviders::new(
+            Channel::Viber,
+            vec![candidate(&a, &["*"], 1), candidate(&b, &["*"], 2)],
+            FailoverPolicy {
+                budget: Duration::ZERO,
+                ..FailoverPolicy::default()
+            },
+            clock.clone(),
+            Arc::new(Notes::default()),
+        );
+        assert_eq!(providers.submit(&request()).await, Err(lost));
+        // A 503 now, with no budget left: without the pin, b would take it.
+        assert_eq!(providers.submit(&request()).await, Err(down()));
+        assert_eq!(providers.submit(&request()).await.unwrap().provider, "a");
+        assert_eq!((a.calls(), b.calls()), (3, 0), "never sent through b");
+        // Answered for good: the next message is free to fail over again.
+        assert!(lock(&providers.pinned).is_empty());
     }
 }

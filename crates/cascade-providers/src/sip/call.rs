@@ -130,6 +130,7 @@ impl Call {
                 self.end(CallEnd::Completed { duration_s })
             }
             (_, Event::MaxDuration) => {
+                self.answered_by.get_or_insert(AnsweredBy::Unknown);
                 let duration_s = self.duration(now);
                 let mut out = vec![Action::Hangup];
                 out.extend(self.end(CallEnd::Completed { duration_s }));

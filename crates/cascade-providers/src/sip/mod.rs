@@ -56,8 +56,11 @@ impl<K: Hash + Eq + Clone> AudioCache<K> {
     fn put(&self, key: K, samples: Arc<Vec<i16>>) {
         let mut c = self.lock();
         c.samples += samples.len();
-        c.order.push_back(key.clone());
-        c.entries.insert(key, samples);
+        match c.entries.insert(key.clone(), samples) {
+            // Made twice at once (two calls missed together): the first copy goes.
+            Some(old) => c.samples -= old.len(),
+            None => c.order.push_back(key),
+        }
         while c.samples > CACHE_SAMPLES {
             let Some(old) = c.order.pop_front() else {
                 break;

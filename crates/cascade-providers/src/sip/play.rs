@@ -72,11 +72,17 @@ impl Player {
                 return Err(fail(format!("larger than {MAX_BYTES} bytes")));
             }
         }
-        let audio = wav::read(&body).map_err(|e| PlayError::Audio {
+        // Reading and resampling a long file is seconds of CPU: off the async workers,
+        // which pace other calls' RTP.
+        let read = tokio::task::spawn_blocking(move || {
+            wav::read(&body).map(|a| resample::resample(&a.samples, a.rate, SAMPLE_RATE))
+        })
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+        let samples = Arc::new(read.map_err(|e| PlayError::Audio {
             url: url.to_owned(),
             reason: e.to_string(),
-        })?;
-        let samples = Arc::new(resample::resample(&audio.samples, audio.rate, SAMPLE_RATE));
+        })?);
         self.cache.put(url.to_owned(), Arc::clone(&samples));
         Ok(samples)
     }

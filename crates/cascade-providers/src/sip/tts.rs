@@ -95,8 +95,13 @@ impl Tts {
                 args[0]
             )));
         }
-        let audio = wav::read(&out).map_err(|e| TtsError::Output(e.to_string()))?;
-        Ok(resample::resample(&audio.samples, audio.rate, SAMPLE_RATE))
+        // Off the async workers: resampling is CPU work, and they pace RTP.
+        tokio::task::spawn_blocking(move || {
+            let audio = wav::read(&out).map_err(|e| TtsError::Output(e.to_string()))?;
+            Ok(resample::resample(&audio.samples, audio.rate, SAMPLE_RATE))
+        })
+        .await
+        .map_err(|e| TtsError::Failed(e.to_string()))?
     }
 }
 

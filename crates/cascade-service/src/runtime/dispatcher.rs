@@ -192,7 +192,9 @@ async fn submit_job(runtime: &Runtime, job: Job) {
     super::DispatchCounters::count(&runtime.dispatched.submitted);
     let answer = tokio::select! {
         answer = provider.submit(&request) => answer,
-        () = runtime.clock.sleep(runtime.config.submit_timeout) => Err(SubmitError::Retryable {
+        // The request may have reached the provider: its answer, not the request, is
+        // what was lost.
+        () = runtime.clock.sleep(runtime.config.submit_timeout) => Err(SubmitError::Ambiguous {
             reason: "the provider did not answer in time".into(),
         }),
     };
