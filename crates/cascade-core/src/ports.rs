@@ -183,6 +183,14 @@ pub trait ReportSink: Send + Sync {
     /// Best effort: a note that cannot be written is logged, never retried.
     async fn note_attempt(&self, flow: FlowId, order: u32, provider: &str, outcome: &str);
 
+    /// Record, durably, that `provider` is about to place the call of step `order` of
+    /// `flow` (a provider that dials itself asks before each INVITE). `Ok(false)`: an
+    /// earlier run placed it already, and it must not be placed again.
+    ///
+    /// # Errors
+    /// A message when it could not be recorded (then nothing may be dialled).
+    async fn claim_dial(&self, flow: FlowId, order: u32, provider: &str) -> Result<bool, String>;
+
     /// Record a reply from a recipient: matched to the flow it answers (posted to the
     /// step's `inboundUrl` through the callback outbox) or kept unmatched. Returns once
     /// it is durably recorded.

@@ -136,6 +136,10 @@ impl ReportSink for RecordingSink {
         unreachable!("SMSCs report no prices")
     }
 
+    async fn claim_dial(&self, _: cascade_core::FlowId, _: u32, _: &str) -> Result<bool, String> {
+        unreachable!("the SMPP connector places no calls")
+    }
+
     async fn inbound(&self, message: cascade_core::inbound::InboundMessage) -> Result<(), String> {
         if self.fail.load(Ordering::SeqCst) {
             return Err("the store is unavailable".into());

@@ -146,6 +146,15 @@ pub(crate) trait FlowTx: Send {
         since: Timestamp,
         limit: u32,
     ) -> Result<Vec<FlowId>>;
+    /// Record that `provider` is about to place step `order`'s call; false when it was
+    /// recorded before (the call was placed by an earlier run).
+    async fn claim_dial(
+        &mut self,
+        flow: FlowId,
+        order: u32,
+        provider: &str,
+        now: Timestamp,
+    ) -> Result<bool>;
     /// Whether a reply with this provider id was recorded before.
     async fn inbound_known(&mut self, provider: &str, provider_message_id: &str) -> Result<bool>;
     /// Keep a reply; returns its id. The last write of its operation.

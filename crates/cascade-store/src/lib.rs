@@ -188,6 +188,16 @@ pub trait FlowStore: Send + Sync {
         now: Timestamp,
     ) -> Result<(Option<InboundRecord>, Applied)>;
 
+    /// Record, durably, that `provider` places step `order`'s call now: true the first
+    /// time, false when an earlier run placed it (the call must not be placed again).
+    async fn claim_dial(
+        &self,
+        flow: FlowId,
+        order: u32,
+        provider: &str,
+        now: Timestamp,
+    ) -> Result<bool>;
+
     /// Replies, newest first: from `from` (E.164) when given, received at or after
     /// `since` when given, at most `limit`.
     async fn inbound_messages(

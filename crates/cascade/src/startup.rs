@@ -399,6 +399,13 @@ impl ReportSink for LateSink {
         }
     }
 
+    async fn claim_dial(&self, flow: FlowId, order: u32, provider: &str) -> Result<bool, String> {
+        match self.sink.get() {
+            Some(sink) => sink.claim_dial(flow, order, provider).await,
+            None => Err("still starting".into()),
+        }
+    }
+
     async fn note_price(
         &self,
         provider: &str,

@@ -154,6 +154,11 @@ impl ReportSink for CountingSink {
         Ok(false)
     }
 
+    /// The bench places no calls.
+    async fn claim_dial(&self, _: cascade_core::FlowId, _: u32, _: &str) -> Result<bool, String> {
+        Err("no calls in the SMPP bench".into())
+    }
+
     /// The bench's peers send no mobile-originated messages; one would be counted as
     /// recorded and dropped.
     async fn inbound(&self, _: cascade_core::inbound::InboundMessage) -> Result<(), String> {

@@ -467,6 +467,14 @@ mod tests {
         async fn inbound(&self, _: cascade_core::inbound::InboundMessage) -> Result<(), String> {
             Err("not used".into())
         }
+        async fn claim_dial(
+            &self,
+            _: cascade_core::FlowId,
+            _: u32,
+            _: &str,
+        ) -> Result<bool, String> {
+            Err("not used".into())
+        }
     }
 
     #[derive(Debug)]

@@ -435,6 +435,13 @@ impl ReportSink for Runtime {
         }
     }
 
+    async fn claim_dial(&self, flow: FlowId, order: u32, provider: &str) -> Result<bool, String> {
+        self.store
+            .claim_dial(flow, order, provider, self.clock.now())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     async fn note_price(
         &self,
         provider: &str,

@@ -440,6 +440,27 @@ impl FlowTx for BatchTx {
             .collect()
     }
 
+    /// Written at once (not batched): the only write of its operation.
+    async fn claim_dial(
+        &mut self,
+        flow: FlowId,
+        order: u32,
+        provider: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO call_dials (flow_id, step_order, provider, dialled_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(flow.to_string())
+        .bind(i64::from(order))
+        .bind(provider)
+        .bind(now.as_millis())
+        .execute(&mut self.w.conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn inbound_known(&mut self, provider: &str, provider_message_id: &str) -> Result<bool> {
         let row = sqlx::query(
             "SELECT 1 FROM inbound_messages WHERE provider = ? AND provider_message_id = ?",

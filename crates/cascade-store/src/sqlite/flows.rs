@@ -288,6 +288,20 @@ impl FlowStore for SqliteStore {
         .await
     }
 
+    async fn claim_dial(
+        &self,
+        flow: FlowId,
+        order: u32,
+        provider: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let provider = provider.to_owned();
+        self.write_engine(false, move |tx| {
+            Box::pin(async move { tx.claim_dial(flow, order, &provider, now).await })
+        })
+        .await
+    }
+
     async fn inbound_messages(
         &self,
         from: Option<&str>,

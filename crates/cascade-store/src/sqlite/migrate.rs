@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "inbound",
         include_str!("../../migrations/sqlite/0008_inbound.sql"),
     ),
+    (
+        9,
+        "call_dials",
+        include_str!("../../migrations/sqlite/0009_call_dials.sql"),
+    ),
 ];
 
 pub(super) async fn run(conn: &mut SqliteConnection) -> Result<()> {

@@ -370,3 +370,26 @@ pub async fn provider_notes_land_in_the_timeline_and_change_nothing_else(f: &Fix
     let after = f.stored(id).await;
     assert_eq!(after.state.steps, before.state.steps, "no state changed");
 }
+
+pub async fn a_call_is_claimed_once_per_step_and_provider(f: &Fixture) {
+    let id = sent(f, sms(10), &["p-1"]).await;
+    assert!(
+        f.store.claim_dial(id, 1, "trunk", at(1)).await.unwrap(),
+        "the first claim dials"
+    );
+    assert!(
+        !f.store.claim_dial(id, 1, "trunk", at(2)).await.unwrap(),
+        "placed before: never again"
+    );
+    assert!(
+        f.store
+            .claim_dial(id, 1, "backup-trunk", at(3))
+            .await
+            .unwrap(),
+        "another provider (failover) dials once too"
+    );
+    assert!(
+        f.store.claim_dial(id, 2, "trunk", at(4)).await.unwrap(),
+        "another step"
+    );
+}
