@@ -275,35 +275,31 @@ impl Provider for ChannelProviders {
             let slot = &self.slots[i];
             let name = slot.candidate.provider.name();
             let has_next = position + 1 < order.len();
-            if has_next && !slot.candidate.provider.ready() {
+            // A provider with no connection, or whose circuit is open, is passed over when
+            // another can take the message: the last one left is tried anyway (skipping
+            // it would only delay the retry). Readiness first: passing over takes no
+            // half-open trial.
+            let passed_over = if !has_next {
+                None
+            } else if !slot.candidate.provider.ready() {
+                Some("not connected")
+            } else if !lock(&slot.breaker).allow(Instant::now()) {
+                Some("circuit open")
+            } else {
+                None
+            };
+            if let Some(why) = passed_over {
                 self.count(slot, |c| c.skipped += 1);
                 self.notes
                     .note_attempt(
                         request.flow_id,
                         request.order,
                         name,
-                        "skipped: not connected",
+                        &format!("skipped: {why}"),
                     )
                     .await;
                 last = Some(SubmitError::Retryable {
-                    reason: format!("{name}: not connected"),
-                });
-                continue;
-            }
-            // An open circuit is skipped only when another provider can take the message:
-            // the last one left is tried anyway (skipping it would only delay the retry).
-            if has_next && !lock(&slot.breaker).allow(Instant::now()) {
-                self.count(slot, |c| c.skipped += 1);
-                self.notes
-                    .note_attempt(
-                        request.flow_id,
-                        request.order,
-                        name,
-                        "skipped: circuit open",
-                    )
-                    .await;
-                last = Some(SubmitError::Retryable {
-                    reason: format!("{name}: circuit open"),
+                    reason: format!("{name}: {why}"),
                 });
                 continue;
             }
