@@ -481,6 +481,37 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Start with a configuration file (provider sections) on a free port, with
+/// `CASCADE_PUBLIC_URL` pointing at it so providers (the mocks) reach its webhooks; plus
+/// extra settings. Returns the app and its public URL.
+pub async fn spawn_app_public(toml: &str, extra: &[(&str, &str)]) -> (TestApp, String) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let public = format!("http://127.0.0.1:{port}");
+    let mut settings = vec![
+        ("CASCADE_LISTEN", listen.as_str()),
+        ("CASCADE_PUBLIC_URL", public.as_str()),
+    ];
+    settings.extend_from_slice(extra);
+    let app = spawn_app_with_file(toml, &settings).await;
+    (app, public)
+}
+
+/// A one-step voice flow calling `phone`.
+pub fn call_to(phone: &str) -> Value {
+    let mut step = voice_step(1);
+    step["to"] = json!(phone);
+    flow(vec![step])
+}
+
+/// Poll the tracking until its first message has `status`.
+pub async fn wait_first_status(app: &TestApp, id: &str, status: &'static str) -> Value {
+    app.wait_for(id, Duration::from_secs(15), |t| {
+        status_of(&t["messages"][0]) == status
+    })
+    .await
+}
+
 /// Poll `check` until it holds, or panic after `within`.
 pub async fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;

@@ -35,26 +35,11 @@ fn infobip_section(name: &str, base: &str, priority: u32) -> String {
 
 /// Cascade with these provider sections, reachable at its public URL.
 async fn app_with(sections: &[String], extra: &[(&str, &str)]) -> TestApp {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let public = format!("http://127.0.0.1:{port}");
-    let mut settings = vec![
-        ("CASCADE_LISTEN", listen.as_str()),
-        ("CASCADE_PUBLIC_URL", public.as_str()),
-    ];
-    settings.extend_from_slice(extra);
-    spawn_app_with_file(&sections.concat(), &settings).await
+    spawn_app_public(&sections.concat(), extra).await.0
 }
 
 fn viber_flow(app: &TestApp) -> Value {
     flow(vec![viber_step(1, &app.sender_id), sms_step(2, "Fallback")])
-}
-
-async fn wait_viber(app: &TestApp, id: &str, status: &'static str) -> Value {
-    app.wait_for(id, Duration::from_secs(15), |t| {
-        status_of(&t["messages"][0]) == status
-    })
-    .await
 }
 
 #[tokio::test]
@@ -73,7 +58,7 @@ async fn a_viber_step_goes_to_vonage_and_its_signed_webhooks_move_it() {
     );
     let app = app_with(&[vonage_section("vonage-viber", &mock.base, 1, false)], &[]).await;
     let id = app.send_flow(&viber_flow(&app)).await;
-    let t = wait_viber(&app, &id, "SEEN").await;
+    let t = wait_first_status(&app, &id, "SEEN").await;
     assert_eq!(t["status"], "Succeeded", "delivered ends the flow: {t:#}");
     assert_eq!(
         t["messages"].as_array().unwrap().len(),
@@ -211,7 +196,7 @@ async fn every_vonage_outcome_maps_to_its_status_and_reason() {
         ids.push(app.send_flow(&flow(vec![step])).await);
     }
     for ((to, _, status, detailed), id) in cases.iter().zip(&ids) {
-        let t = wait_viber(&app, id, status).await;
+        let t = wait_first_status(&app, id, status).await;
         let m = &t["messages"][0];
         assert_eq!(
             m["status"]["reason"]["detailedStatus"].as_str(),
@@ -226,7 +211,7 @@ async fn a_webhook_that_fails_verification_gets_401_and_changes_nothing() {
     let mock = MockProvider::start(Kind::Vonage { jwt: false }).await;
     let app = app_with(&[vonage_section("vonage-viber", &mock.base, 1, false)], &[]).await;
     let id = app.send_flow(&viber_flow(&app)).await;
-    wait_viber(&app, &id, "SENT").await;
+    wait_first_status(&app, &id, "SENT").await;
     let before = app.events(&id).await.len();
     let body = json!({"message_uuid": "whatever", "status": "delivered"}).to_string();
     let url = app.url("/webhooks/vonage-viber");
@@ -317,15 +302,13 @@ async fn duplicate_and_out_of_order_statuses_never_move_a_message_backwards() {
     );
     let app = app_with(&[vonage_section("vonage-viber", &mock.base, 1, false)], &[]).await;
     let id = app.send_flow(&viber_flow(&app)).await;
-    wait_viber(&app, &id, "SEEN").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while mock.webhook_answers().len() < 4 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "all four webhooks answered"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_first_status(&app, &id, "SEEN").await;
+    eventually(
+        "all four webhooks answered",
+        Duration::from_secs(10),
+        || mock.webhook_answers().len() >= 4,
+    )
+    .await;
     assert_eq!(mock.webhook_answers(), vec![200; 4]);
     let t = app.tracking(&id).await;
     assert_eq!(status_of(&t["messages"][0]), "SEEN", "still seen: {t:#}");
@@ -534,7 +517,7 @@ async fn infobip_reports_arrive_under_the_path_token_and_seen_follows_delivered(
     let mut step = viber_step(1, &app.sender_id);
     step["expireOnDelivery"] = json!(true);
     let id = app.send_flow(&flow(vec![step])).await;
-    let t = wait_viber(&app, &id, "SEEN").await;
+    let t = wait_first_status(&app, &id, "SEEN").await;
     let body = &mock.requests()[0].1["messages"][0];
     assert_eq!(body["sender"], "brand-77", "the mapped sender");
     assert_eq!(body["destinations"][0]["to"], DIGITS);
@@ -591,7 +574,7 @@ async fn infobip_answers_a_resent_message_id_as_a_duplicate_and_that_counts_as_s
     // the retry carries the same messageId and Infobip answers it is a duplicate.
     mock.script(vec![Answer::Stall(Duration::from_millis(1500))]);
     let id = app.send_flow(&viber_flow(&app)).await;
-    let t = wait_viber(&app, &id, "SENT").await;
+    let t = wait_first_status(&app, &id, "SENT").await;
     let requests = mock.requests();
     assert!(requests.len() >= 2, "sent again after the timeout");
     let ids: Vec<&Value> = requests
@@ -642,18 +625,13 @@ impl Inbox {
     }
 
     async fn wait_for(&self, n: usize) -> Vec<(axum::http::HeaderMap, Value)> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let got = self.got.lock().unwrap().clone();
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{n} inbound posts; got {got:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(
+            &format!("{n} inbound posts"),
+            Duration::from_secs(15),
+            || self.got.lock().unwrap().len() >= n,
+        )
+        .await;
+        self.got.lock().unwrap().clone()
     }
 }
 
@@ -1019,14 +997,12 @@ async fn kill_9_between_the_provider_taking_a_message_and_cascade_recording_it_r
         .as_str()
         .unwrap()
         .to_owned();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while mock.requests().is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first request reached the provider"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        "the first request reached the provider",
+        Duration::from_secs(15),
+        || !mock.requests().is_empty(),
+    )
+    .await;
     first.kill().await.expect("kill -9");
 
     let _second = serve(dir.path(), port, &config).await;

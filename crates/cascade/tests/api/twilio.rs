@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::*;
 use crate::twilio_mock::*;
@@ -19,31 +19,8 @@ fn twilio_section(base: &str) -> String {
 
 /// Cascade with a Twilio section, reachable at its public URL.
 async fn app_with(base: &str) -> (TestApp, String) {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let public = format!("http://127.0.0.1:{port}");
-    let app = spawn_app_with_file(
-        &twilio_section(base),
-        &[
-            ("CASCADE_LISTEN", listen.as_str()),
-            ("CASCADE_PUBLIC_URL", public.as_str()),
-        ],
-    )
-    .await;
+    let (app, public) = spawn_app_public(&twilio_section(base), &[]).await;
     (app, format!("{public}/webhooks/twilio"))
-}
-
-fn call_to(phone: &str) -> Value {
-    let mut step = voice_step(1);
-    step["to"] = json!(phone);
-    flow(vec![step])
-}
-
-async fn wait_call(app: &TestApp, id: &str, status: &'static str) -> Value {
-    app.wait_for(id, Duration::from_secs(15), |t| {
-        status_of(&t["messages"][0]) == status
-    })
-    .await
 }
 
 #[tokio::test]
@@ -65,7 +42,7 @@ async fn a_call_goes_through_every_status_and_its_price_is_fetched_later() {
         {"type": "PLAY", "fileURL": "https://example.com/tone.mp3", "repeat": 1}
     ]});
     let id = app.send_flow(&flow(vec![step])).await;
-    let t = wait_call(&app, &id, "Completed").await;
+    let t = wait_first_status(&app, &id, "Completed").await;
     let m = &t["messages"][0];
     assert_eq!(m["duration"], 7, "{t:#}");
     assert_eq!(t["status"], "Succeeded");
@@ -163,7 +140,7 @@ async fn busy_no_answer_and_failed_calls_end_the_step_with_their_status() {
         ids.push(app.send_flow(&call_to(to)).await);
     }
     for ((to, _, _, expected, reason), id) in cases.iter().zip(&ids) {
-        let t = wait_call(&app, id, expected).await;
+        let t = wait_first_status(&app, id, expected).await;
         assert_eq!(t["status"], "Failed", "{to}: {t:#}");
         if let Some((detailed, description)) = reason {
             let r = &t["messages"][0]["status"]["reason"];
@@ -182,7 +159,7 @@ async fn a_callback_that_fails_verification_gets_401_and_changes_nothing() {
     );
     let (app, webhook_url) = app_with(&mock.base).await;
     let id = app.send_flow(&call_to(PHONE)).await;
-    wait_call(&app, &id, "Ringing").await;
+    wait_first_status(&app, &id, "Ringing").await;
     eventually("two callbacks answered", Duration::from_secs(10), || {
         mock.callback_answers().len() == 2
     })
@@ -251,7 +228,7 @@ async fn a_callback_that_fails_verification_gets_401_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let t = wait_call(&app, &id, "Completed").await;
+    let t = wait_first_status(&app, &id, "Completed").await;
     assert_eq!(t["messages"][0]["duration"], 9);
 }
 
@@ -271,7 +248,7 @@ async fn a_machine_answer_with_hangup_is_hung_up_and_ends_as_no_answer() {
     let mut step = voice_step(1);
     step["machineDetection"] = json!({"strategy": "Hangup"});
     let id = app.send_flow(&flow(vec![step])).await;
-    let t = wait_call(&app, &id, "NoAnswer").await;
+    let t = wait_first_status(&app, &id, "NoAnswer").await;
     let m = &t["messages"][0];
     assert_eq!(
         m["status"]["reason"]["detailedStatus"], "Answered by machine",
@@ -308,7 +285,7 @@ async fn a_human_answer_is_recorded_and_the_call_goes_on() {
     let mut step = voice_step(1);
     step["machineDetection"] = json!({"strategy": "Hangup"});
     let id = app.send_flow(&flow(vec![step])).await;
-    let t = wait_call(&app, &id, "Completed").await;
+    let t = wait_first_status(&app, &id, "Completed").await;
     let m = &t["messages"][0];
     assert_eq!(m["answeredBy"], "human", "{t:#}");
     assert_eq!(m["duration"], 12);
@@ -326,7 +303,7 @@ async fn continue_asks_twilio_to_wait_for_the_end_of_the_greeting() {
     let mut step = voice_step(1);
     step["machineDetection"] = json!({"strategy": "Continue"});
     let id = app.send_flow(&flow(vec![step])).await;
-    wait_call(&app, &id, "Completed").await;
+    wait_first_status(&app, &id, "Completed").await;
     let form = &mock.requests()[0].1;
     assert_eq!(value(form, "MachineDetection"), Some("DetectMessageEnd"));
     assert_eq!(value(form, "AsyncAmd"), None);
@@ -379,7 +356,7 @@ async fn a_call_to_a_viber_user_is_refused_and_a_sip_address_is_called() {
     let mut step = voice_step(1);
     step["to"] = json!({"sip": "alice@pbx.example.com"});
     let id = app.send_flow(&flow(vec![step])).await;
-    wait_call(&app, &id, "Completed").await;
+    wait_first_status(&app, &id, "Completed").await;
     assert_eq!(
         value(&mock.requests()[0].1, "To"),
         Some("sip:alice@pbx.example.com")

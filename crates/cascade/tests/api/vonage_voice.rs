@@ -26,31 +26,8 @@ fn section(base: &str, application_id: &str) -> String {
 
 /// Cascade with a Vonage Voice section, and its webhook URL.
 async fn app_with(section_text: &str) -> (TestApp, String) {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let public = format!("http://127.0.0.1:{port}");
-    let app = spawn_app_with_file(
-        section_text,
-        &[
-            ("CASCADE_LISTEN", listen.as_str()),
-            ("CASCADE_PUBLIC_URL", public.as_str()),
-        ],
-    )
-    .await;
+    let (app, public) = spawn_app_public(section_text, &[]).await;
     (app, format!("{public}/webhooks/vonage-voice"))
-}
-
-fn call_to(phone: &str) -> Value {
-    let mut step = voice_step(1);
-    step["to"] = json!(phone);
-    flow(vec![step])
-}
-
-async fn wait_call(app: &TestApp, id: &str, status: &'static str) -> Value {
-    app.wait_for(id, Duration::from_secs(15), |t| {
-        status_of(&t["messages"][0]) == status
-    })
-    .await
 }
 
 #[tokio::test]
@@ -76,7 +53,7 @@ async fn a_call_goes_through_every_status_with_its_duration_and_price() {
         {"type": "PLAY", "fileURL": "https://example.com/tone.mp3", "repeat": 1}
     ]});
     let id = app.send_flow(&flow(vec![step])).await;
-    let t = wait_call(&app, &id, "Completed").await;
+    let t = wait_first_status(&app, &id, "Completed").await;
     assert_eq!(t["messages"][0]["duration"], 7, "{t:#}");
     assert_eq!(t["status"], "Succeeded");
 
@@ -206,7 +183,7 @@ async fn calls_that_are_not_answered_end_with_their_status_and_reason() {
         ids.push(app.send_flow(&call_to(&format!("+{to}"))).await);
     }
     for ((to, _, _, expected, reason), id) in cases.iter().zip(&ids) {
-        let t = wait_call(&app, id, expected).await;
+        let t = wait_first_status(&app, id, expected).await;
         assert_eq!(t["status"], "Failed", "{to}: {t:#}");
         if let Some((detailed, description)) = reason {
             let r = &t["messages"][0]["status"]["reason"];
@@ -228,7 +205,7 @@ async fn an_event_that_fails_verification_gets_401_and_changes_nothing() {
     );
     let (app, webhook_url) = app_with(&section(&mock.base, VONAGE_APPLICATION)).await;
     let id = app.send_flow(&call_to(PHONE)).await;
-    wait_call(&app, &id, "Ringing").await;
+    wait_first_status(&app, &id, "Ringing").await;
     eventually("two events answered", Duration::from_secs(10), || {
         mock.event_answers().len() == 2
     })
@@ -283,7 +260,7 @@ async fn an_event_that_fails_verification_gets_401_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let t = wait_call(&app, &id, "Completed").await;
+    let t = wait_first_status(&app, &id, "Completed").await;
     assert_eq!(t["messages"][0]["duration"], 9);
 }
 
@@ -305,7 +282,7 @@ async fn a_machine_answer_with_hangup_ends_as_no_answer() {
     let mut step = voice_step(1);
     step["machineDetection"] = json!({"strategy": "Hangup"});
     let id = app.send_flow(&flow(vec![step])).await;
-    let t = wait_call(&app, &id, "NoAnswer").await;
+    let t = wait_first_status(&app, &id, "NoAnswer").await;
     let m = &t["messages"][0];
     assert_eq!(
         m["status"]["reason"]["detailedStatus"], "Answered by machine",
@@ -330,7 +307,7 @@ async fn a_human_answer_with_continue_is_recorded_and_the_call_completes() {
     let mut step = voice_step(1);
     step["machineDetection"] = json!({"strategy": "Continue"});
     let id = app.send_flow(&flow(vec![step])).await;
-    let t = wait_call(&app, &id, "Completed").await;
+    let t = wait_first_status(&app, &id, "Completed").await;
     let m = &t["messages"][0];
     assert_eq!(m["answeredBy"], "human", "{t:#}");
     assert_eq!(m["duration"], 12);
@@ -393,7 +370,7 @@ async fn what_vonage_cannot_do_fails_before_any_request_and_sip_is_called() {
     let mut step = voice_step(1);
     step["to"] = json!({"sip": "alice@pbx.example.com"});
     let id = app.send_flow(&flow(vec![step])).await;
-    wait_call(&app, &id, "Completed").await;
+    wait_first_status(&app, &id, "Completed").await;
     assert_eq!(
         mock.requests()[0].1["to"],
         json!([{"type": "sip", "uri": "sip:alice@pbx.example.com"}])
