@@ -9,7 +9,7 @@ use cascade_core::machines::Report;
 use cascade_core::ports::{Recorded, ReportSink};
 use cascade_core::{Channel, Clock};
 use cascade_smpp::driver::{ClientEvent, ConnSeq, EsmeClient};
-use cascade_smpp::{CommandStatus, IncomingMessage, MessageIdForm};
+use cascade_smpp::{CommandStatus, MessageIdForm};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::latency::Timing;
@@ -43,10 +43,7 @@ pub(super) async fn handle_events(mut cx: EventContext) {
                 let Ok(permit) = Arc::clone(&cx.receipts).acquire_owned().await else {
                     return;
                 };
-                let tlvs = match &message {
-                    IncomingMessage::DeliverSm { pdu, .. } => pdu.tlvs.clone(),
-                    IncomingMessage::DataSm { pdu, .. } => pdu.tlvs.clone(),
-                };
+                let tlvs = message.tlvs().clone();
                 let task = ReceiptTask {
                     client: cx.client.clone(),
                     sink: Arc::clone(&cx.sink),
@@ -70,36 +67,24 @@ pub(super) async fn handle_events(mut cx: EventContext) {
             }
             ClientEvent::MobileOriginated { seq, message } => {
                 cx.metrics.count_mobile_originated();
-                let (ton, from, to, coding, esm_class, octets) = match &message {
-                    IncomingMessage::DeliverSm { pdu, .. } => (
-                        pdu.source_addr_ton,
-                        pdu.source_addr.to_string_lossy().into_owned(),
-                        pdu.destination_addr.to_string_lossy().into_owned(),
-                        pdu.data_coding,
-                        pdu.esm_class,
-                        pdu.message().to_vec(),
-                    ),
-                    IncomingMessage::DataSm { pdu, .. } => (
-                        pdu.source_addr_ton,
-                        pdu.source_addr.to_string_lossy().into_owned(),
-                        pdu.destination_addr.to_string_lossy().into_owned(),
-                        pdu.data_coding,
-                        pdu.esm_class,
-                        pdu.message().to_vec(),
-                    ),
-                };
+                let from = message.source_addr().to_string_lossy().into_owned();
+                let to = message.destination_addr().to_string_lossy().into_owned();
                 let inbound = InboundMessage {
                     channel: Channel::Sms,
                     // An international number (TON 1) is E.164 without its +; anything
                     // else (national, unknown, alphanumeric) is kept as the SMSC wrote
                     // it rather than guessed into a wrong country.
-                    from: if ton == 1 {
+                    from: if message.source_addr_ton() == 1 {
                         inbound::e164(&from)
                     } else {
                         from.clone()
                     },
                     to,
-                    text: mo_text(coding, esm_class, &octets),
+                    text: mo_text(
+                        message.data_coding(),
+                        message.esm_class(),
+                        message.message(),
+                    ),
                     received_at: cx.clock.now(),
                     provider: name.clone(),
                     // deliver_sm carries no id for the message: an MO the SMSC sends

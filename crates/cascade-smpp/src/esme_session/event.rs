@@ -214,6 +214,14 @@ impl IncomingMessage {
         }
     }
 
+    /// Type of number of the originator address (1: international).
+    pub fn source_addr_ton(&self) -> u8 {
+        match self {
+            IncomingMessage::DeliverSm { pdu, .. } => pdu.source_addr_ton,
+            IncomingMessage::DataSm { pdu, .. } => pdu.source_addr_ton,
+        }
+    }
+
     /// Recipient address.
     pub fn destination_addr(&self) -> &COctetString {
         match self {
