@@ -23,6 +23,9 @@ pub enum CallEnd {
     MachineHungUp { duration_s: u32 },
     /// A Cascade restart cut the call.
     Interrupted,
+    /// Answered (200 OK) with an SDP that takes none of the codecs offered, or no audio
+    /// stream: Cascade hung up at once.
+    NoCommonCodec,
 }
 
 /// The status of a call that ended so.
@@ -66,6 +69,11 @@ pub fn outcome(end: &CallEnd) -> Reason {
             "The call was answered and the dial plan played.",
         ),
         CallEnd::MachineHungUp { .. } => crate::reasons::answered_by_machine(),
+        CallEnd::NoCommonCodec => Reason::from_parts(
+            StatusKind::Failed,
+            "Call Failed",
+            "SIP 200 OK without a usable audio stream (no codec Cascade offered); hung up.",
+        ),
         CallEnd::Interrupted => Reason::from_parts(
             StatusKind::Failed,
             "Interrupted",

@@ -408,10 +408,14 @@ impl Config {
                     ));
                 }
             }
-        } else if !providers.is_empty() {
+        } else if providers
+            .iter()
+            .any(|p| !matches!(p, ProviderSettings::Sip { .. }))
+        {
+            // A SIP trunk sends no webhooks; every other kind of provider does.
             return Err(invalid(
                 "CASCADE_PUBLIC_URL",
-                "required with [[provider]] sections: the base URL at which providers reach Cascade's webhooks (e.g. https://cascade.example.com)",
+                "required with [[provider]] sections other than kind = \"sip\": the base URL at which providers reach Cascade's webhooks (e.g. https://cascade.example.com)",
             ));
         }
         let public_url = public_url.map(|u| u.trim_end_matches('/').to_owned());

@@ -219,9 +219,10 @@ impl Application {
                 Arc::clone(&late_sink) as Arc<dyn ReportSink>,
                 config.voice_submit_window,
             )
+            .await
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("starting provider {}", settings.common().name))?;
-            receivers.push(adapter.webhooks);
+            receivers.extend(adapter.webhooks);
             let common = settings.common();
             candidates.push((
                 settings.channel(),

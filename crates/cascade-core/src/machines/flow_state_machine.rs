@@ -436,6 +436,9 @@ impl<'a> Machine<'a> {
         if let Some(d) = &report.detailed_status {
             entry = entry.detail(d.clone());
         }
+        if channel == crate::channel::Channel::Voice {
+            entry.description.clone_from(&report.description);
+        }
         entry.provider_price.clone_from(&report.provider_price);
         entry.late = late;
 

@@ -81,6 +81,10 @@ pub struct TimelineEntry {
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// What a call's report says in words (the SIP response, the machine detector's
+    /// cause); other channels leave it out to keep the timeline small.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub description: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub provider_ids: Vec<String>,
     /// The provider that handled a submission attempt.
@@ -106,6 +110,7 @@ impl TimelineEntry {
             part: None,
             status: None,
             detail: None,
+            description: None,
             provider_ids: Vec::new(),
             provider: None,
             provider_price: None,

@@ -185,6 +185,8 @@ pub fn route_order<'a>(
     destination: &str,
 ) -> Vec<usize> {
     let digits = destination.trim_start_matches('+');
+    // A SIP address (`to.sip`) matches `*` and `sip:` only, never a number prefix.
+    let sip_address = destination.contains('@');
     let mut matching: Vec<(u32, std::cmp::Reverse<usize>, usize)> = providers
         .enumerate()
         .filter_map(|(i, (priority, routes))| {
@@ -193,9 +195,11 @@ pub fn route_order<'a>(
                 .filter_map(|r| {
                     if r == "*" {
                         Some(0)
+                    } else if r == "sip:" {
+                        sip_address.then_some(r.len())
                     } else {
                         let p = r.trim_start_matches('+');
-                        digits.starts_with(p).then_some(p.len())
+                        (!sip_address && digits.starts_with(p)).then_some(p.len())
                     }
                 })
                 .max()?;
@@ -589,6 +593,19 @@ mod tests {
         assert_eq!(providers.order("+306912345678"), vec![2, 1, 0]);
         assert_eq!(providers.order("+491234"), vec![2, 0]);
         assert_eq!(providers.order("+447700900000"), vec![3, 2, 0]);
+    }
+
+    #[test]
+    fn a_sip_address_matches_sip_and_star_routes_only() {
+        let routes = [
+            vec!["+1".to_owned()],
+            vec!["*".to_owned()],
+            vec!["sip:".to_owned()],
+        ];
+        let order = |d: &str| route_order(routes.iter().map(|r| (1, r.as_slice())), d);
+        // A numeric SIP user is not a phone number: "+1" does not take it.
+        assert_eq!(order("1234@pbx.example.net"), vec![2, 1]);
+        assert_eq!(order("+12025550100"), vec![0, 1]);
     }
 
     #[tokio::test]

@@ -26,11 +26,12 @@ use cascade_core::{Clock, Timestamp, reasons};
 
 pub use settings::{ProviderSection, ProviderSettings, SectionError};
 
-/// A built adapter: the sending side and the receiving side of one section.
+/// A built adapter: the sending side and the receiving side of one section (a SIP
+/// trunk has no webhooks: its calls report from their own task).
 #[derive(Debug, Clone)]
 pub struct Adapter {
     pub provider: Arc<dyn Provider>,
-    pub webhooks: Arc<dyn WebhookReceiver>,
+    pub webhooks: Option<Arc<dyn WebhookReceiver>>,
 }
 
 /// Build the adapter a section describes. `public_url` is where the provider reaches
@@ -39,8 +40,9 @@ pub struct Adapter {
 /// its step started a call may still be placed.
 ///
 /// # Errors
-/// When the section's keys cannot be loaded or its HTTP client built.
-pub fn build(
+/// When the section's keys cannot be loaded, its HTTP client built or its SIP socket
+/// bound.
+pub async fn build(
     settings: &ProviderSettings,
     public_url: &str,
     clock: Arc<dyn Clock>,
@@ -54,7 +56,7 @@ pub fn build(
             )?);
             Ok(Adapter {
                 provider: a.clone(),
-                webhooks: a,
+                webhooks: Some(a),
             })
         }
         ProviderSettings::InfobipViber { .. } => {
@@ -63,7 +65,7 @@ pub fn build(
             )?);
             Ok(Adapter {
                 provider: a.clone(),
-                webhooks: a,
+                webhooks: Some(a),
             })
         }
         ProviderSettings::TwilioVoice { .. } => {
@@ -73,7 +75,7 @@ pub fn build(
             );
             Ok(Adapter {
                 provider: a.clone(),
-                webhooks: a,
+                webhooks: Some(a),
             })
         }
         ProviderSettings::VonageVoice { .. } => {
@@ -83,7 +85,21 @@ pub fn build(
             );
             Ok(Adapter {
                 provider: a.clone(),
-                webhooks: a,
+                webhooks: Some(a),
+            })
+        }
+        ProviderSettings::Sip { common, sip } => {
+            let provider = crate::sip::SipProvider::start(
+                common.clone(),
+                (**sip).clone(),
+                clock,
+                sink,
+                voice_submit_window,
+            )
+            .await?;
+            Ok(Adapter {
+                provider: Arc::new(provider),
+                webhooks: None,
             })
         }
     }

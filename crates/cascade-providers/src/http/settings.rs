@@ -34,6 +34,20 @@ pub struct ProviderSection {
     pub webhook_token: Option<SecretString>,
     pub account_sid: Option<String>,
     pub auth_token: Option<SecretString>,
+    // kind = "sip" (voice-sip §1)
+    pub trunk: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub auth_username: Option<String>,
+    pub from_user: Option<String>,
+    pub sip_listen: Option<String>,
+    pub external_ip: Option<String>,
+    pub rtp_ports: Option<String>,
+    pub ring_timeout_seconds: Option<u64>,
+    pub max_call_seconds: Option<u64>,
+    pub codecs: Option<Vec<String>>,
+    pub tts_command: Option<String>,
+    pub amd: Option<crate::sip::settings::AmdSection>,
 }
 
 impl std::fmt::Debug for ProviderSection {
@@ -130,6 +144,11 @@ pub enum ProviderSettings {
         /// The password of HTTP Basic and the key of `X-Twilio-Signature`.
         auth_token: SecretString,
     },
+    /// Calls placed by Cascade itself over a SIP trunk (voice-sip §1).
+    Sip {
+        common: Common,
+        sip: Box<crate::sip::settings::SipSettings>,
+    },
     VonageVoice {
         common: Common,
         /// The Vonage application the calls are made by (the request token's claim).
@@ -147,7 +166,8 @@ impl ProviderSettings {
             ProviderSettings::VonageMessages { common, .. }
             | ProviderSettings::InfobipViber { common, .. }
             | ProviderSettings::TwilioVoice { common, .. }
-            | ProviderSettings::VonageVoice { common, .. } => common,
+            | ProviderSettings::VonageVoice { common, .. }
+            | ProviderSettings::Sip { common, .. } => common,
         }
     }
 
@@ -156,9 +176,9 @@ impl ProviderSettings {
             ProviderSettings::VonageMessages { .. } | ProviderSettings::InfobipViber { .. } => {
                 Channel::Viber
             }
-            ProviderSettings::TwilioVoice { .. } | ProviderSettings::VonageVoice { .. } => {
-                Channel::Voice
-            }
+            ProviderSettings::TwilioVoice { .. }
+            | ProviderSettings::VonageVoice { .. }
+            | ProviderSettings::Sip { .. } => Channel::Voice,
         }
     }
 }
@@ -169,12 +189,14 @@ pub const KINDS: &[(&str, Channel)] = &[
     ("infobip-viber", Channel::Viber),
     ("twilio-voice", Channel::Voice),
     ("vonage-voice", Channel::Voice),
+    ("sip", Channel::Voice),
 ];
 
 /// Which optional fields each kind takes (the shared ones are always allowed).
 fn kind_fields(kind: &str) -> &'static [&'static str] {
     match kind {
         "vonage-messages" => &[
+            "base_url",
             "application_id",
             "private_key_file",
             "api_key",
@@ -183,9 +205,15 @@ fn kind_fields(kind: &str) -> &'static [&'static str] {
             "category",
             "senders",
         ],
-        "infobip-viber" => &["api_key", "webhook_token", "senders"],
-        "twilio-voice" => &["account_sid", "auth_token"],
-        "vonage-voice" => &["application_id", "private_key_file", "signature_secret"],
+        "infobip-viber" => &["base_url", "api_key", "webhook_token", "senders"],
+        "twilio-voice" => &["base_url", "account_sid", "auth_token"],
+        "vonage-voice" => &[
+            "base_url",
+            "application_id",
+            "private_key_file",
+            "signature_secret",
+        ],
+        "sip" => crate::sip::settings::FIELDS,
         _ => &[],
     }
 }
@@ -218,6 +246,20 @@ impl ProviderSection {
         mark(self.webhook_token.is_some(), "webhook_token");
         mark(self.account_sid.is_some(), "account_sid");
         mark(self.auth_token.is_some(), "auth_token");
+        mark(self.base_url.is_some(), "base_url");
+        mark(self.trunk.is_some(), "trunk");
+        mark(self.username.is_some(), "username");
+        mark(self.password.is_some(), "password");
+        mark(self.auth_username.is_some(), "auth_username");
+        mark(self.from_user.is_some(), "from_user");
+        mark(self.sip_listen.is_some(), "sip_listen");
+        mark(self.external_ip.is_some(), "external_ip");
+        mark(self.rtp_ports.is_some(), "rtp_ports");
+        mark(self.ring_timeout_seconds.is_some(), "ring_timeout_seconds");
+        mark(self.max_call_seconds.is_some(), "max_call_seconds");
+        mark(self.codecs.is_some(), "codecs");
+        mark(self.tts_command.is_some(), "tts_command");
+        mark(self.amd.is_some(), "amd");
         out
     }
 
@@ -272,6 +314,8 @@ impl ProviderSection {
             _ => "",
         };
         let base_url = match (&self.base_url, default_base) {
+            // A SIP trunk is not an HTTP API: its address is `trunk`.
+            _ if kind == "sip" => crate::sip::settings::trunk_text(self),
             (Some(u), _) => u.trim_end_matches('/').to_owned(),
             (None, "") => {
                 return Err(err(
@@ -283,6 +327,7 @@ impl ProviderSection {
             (None, d) => d.to_owned(),
         };
         match url::Url::parse(&base_url) {
+            _ if kind == "sip" => {}
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
             _ => {
                 return Err(err(
@@ -302,14 +347,19 @@ impl ProviderSection {
             let prefix_ok = r
                 .strip_prefix('+')
                 .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
-            if r != "*" && !prefix_ok {
+            // A SIP provider also takes calls to SIP addresses (`to.sip`): route "sip:".
+            let sip_ok = kind == "sip" && r == "sip:";
+            if r != "*" && !prefix_ok && !sip_ok {
                 return Err(err(
                     "routes",
                     format!("{r:?} is not a number prefix like \"+30\" or \"*\""),
                 ));
             }
         }
-        let timeout_seconds = self.timeout_seconds.unwrap_or(10);
+        // A trunk that sends no response at all in a few seconds is down (Timer A has
+        // retransmitted the INVITE three times by 3.5 s): another provider takes the call.
+        let default_timeout = if kind == "sip" { 4 } else { 10 };
+        let timeout_seconds = self.timeout_seconds.unwrap_or(default_timeout);
         if timeout_seconds == 0 || timeout_seconds > 300 {
             return Err(err("timeout_seconds", "must be 1–300".into()));
         }
@@ -472,6 +522,10 @@ impl ProviderSection {
                     signature_secret,
                 })
             }
+            "sip" => Ok(ProviderSettings::Sip {
+                sip: Box::new(crate::sip::settings::SipSettings::parse(self, &err)?),
+                common,
+            }),
             other => Err(err(
                 "kind",
                 format!("{other} is not available in this build"),

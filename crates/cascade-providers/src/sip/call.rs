@@ -25,6 +25,8 @@ pub enum Event {
     Refused { code: u16, reason: String },
     /// The ring timeout passed without an answer.
     RingTimeout,
+    /// The call could not be placed or got no answer at all (no response, transport).
+    Unreachable(CallEnd),
     /// 20 ms of received audio (decoded), or `None` when none arrived.
     Frame(Option<Vec<i16>>),
     /// The dial plan finished playing.
@@ -48,8 +50,11 @@ pub enum Action {
     Play,
     /// Send BYE.
     Hangup,
-    /// Record the machine detector's cause in the timeline.
-    NoteDetection { cause: String },
+    /// Record the machine detector's verdict (its cause in the timeline).
+    NoteDetection {
+        cause: String,
+        answered_by: AnsweredBy,
+    },
     /// The call is over: report its end.
     Finish {
         end: CallEnd,
@@ -117,6 +122,7 @@ impl Call {
             (Phase::Dialing, Event::Refused { code, reason }) => {
                 self.end(CallEnd::Response { code, reason })
             }
+            (Phase::Dialing, Event::Unreachable(end)) => self.end(end),
             (Phase::Dialing, Event::RingTimeout) => {
                 let mut out = vec![Action::Cancel];
                 out.extend(self.end(CallEnd::RingTimeout));
@@ -175,6 +181,7 @@ impl Call {
         });
         out.push(Action::NoteDetection {
             cause: verdict.cause.clone(),
+            answered_by: self.answered_by.unwrap_or(AnsweredBy::Unknown),
         });
         if phase != Phase::Listening {
             // Passive detection while playing: it only says who answered.
@@ -281,7 +288,8 @@ mod tests {
         audio(&mut call, &mut t, 500, true, &mut out);
         audio(&mut call, &mut t, 1000, false, &mut out);
         assert!(out.contains(&Action::NoteDetection {
-            cause: "HUMAN-800-800".into()
+            cause: "HUMAN-800-800".into(),
+            answered_by: AnsweredBy::Human,
         }));
         t += Duration::from_millis(1700);
         let out = call.handle(Event::PlaybackDone, t);
@@ -336,7 +344,7 @@ mod tests {
         let mut out = Vec::new();
         audio(&mut call, &mut t, 3000, true, &mut out); // a long greeting: machine at 1.5 s
         assert!(out.iter().any(
-            |a| matches!(a, Action::NoteDetection { cause } if cause.starts_with("LONGGREETING"))
+            |a| matches!(a, Action::NoteDetection { cause, answered_by: AnsweredBy::Machine } if cause.starts_with("LONGGREETING"))
         ));
         assert!(!out.contains(&Action::Play), "the greeting is still going");
         audio(&mut call, &mut t, 780, false, &mut out);

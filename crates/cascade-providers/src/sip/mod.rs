@@ -1,6 +1,9 @@
-//! Voice over SIP (issue #10), in progress: what is here works on its own and is tested;
-//! the `sip` provider kind that places calls is not built yet.
+//! Voice over SIP (voice-sip.md): the `sip` provider kind, which places calls itself.
 //!
+//! - [`settings`]: the `[[provider]] kind = "sip"` section, checked;
+//! - [`signalling`]: SIP behind a small trait of ours, on rsipstack;
+//! - [`provider`]: the [`Provider`](cascade_core::ports::Provider) and the task that
+//!   drives each call (RTP, playback, detection, reports);
 //! - [`tts`]: speech for SAY verbs from the configured TTS command (espeak-ng by
 //!   default), run as a subprocess, resampled to 8 kHz and cached;
 //! - [`play`]: audio for PLAY verbs, a WAV fetched over http(s), resampled and cached;
@@ -9,7 +12,12 @@
 
 pub mod call;
 pub mod play;
+pub mod provider;
+pub mod settings;
+pub mod signalling;
 pub mod tts;
+
+pub use provider::SipProvider;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
