@@ -198,6 +198,11 @@ pub trait FlowStore: Send + Sync {
         now: Timestamp,
     ) -> Result<bool>;
 
+    /// Calls placed (claimed) whose flow is still running, as (provider, provider
+    /// message id) of their step: after a restart, every one of them was cut (the
+    /// process that carried it is gone), and its step is ended as `Interrupted`.
+    async fn dials_in_flight(&self) -> Result<Vec<(String, String)>>;
+
     /// Replies, newest first: from `from` (E.164) when given, received at or after
     /// `since` when given, at most `limit`.
     async fn inbound_messages(

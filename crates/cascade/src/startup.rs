@@ -269,6 +269,9 @@ impl Application {
         );
         let sink: Arc<dyn ReportSink> = Arc::clone(&runtime) as Arc<dyn ReportSink>;
         late_sink.set(Arc::clone(&sink));
+        end_interrupted_calls(store.as_ref(), sink.as_ref(), clock.as_ref())
+            .await
+            .context("ending the calls a restart cut")?;
         runtime.spawn(run_reporter_until_stopped(
             Arc::clone(&store),
             sink,
@@ -431,4 +434,34 @@ impl ReportSink for LateSink {
             sink.note_attempt(flow, order, provider, outcome).await;
         }
     }
+}
+
+/// Every call an earlier run was carrying when it stopped is over: the process that
+/// held its media is gone (voice-sip §2: `Failed`, detailedStatus `Interrupted`). A step
+/// whose INVITE was claimed but whose submission was not yet recorded is not listed
+/// here: its job is handed over again, and the provider refuses to dial it twice with
+/// the same outcome.
+async fn end_interrupted_calls(
+    store: &dyn Store,
+    sink: &dyn ReportSink,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    let cut = store.dials_in_flight().await?;
+    for (provider, id) in &cut {
+        let reason =
+            cascade_core::sip_outcome::outcome(&cascade_core::sip_outcome::CallEnd::Interrupted);
+        let mut report = Report::status(reason.status, clock.now());
+        report.detailed_status = Some(reason.detailed_status);
+        report.description = Some(reason.description);
+        sink.deliver(provider, std::slice::from_ref(id), report)
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
+    if !cut.is_empty() {
+        tracing::warn!(
+            calls = cut.len(),
+            "calls cut by the restart were ended as Interrupted"
+        );
+    }
+    Ok(())
 }

@@ -22,6 +22,11 @@ pub struct Report {
     /// timeline; the tracking's price comes from Cascade's price list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_price: Option<String>,
+    /// A call that ended without ever being answered, said by a provider that knows
+    /// (SIP: voice-sip §2): its `duration` and `answeredBy` stay null instead of the
+    /// 0 / `unknown` every other ended call gets.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub never_answered: bool,
 }
 
 impl Report {
@@ -35,6 +40,7 @@ impl Report {
             answered_by: None,
             operator: None,
             provider_price: None,
+            never_answered: false,
         }
     }
 }

@@ -496,9 +496,11 @@ impl<'a> Machine<'a> {
         let mut debit = None;
         if channel == Channel::Voice && report.status.is_final() && !was_final {
             let duration = report.duration_s.unwrap_or(0);
-            msg.duration_s = Some(duration);
-            if msg.answered_by.is_none() {
-                msg.answered_by = Some(crate::flow::AnsweredBy::Unknown);
+            if !report.never_answered {
+                msg.duration_s = Some(duration);
+                if msg.answered_by.is_none() {
+                    msg.answered_by = Some(crate::flow::AnsweredBy::Unknown);
+                }
             }
             let price = voice_price(unit_price, duration);
             msg.price = price;

@@ -723,6 +723,34 @@ fn voice_is_charged_per_started_minute_at_the_end() {
     assert_eq!(sim.state.status, FlowStatus::Succeeded);
 }
 
+#[test]
+fn a_call_never_answered_keeps_duration_and_answered_by_null_when_its_provider_says_so() {
+    for never_answered in [false, true] {
+        let mut sim = Sim::new(flow(vec![voice_step(1)]), eur(1.0));
+        sim.start();
+        sim.submit_all(t(1));
+        let mut report = Report::status(StatusKind::Busy, t(2_000));
+        report.never_answered = never_answered;
+        sim.send(
+            Event::Report {
+                order: 1,
+                part: 1,
+                report,
+            },
+            t(2_000),
+        )
+        .unwrap();
+        let msg = &sim.state.steps[0].messages[0];
+        let expected = if never_answered {
+            (None, None)
+        } else {
+            (Some(0), Some(AnsweredBy::Unknown))
+        };
+        assert_eq!((msg.duration_s, msg.answered_by), expected);
+        assert_eq!((msg.status, msg.price), (StatusKind::Busy, eur(0.0)));
+    }
+}
+
 /// A call with machine detection `strategy`: in progress, a detection result, then the
 /// provider's `completed`.
 fn machine_answered_call(strategy: MachineDetection) -> Sim {

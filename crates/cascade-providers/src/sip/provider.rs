@@ -538,6 +538,15 @@ impl LiveCall {
                     }
                     match event {
                         SipEvent::Trying => Vec::new(),
+                        SipEvent::Challenged { code, reason } => {
+                            // Answered with the section's credentials (once); the step
+                            // stays Initiated, the timeline names the challenge.
+                            let r = self
+                                .inner
+                                .status(StatusKind::Initiated, format!("SIP {code} {reason}"));
+                            self.inner.report(&self.message_id, r).await;
+                            Vec::new()
+                        }
                         SipEvent::Provisional { code, reason } => {
                             let mut actions = self.call.handle(Event::Ringing, now);
                             if actions.contains(&Action::ReportRinging) {
@@ -698,6 +707,7 @@ impl LiveCall {
         report.description = Some(reason.description);
         report.duration_s = duration_s;
         report.answered_by = answered_by;
+        report.never_answered = duration_s.is_none();
         self.inner.report(&self.message_id, report).await;
     }
 }

@@ -49,6 +49,8 @@ pub struct Dial {
 pub enum SipEvent {
     /// 100 Trying: the next hop has the INVITE.
     Trying,
+    /// A digest challenge (401, 407), answered by the stack with the credentials.
+    Challenged { code: u16, reason: String },
     /// A provisional response other than 100 (180, 183).
     Provisional { code: u16, reason: String },
     /// 2xx to the INVITE (ACKed), with the SDP answer.
@@ -92,8 +94,64 @@ pub trait SipStack: Send + Sync + std::fmt::Debug {
     fn shutdown(&self);
 }
 
+/// Challenges (401, 407) to INVITEs, by Call-ID, seen on the wire: rsipstack answers
+/// them itself, and the call's timeline still names them.
+#[derive(Default)]
+struct Challenges {
+    calls: std::sync::Mutex<
+        std::collections::HashMap<String, tokio::sync::mpsc::UnboundedSender<SipEvent>>,
+    >,
+}
+
+impl Challenges {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<String, tokio::sync::mpsc::UnboundedSender<SipEvent>>,
+    > {
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+struct Inspector(Arc<Challenges>);
+
+impl rsipstack::transaction::endpoint::MessageInspector for Inspector {
+    fn before_send(
+        &self,
+        msg: rsipstack::sip::SipMessage,
+        _: Option<&SipAddr>,
+    ) -> rsipstack::sip::SipMessage {
+        msg
+    }
+
+    fn after_received(
+        &self,
+        msg: rsipstack::sip::SipMessage,
+        _: Option<&SipAddr>,
+    ) -> rsipstack::sip::SipMessage {
+        use rsipstack::sip::prelude::HeadersExt;
+        if let rsipstack::sip::SipMessage::Response(response) = &msg {
+            let code = response.status_code.code();
+            if (code == 401 || code == 407)
+                && let Ok(call_id) = response.call_id_header()
+                && let Some(tx) = self.0.lock().get(call_id.value())
+            {
+                let _ = tx.send(SipEvent::Challenged {
+                    code,
+                    reason: reason_of(response),
+                });
+            }
+        }
+        msg
+    }
+}
+
 /// [`SipStack`] on rsipstack.
 pub struct RsipStack {
+    challenges: Arc<Challenges>,
     layer: Arc<DialogLayer>,
     credential: Option<Credential>,
     trunk: SipAddr,
@@ -152,7 +210,9 @@ impl RsipStack {
                 .map_err(|e| format!("binding SIP over TCP on {local}: {e}"))?;
             transports.add_transport(tcp.into());
         }
+        let challenges = Arc::new(Challenges::default());
         let endpoint = rsipstack::EndpointBuilder::new()
+            .with_inspector(Box::new(Inspector(Arc::clone(&challenges))))
             .with_transport_layer(transports)
             .with_cancel_token(stop.child_token())
             .with_user_agent(concat!("Cascade/", env!("CARGO_PKG_VERSION")))
@@ -221,6 +281,7 @@ impl RsipStack {
             _ => None,
         };
         Ok(Arc::new(RsipStack {
+            challenges,
             layer,
             credential,
             trunk,
@@ -272,12 +333,19 @@ impl SipStack for RsipStack {
             route_set,
             ..Default::default()
         };
+        let (challenge_tx, challenges) = tokio::sync::mpsc::unbounded_channel();
+        self.challenges
+            .lock()
+            .insert(dial.call_id.clone(), challenge_tx);
         let (states_tx, states) = self.layer.new_dialog_state_channel();
         let (dialog, result) = self
             .layer
             .do_invite_async(option, states_tx)
             .map_err(|e| format!("INVITE: {e}"))?;
         Ok(Box::new(RsipCall {
+            call_id: dial.call_id.clone(),
+            registry: Arc::clone(&self.challenges),
+            challenges,
             layer: Arc::clone(&self.layer),
             dialog,
             states,
@@ -299,6 +367,9 @@ impl SipStack for RsipStack {
 
 /// One call on rsipstack.
 struct RsipCall {
+    call_id: String,
+    registry: Arc<Challenges>,
+    challenges: tokio::sync::mpsc::UnboundedReceiver<SipEvent>,
     layer: Arc<DialogLayer>,
     dialog: InviteDialog,
     states: DialogStateReceiver,
@@ -353,6 +424,7 @@ impl RsipCall {
         if !self.over {
             self.over = true;
             self.layer.remove_dialog(&self.dialog.id());
+            self.registry.lock().remove(&self.call_id);
         }
     }
 
@@ -408,6 +480,7 @@ impl SipCall for RsipCall {
             let state = if let Some(result) = self.result.as_mut() {
                 tokio::select! {
                     biased;
+                    Some(challenge) = self.challenges.recv() => return Some(challenge),
                     state = self.states.recv() => state,
                     outcome = result => {
                         self.result = None;

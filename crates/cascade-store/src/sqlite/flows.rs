@@ -302,6 +302,20 @@ impl FlowStore for SqliteStore {
         .await
     }
 
+    async fn dials_in_flight(&self) -> Result<Vec<(String, String)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT r.provider, r.provider_message_id
+             FROM call_dials d
+             JOIN flows f ON f.id = d.flow_id
+             JOIN provider_refs r
+               ON r.flow_id = d.flow_id AND r.step_order = d.step_order AND r.provider = d.provider
+             WHERE f.status IN ('Queued', 'InProgress')",
+        )
+        .fetch_all(self.readers())
+        .await?;
+        Ok(rows)
+    }
+
     async fn inbound_messages(
         &self,
         from: Option<&str>,

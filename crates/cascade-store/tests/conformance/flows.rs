@@ -393,3 +393,44 @@ pub async fn a_call_is_claimed_once_per_step_and_provider(f: &Fixture) {
         "another step"
     );
 }
+
+pub async fn calls_in_flight_are_listed_until_their_flow_ends(f: &Fixture) {
+    let id = sent(f, sms(10), &["call-1"]).await;
+    let other = sent(f, sms(10), &["call-2"]).await;
+    assert!(
+        f.store.dials_in_flight().await.unwrap().is_empty(),
+        "nothing dialled yet"
+    );
+    assert!(f.store.claim_dial(id, 1, "prov", at(11)).await.unwrap());
+    assert!(f.store.claim_dial(other, 1, "prov", at(11)).await.unwrap());
+    // A dial claimed under another provider name than the submission: not this step's.
+    assert!(
+        f.store
+            .claim_dial(id, 1, "elsewhere", at(11))
+            .await
+            .unwrap()
+    );
+    let mut listed = f.store.dials_in_flight().await.unwrap();
+    listed.sort();
+    assert_eq!(
+        listed,
+        vec![
+            ("prov".to_owned(), "call-1".to_owned()),
+            ("prov".to_owned(), "call-2".to_owned())
+        ]
+    );
+    f.store
+        .apply_report(
+            "prov",
+            &["call-2".into()],
+            Report::status(StatusKind::Delivered, at(20)),
+            at(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.dials_in_flight().await.unwrap(),
+        vec![("prov".to_owned(), "call-1".to_owned())],
+        "a flow that ended is no longer in flight"
+    );
+}

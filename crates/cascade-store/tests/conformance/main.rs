@@ -44,6 +44,7 @@ macro_rules! with_every_case {
                 flows::imported_flows_read_back_and_refuse_taken_ids,
                 flows::provider_notes_land_in_the_timeline_and_change_nothing_else,
                 flows::a_call_is_claimed_once_per_step_and_provider,
+                flows::calls_in_flight_are_listed_until_their_flow_ends,
                 callbacks::a_flow_callbacks_are_claimed_one_at_a_time_in_sequence,
                 callbacks::a_retry_waits_for_its_time,
                 callbacks::dead_letters_are_listed_and_redelivered,
