@@ -67,6 +67,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "cascade",
             "cascade-core",
+            "cascade-media",
             "cascade-providers",
             "cascade-sandbox",
             "cascade-service",

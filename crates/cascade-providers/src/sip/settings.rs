@@ -91,7 +91,7 @@ pub struct SipSettings {
 }
 
 /// The default TTS command: espeak-ng writing a WAV to stdout.
-pub const DEFAULT_TTS: &str = "espeak-ng -v {voice} -f {text_file} --stdout";
+pub const DEFAULT_TTS: &str = cascade_media::playback::DEFAULT_TTS_COMMAND;
 
 /// The `trunk` field as written (the section's address in listings).
 pub fn trunk_text(section: &ProviderSection) -> String {

@@ -18,6 +18,8 @@ mod reports;
 mod restart;
 mod sandbox;
 mod search;
+mod sip;
+mod sip_peers;
 mod smpp;
 mod sms_parts;
 mod tracking;
