@@ -499,7 +499,11 @@ async fn a_lost_200_ok_is_retransmitted_and_acknowledged() {
         Transport::Udp,
         1,
     );
-    let app = app_with(peer.addr, "").await;
+    // The 200 OK may be lost several times over: the ring timeout must outlast the
+    // retransmissions (500 ms doubling up to 4 s).
+    let toml =
+        section(peer.addr, "").replace("ring_timeout_seconds = 3", "ring_timeout_seconds = 30");
+    let app = spawn_app_with_file(&toml, &[]).await;
     let id = app
         .send_flow(&flow(vec![voice(json!(PHONE), "Hello", 0, None)]))
         .await;

@@ -130,7 +130,7 @@ pub enum Uas {
     },
     /// 488 Not Acceptable Here.
     NotAcceptable,
-    /// As `Answer`, with copies of the 200 OK lost at random (half of them): the
+    /// As `Answer`, with copies of the 200 OK lost at random (30 % of them): the
     /// caller must ACK whichever retransmission reaches it.
     LossyOk { audio: Audio },
     /// Answers with an SDP whose audio goes to 127.0.0.1:`rtp_port` (a socket the test
@@ -154,8 +154,8 @@ fn reply(status: &str, extra: &str) -> String {
 
 fn ok_with_sdp(port: &str, pcma: bool, lost: bool) -> String {
     let (pt, name) = if pcma { (8, "PCMA") } else { (0, "PCMU") };
-    // SIPp drops a copy of the 200 OK half the time; its retransmissions follow.
-    let lost = if lost { " lost=\"50\"" } else { "" };
+    // SIPp drops each copy of the 200 OK with a 30 % chance; retransmissions follow.
+    let lost = if lost { " lost=\"30\"" } else { "" };
     format!(
         "  <send retrans=\"500\"{lost}><![CDATA[\nSIP/2.0 200 OK\n{REPLY_HEADERS}\nContent-Type: application/sdp\nContent-Length: [len]\n\nv=0\no=sipp 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio {port} RTP/AVP {pt}\na=rtpmap:{pt} {name}/8000\na=ptime:20\n]]></send>\n"
     )
