@@ -288,11 +288,25 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
-/// A process killed (SIGKILL) and reaped when dropped.
+/// A peer started in its own process group, killed with every process it forked
+/// (Kamailio's workers outlive their parent) and reaped when dropped.
 struct Process(Child);
+
+/// Start `cmd` as the leader of a new process group.
+fn spawn_group(cmd: &mut Command) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0).spawn()
+}
 
 impl Drop for Process {
     fn drop(&mut self) {
+        // SIGKILL to the group (its id is the leader's pid); `unsafe` is forbidden here,
+        // so through kill(1).
+        let _ = Command::new("kill")
+            .args(["-9", "--", &format!("-{}", self.0.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -339,9 +353,8 @@ pub fn sipp(uas: Uas, transport: Transport, calls: u32) -> SippPeer {
         if transport == Transport::Tcp {
             cmd.args(["-t", "t1"]);
         }
-        let mut child = cmd
-            .spawn()
-            .expect("sipp (Debian sip-tester) is needed; .ci/run installs it");
+        let mut child =
+            spawn_group(&mut cmd).expect("sipp (Debian sip-tester) is needed; .ci/run installs it");
         std::thread::sleep(Duration::from_millis(1));
         let deadline = Instant::now() + Duration::from_secs(10);
         let tcp = transport == Transport::Tcp;
@@ -452,6 +465,7 @@ pub fn baresip(mode: BaresipMode) -> Baresip {
         let port = free_udp_port();
         let config = format!(
             "sip_listen 127.0.0.1:{port}\n\
+             net_interface 127.0.0.1\n\
              audio_player aubridge,nil\n\
              audio_source aufile,{}\n\
              audio_alert aubridge,nil\n\
@@ -481,14 +495,15 @@ pub fn baresip(mode: BaresipMode) -> Baresip {
             ),
         )
         .unwrap();
-        let mut child = Command::new("baresip")
-            .arg("-f")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("baresip (Debian baresip-core) is needed; .ci/run installs it");
+        let mut child = spawn_group(
+            Command::new("baresip")
+                .arg("-f")
+                .arg(dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("baresip (Debian baresip-core) is needed; .ci/run installs it");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if UdpSocket::bind(("127.0.0.1", port)).is_err() {
@@ -674,18 +689,19 @@ onreply_route {{ xlog("L_NOTICE", "RPL $rs $rm cseq=$cs\n"); }}
         let cfg = dir.path().join("kamailio.cfg");
         std::fs::write(&cfg, config).unwrap();
         let log_file = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new("kamailio")
-            .arg("-f")
-            .arg(&cfg)
-            .args(["-DD", "-E", "-w"])
-            .arg(dir.path())
-            .arg("-P")
-            .arg(dir.path().join("kamailio.pid"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("kamailio is needed; .ci/run installs it");
+        let mut child = spawn_group(
+            Command::new("kamailio")
+                .arg("-f")
+                .arg(&cfg)
+                .args(["-DD", "-E", "-w"])
+                .arg(dir.path())
+                .arg("-P")
+                .arg(dir.path().join("kamailio.pid"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log_file),
+        )
+        .expect("kamailio is needed; .ci/run installs it");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if UdpSocket::bind(("127.0.0.1", port)).is_err() {
