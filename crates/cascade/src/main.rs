@@ -144,7 +144,7 @@ fn print_banner(app: &Application) {
             demo.viber_sender.name
         );
         println!();
-        println!("Try it (every channel is a sandbox until real providers are configured):");
+        println!("Try it (a channel with no SMSC or provider configured runs in the sandbox):");
         println!();
         println!(
             "  TOKEN=$(curl -s -u '{app_id}:{secret}' -d grant_type=client_credentials {base}/oauth/token \\"

@@ -491,7 +491,7 @@ async fn calls_over_tcp_complete() {
 }
 
 #[tokio::test]
-async fn a_lost_200_ok_is_retransmitted_and_acknowledged() {
+async fn a_repeated_200_ok_is_acknowledged_again() {
     let peer = sipp(
         Uas::LossyOk {
             audio: Audio::Human,
@@ -509,7 +509,12 @@ async fn a_lost_200_ok_is_retransmitted_and_acknowledged() {
         .await;
     let call = wait_call(&app, &id).await;
     assert_eq!(status_of(&call), "Completed", "{call:#}");
-    assert!(peer.count_received("ACK") >= 1);
+    assert_eq!(
+        peer.count_received("ACK"),
+        2,
+        "the repeated 200 OK was ACKed again: {}",
+        peer.messages()
+    );
 }
 
 #[tokio::test]
@@ -753,5 +758,65 @@ async fn a_call_cut_by_kill_9_ends_interrupted_and_is_never_dialled_again() {
         peer.count_received("INVITE"),
         1,
         "no second INVITE for the step"
+    );
+}
+
+/// Serve `body` as a WAV over HTTP on loopback; returns its URL.
+async fn serve_wav(body: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            });
+        }
+    });
+    format!("http://{addr}/prompt.wav")
+}
+
+#[tokio::test]
+async fn a_play_verb_fetches_a_wav_and_the_callee_hears_it_resampled() {
+    // A 22.05 kHz recording: what the callee hears went through the resampler.
+    let wav = std::fs::read(fixtures().greeting_22k()).unwrap();
+    let url = serve_wav(wav).await;
+    let callee = baresip(BaresipMode::AutoAnswer {
+        audio: Audio::Human,
+    });
+    let app = app_with(callee.addr, "").await;
+    let step = json!({
+        "type": "Voice", "order": 1, "from": "+306900000000", "to": direct(callee.addr),
+        "dialPlan": {"verbs": [{"type": "PLAY", "fileURL": url}]}
+    });
+    let id = app.send_flow(&flow(vec![step])).await;
+    let call = wait_call(&app, &id).await;
+    assert_eq!(status_of(&call), "Completed", "{call:#}");
+    let heard = wav_stats(&callee.wait_recording(Duration::from_secs(10)));
+    // The same recording resampled by sox: its voiced time is what the callee should hear.
+    let source = wav_stats(&fixtures().greeting_8k());
+    let played = source.seconds;
+    assert!(
+        (heard.voiced_seconds - source.voiced_seconds).abs() <= 0.15 * source.voiced_seconds,
+        "heard {heard:?}, the recording holds {source:?}"
+    );
+    let duration = call["duration"].as_f64().unwrap();
+    assert!(
+        (duration - played).abs() <= 2.0,
+        "duration {duration} for {played:.1} s"
     );
 }

@@ -5,8 +5,8 @@
 //! Audio fixtures are made once per test process with `espeak-ng` and `sox`.
 //!
 //! - [`fixtures`]: a human "Hello?" and a machine greeting with a beep, as 16-bit 8 kHz
-//!   WAVs (baresip's source) and μ-law / A-law WAVs (SIPp's `rtp_stream` sends the data
-//!   as it is);
+//!   WAVs (baresip's source) and raw μ-law / A-law (SIPp's `rtp_stream` sends a file as
+//!   it is, header and all);
 //! - [`sipp`] with a [`Uas`] scenario; [`SippPeer::count_received`] reads its trace;
 //! - [`baresip`] ([`BaresipMode`]); [`Baresip::wait_recording`] and [`wav_stats`];
 //! - [`kamailio`] with [`KamailioRoutes`]; [`Kamailio::count`] reads its log.
@@ -28,6 +28,16 @@ pub struct Fixtures {
 impl Fixtures {
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+
+    /// The machine greeting as espeak-ng wrote it: 22.05 kHz, 16-bit.
+    pub fn greeting_22k(&self) -> PathBuf {
+        self.path("greet22k.wav")
+    }
+
+    /// The same, resampled to 8 kHz by sox.
+    pub fn greeting_8k(&self) -> PathBuf {
+        self.path("greet8k.wav")
     }
 }
 
@@ -83,9 +93,11 @@ pub fn fixtures() -> &'static Fixtures {
         // something the tests should depend on.
         sox("human_8k.wav sil60.wav human_long_8k.wav");
         sox("machine_8k.wav sil60.wav machine_long_8k.wav");
-        sox("human_8k.wav -e u-law human_ulaw.wav");
-        sox("human_8k.wav -e a-law human_alaw.wav");
-        sox("machine_8k.wav -e u-law machine_ulaw.wav");
+        // Raw G.711: SIPp's rtp_stream sends the file as it is, a WAV header included
+        // (a click at the start of the stream).
+        sox("human_8k.wav -t raw -e u-law human.ulaw");
+        sox("human_8k.wav -t raw -e a-law human.alaw");
+        sox("machine_8k.wav -t raw -e u-law machine.ulaw");
         let machine_speech_s = seconds_of(&d.join("greet8k.wav")) + 0.3;
         Fixtures {
             dir,
@@ -130,8 +142,8 @@ pub enum Uas {
     },
     /// 488 Not Acceptable Here.
     NotAcceptable,
-    /// As `Answer`, with copies of the 200 OK lost at random (30 % of them): the
-    /// caller must ACK whichever retransmission reaches it.
+    /// As `Answer`, with the caller's first ACK taken as lost: SIPp repeats its 200 OK
+    /// and the caller must ACK it again (UDP only).
     LossyOk { audio: Audio },
     /// Answers with an SDP whose audio goes to 127.0.0.1:`rtp_port` (a socket the test
     /// holds), PCMA only when `pcma`; waits for BYE.
@@ -152,21 +164,19 @@ fn reply(status: &str, extra: &str) -> String {
     )
 }
 
-fn ok_with_sdp(port: &str, pcma: bool, lost: bool) -> String {
+fn ok_with_sdp(port: &str, pcma: bool) -> String {
     let (pt, name) = if pcma { (8, "PCMA") } else { (0, "PCMU") };
-    // SIPp drops each copy of the 200 OK with a 30 % chance; retransmissions follow.
-    let lost = if lost { " lost=\"30\"" } else { "" };
     format!(
-        "  <send retrans=\"500\"{lost}><![CDATA[\nSIP/2.0 200 OK\n{REPLY_HEADERS}\nContent-Type: application/sdp\nContent-Length: [len]\n\nv=0\no=sipp 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio {port} RTP/AVP {pt}\na=rtpmap:{pt} {name}/8000\na=ptime:20\n]]></send>\n"
+        "  <send retrans=\"500\"><![CDATA[\nSIP/2.0 200 OK\n{REPLY_HEADERS}\nContent-Type: application/sdp\nContent-Length: [len]\n\nv=0\no=sipp 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio {port} RTP/AVP {pt}\na=rtpmap:{pt} {name}/8000\na=ptime:20\n]]></send>\n"
     )
 }
 
 fn play(audio: Audio) -> String {
     let f = fixtures();
     let (file, codec) = match audio {
-        Audio::Human => (f.path("human_ulaw.wav"), "PCMU/8000"),
-        Audio::HumanPcma => (f.path("human_alaw.wav"), "PCMA/8000"),
-        Audio::Machine => (f.path("machine_ulaw.wav"), "PCMU/8000"),
+        Audio::Human => (f.path("human.ulaw"), "PCMU/8000"),
+        Audio::HumanPcma => (f.path("human.alaw"), "PCMA/8000"),
+        Audio::Machine => (f.path("machine.ulaw"), "PCMU/8000"),
         Audio::Silent => return String::new(),
     };
     format!(
@@ -181,8 +191,15 @@ fn answer(audio: Audio, bye_after_ms: Option<u64>, lost: bool) -> String {
     x.push_str(&ok_with_sdp(
         "[rtpstream_audio_port]",
         audio == Audio::HumanPcma,
-        lost,
     ));
+    if lost {
+        // The first ACK is taken as lost: 250 ms later (before SIPp repeats its 200 at
+        // 500 ms) the next step waits for the ACK of the repeated 200. (Losing copies of
+        // the 200 instead only delays the one the caller sees: it never ACKs twice.)
+        x.push_str(
+            "  <recv request=\"ACK\" lost=\"100\" timeout=\"250\" ontimeout=\"reack\"/>\n  <label id=\"reack\"/>\n",
+        );
+    }
     if bye_after_ms.is_some() {
         // The callee's own BYE needs the dialog's From and To (SIPp refuses variables
         // that are never used, so they are only taken here).
@@ -269,7 +286,7 @@ fn scenario(uas: &Uas) -> String {
         }
         Uas::MediaTo { rtp_port, pcma } => {
             x.push_str(&reply("180 Ringing", ""));
-            x.push_str(&ok_with_sdp(&rtp_port.to_string(), *pcma, false));
+            x.push_str(&ok_with_sdp(&rtp_port.to_string(), *pcma));
             x.push_str("  <recv request=\"ACK\" crlf=\"true\"/>\n");
             x.push_str("  <recv request=\"BYE\" timeout=\"60000\"/>\n");
             x.push_str("  <send><![CDATA[\nSIP/2.0 200 OK\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\nContent-Length: 0\n\n]]></send>\n");
