@@ -14,6 +14,7 @@ mod callbacks;
 mod engine_tx;
 mod error;
 mod model;
+pub mod postgres;
 mod sandbox;
 mod search;
 pub mod sqlite;
