@@ -217,9 +217,11 @@ pub(crate) async fn job_submitted<T: FlowTx + ?Sized>(
     now: Timestamp,
 ) -> Result<Applied> {
     tx.delete_job(job.id).await?;
-    let mut flow = load(tx, job.flow_id).await?;
+    // The ids before the flow: a backend that locks both (PostgreSQL) takes them in the
+    // order a report does (its id, then its flow), so the two never wait on each other.
     tx.insert_provider_refs(provider, job.flow_id, job.order, &provider_ids, now)
         .await?;
+    let mut flow = load(tx, job.flow_id).await?;
     let held = tx.take_held_reports(provider, &provider_ids).await?;
     let mut events = Vec::with_capacity(1 + held.len());
     for (pmid, report) in held {

@@ -270,3 +270,17 @@ pub struct InboundMatch {
     /// The answered message's own `trackingId`.
     pub message_id: String,
 }
+
+/// A channel's bit in `flows.channels` (both stores).
+pub(crate) fn channel_bit(channel: cascade_core::Channel) -> i64 {
+    match channel {
+        cascade_core::Channel::Sms => 1,
+        cascade_core::Channel::Viber => 2,
+        cascade_core::Channel::Voice => 4,
+    }
+}
+
+/// `flows.channels` of a flow whose steps use `channels`.
+pub(crate) fn channel_set(channels: impl IntoIterator<Item = cascade_core::Channel>) -> i64 {
+    channels.into_iter().fold(0, |set, c| set | channel_bit(c))
+}

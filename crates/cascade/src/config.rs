@@ -25,7 +25,12 @@ pub const DEFAULT_SANDBOX_SMPP_LISTEN: &str = "127.0.0.1:2775";
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: String,
+    /// `sqlite://…` or `postgres://…` (never logged: it may hold a password).
     pub database_url: String,
+    /// This node's id (`CASCADE_NODE_ID`, default host name + process id).
+    pub node_id: String,
+    /// How long a node's leases on shared work last (`CASCADE_LEASE_MS`).
+    pub lease_ms: i64,
     pub admin_token: Option<SecretString>,
     /// `(applicationId, secret)` from `CASCADE_BOOTSTRAP_APPLICATION`.
     pub bootstrap_application: Option<(String, SecretString)>,
@@ -124,6 +129,8 @@ fn invalid(name: &'static str, message: impl Into<String>) -> ConfigError {
 struct FileConfig {
     listen: Option<String>,
     database_url: Option<String>,
+    node_id: Option<String>,
+    lease_ms: Option<i64>,
     admin_token: Option<String>,
     bootstrap_application: Option<String>,
     allow_private_callbacks: Option<bool>,
@@ -196,18 +203,34 @@ impl Config {
         let database_url = var("CASCADE_DATABASE_URL")
             .or(fc.database_url)
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        let postgres = cascade_store::postgres::is_postgres_url(&database_url);
+        if !database_url.starts_with("sqlite:") && !postgres {
             return Err(invalid(
                 "CASCADE_DATABASE_URL",
-                "PostgreSQL is not supported by this version yet; use an sqlite:// URL",
+                "must start with sqlite://, postgres:// or postgresql://",
             ));
         }
-        if !database_url.starts_with("sqlite:") {
-            return Err(invalid(
-                "CASCADE_DATABASE_URL",
-                "must start with sqlite:// (or postgres:// once supported)",
-            ));
+        if postgres && let Err(problem) = cascade_store::postgres::check_url(&database_url) {
+            return Err(invalid("CASCADE_DATABASE_URL", problem));
         }
+        let node_id = var("CASCADE_NODE_ID")
+            .or(fc.node_id)
+            .unwrap_or_else(default_node_id);
+        if node_id.is_empty() || node_id.len() > 100 {
+            return Err(invalid("CASCADE_NODE_ID", "must be 1–100 characters"));
+        }
+        let lease_ms = match var("CASCADE_LEASE_MS").or(fc.lease_ms.map(|v| v.to_string())) {
+            None => 15_000,
+            Some(text) => match text.parse::<i64>() {
+                Ok(v) if (1_000..=600_000).contains(&v) => v,
+                _ => {
+                    return Err(invalid(
+                        "CASCADE_LEASE_MS",
+                        format!("{text:?} is not a number of milliseconds from 1000 to 600000"),
+                    ));
+                }
+            },
+        };
         let admin_token = var("CASCADE_ADMIN_TOKEN").or(fc.admin_token);
         if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(invalid(
@@ -453,6 +476,8 @@ impl Config {
             voice_submit_window,
             listen,
             database_url,
+            node_id,
+            lease_ms,
             admin_token: admin_token.map(SecretString::from),
             bootstrap_application,
             allow_private_callbacks,
@@ -514,6 +539,16 @@ fn parse_num<T: std::str::FromStr>(name: &'static str, v: &str) -> Result<T, Con
     v.trim()
         .parse()
         .map_err(|_| invalid(name, format!("{v:?} is not a number")))
+}
+
+/// The host name and this process's id: unique among live nodes.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}-{}", std::process::id())
 }
 
 #[cfg(test)]

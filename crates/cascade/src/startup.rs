@@ -67,7 +67,33 @@ pub enum Opener {
 /// When the directory or database cannot be created or migrated, or (for a server) when
 /// another server holds the store.
 pub async fn open_store(config: &Config, opener: Opener) -> anyhow::Result<Arc<dyn Store>> {
+    if cascade_store::postgres::is_postgres_url(&config.database_url) {
+        return open_postgres(&config.database_url, &config.node_id).await;
+    }
     open_sqlite(&config.database_url, config.durability, opener).await
+}
+
+/// Connect to PostgreSQL and migrate, waiting for the database while it cannot be
+/// reached (scale-out §1: a node never gives up on an unreachable database). A URL
+/// that cannot be read fails at once. Nothing logged names the URL.
+///
+/// # Errors
+/// A URL that is not a PostgreSQL URL.
+pub async fn open_postgres(url: &str, node_id: &str) -> anyhow::Result<Arc<dyn Store>> {
+    use cascade_store::postgres::{PgConfig, PgStore};
+    let config = PgConfig::new(url, node_id);
+    let mut wait = std::time::Duration::from_millis(250);
+    loop {
+        match PgStore::open(&config).await {
+            Ok(store) => return Ok(Arc::new(store)),
+            Err(cascade_store::StoreError::Io(problem)) => anyhow::bail!("{problem}"),
+            Err(e) => {
+                tracing::warn!(error = %cascade_core::error_chain(&e), retry_in_ms = wait.as_millis() as u64, "PostgreSQL is not reachable yet");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 /// Open (and create, with its directory) the SQLite store at `url`.

@@ -117,11 +117,14 @@ fn start_cluster() -> Result<TestServer, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    // Test applications are not always shut down (their runtimes just end), and their
+    // pools' connections would stay open: the server closes any idle for 15 s (the pool
+    // tests a connection before handing it out, so a live one is reopened).
     let mut last = String::new();
     for _ in 0..5 {
         let port = free_port();
         let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400",
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000 -c idle_session_timeout=15s",
             dir.display()
         );
         let log = dir.join("postgres.log").to_string_lossy().into_owned();

@@ -13,8 +13,14 @@
 //! - [`tenancy`], [`callbacks`], [`sandbox`], [`search`]: the other traits;
 //! - [`cluster`]: a throwaway PostgreSQL cluster for tests.
 
+mod callbacks;
 pub mod cluster;
+mod flows;
 mod migrate;
+mod sandbox;
+mod search;
+mod tenancy;
+mod tx;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -60,6 +66,29 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// Check a PostgreSQL URL without connecting. The problem never repeats the URL (it
+/// may hold a password).
+///
+/// # Errors
+/// What is wrong, in words.
+pub fn check_url(url: &str) -> std::result::Result<(), String> {
+    match PgConnectOptions::from_str(url) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let secret = url.split_once("://").map_or(url, |(_, rest)| rest);
+            let said = e.to_string();
+            let said = if secret.is_empty() {
+                said
+            } else {
+                said.replace(secret, "…")
+            };
+            Err(format!(
+                "not a PostgreSQL URL like postgres://user:password@host:5432/cascade ({said})"
+            ))
+        }
+    }
+}
+
 /// Whether `url` selects PostgreSQL.
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -87,4 +116,25 @@ impl PgStore {
             node_id: config.node_id.clone(),
         })
     }
+}
+
+#[async_trait::async_trait]
+impl crate::Store for PgStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub(crate) fn to_u32(v: i64) -> Result<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is out of range")))
+}
+
+pub(crate) fn parse_flow_id(text: &str) -> Result<cascade_core::FlowId> {
+    cascade_core::FlowId::parse(text)
+        .map_err(|e| StoreError::Corrupt(format!("flow id {text}: {e}")))
 }

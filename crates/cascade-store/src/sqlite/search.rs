@@ -54,7 +54,7 @@
 //!   narrows them).
 
 use async_trait::async_trait;
-use cascade_core::Channel;
+
 use cascade_core::search::{Equality, Filter, SearchQuery, SearchText, SortField, TextOperator};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
@@ -83,19 +83,7 @@ const BROAD_LIMIT: i64 = 100_000;
 /// `flow_counts.day` is `created_at` in whole UTC days (floored).
 const DAY_MS: i64 = 86_400_000;
 
-/// A channel's bit in `flows.channels`.
-pub(super) fn channel_bit(channel: Channel) -> i64 {
-    match channel {
-        Channel::Sms => 1,
-        Channel::Viber => 2,
-        Channel::Voice => 4,
-    }
-}
-
-/// `flows.channels` of a flow whose steps use `channels`.
-pub(super) fn channel_set(channels: impl IntoIterator<Item = Channel>) -> i64 {
-    channels.into_iter().fold(0, |set, c| set | channel_bit(c))
-}
+pub(super) use crate::model::{channel_bit, channel_set};
 
 #[async_trait]
 impl SearchStore for SqliteStore {
@@ -572,6 +560,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use cascade_core::Channel;
     use crate::sqlite::SqliteConfig;
     use crate::{Account, FlowStore, TenancyStore};
 

@@ -2,7 +2,7 @@
 //! backend, so backends cannot drift apart. Each test takes a fresh, empty store from the
 //! backend's opener and uses nothing but the traits.
 //!
-//! A backend joins with one line at the bottom:
+//! SQLite and PostgreSQL run every case. A backend joins with one line at the bottom:
 //! `with_every_case!(suite, name, opener);`.
 
 mod callbacks;
@@ -65,3 +65,4 @@ macro_rules! with_every_case {
 }
 
 with_every_case!(suite, sqlite, crate::support::sqlite);
+with_every_case!(suite, postgres, crate::support::postgres);

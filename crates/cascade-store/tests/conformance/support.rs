@@ -37,6 +37,20 @@ pub async fn sqlite() -> Opened {
     }
 }
 
+/// PostgreSQL: a fresh database on the test server (a throwaway cluster, or
+/// `CASCADE_TEST_DATABASE_URL`).
+pub async fn postgres() -> Opened {
+    use cascade_store::postgres::{PgConfig, PgStore, cluster};
+    let url = cluster::fresh_database().await;
+    let store = PgStore::open(&PgConfig::new(url, "conformance"))
+        .await
+        .expect("the store opens");
+    Opened {
+        store: Arc::new(store),
+        keep: Box::new(()),
+    }
+}
+
 /// A store with one account (100 EUR) and an application in it.
 pub struct Fixture {
     pub store: Arc<dyn Store>,

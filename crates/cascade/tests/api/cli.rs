@@ -12,10 +12,7 @@ fn admin(app: &TestApp, args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_cascade"))
         .arg("admin")
         .args(args)
-        .env(
-            "CASCADE_DATABASE_URL",
-            format!("sqlite://{}", app.db_path.display()),
-        )
+        .env("CASCADE_DATABASE_URL", app.database_url.clone())
         .env("CASCADE_ADMIN_TOKEN", ADMIN_TOKEN)
         .env_remove("CASCADE_CONFIG")
         .output()
@@ -189,10 +186,7 @@ async fn a_second_server_in_the_same_process_is_refused_but_admin_commands_still
                 "CASCADE_SANDBOX_SMPP_LISTEN".to_owned(),
                 "127.0.0.1:0".to_owned(),
             ),
-            (
-                "CASCADE_DATABASE_URL".to_owned(),
-                format!("sqlite://{}", app.db_path.display()),
-            ),
+            ("CASCADE_DATABASE_URL".to_owned(), app.database_url.clone()),
             ("CASCADE_ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
         ]),
     )

@@ -4,7 +4,7 @@
 //! call the tests make. Logs stay quiet unless `TEST_LOG` is set.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,23 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const PHONE: &str = "+306912345678";
 
 static LOGS: Once = Once::new();
+
+/// Which store the black-box tests run against: each test binary says (`api` SQLite,
+/// `api_postgres` PostgreSQL); the tests are the same files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty store for one test: an SQLite file in `dir`, or a new database on the
+/// PostgreSQL test server (a throwaway cluster, or `CASCADE_TEST_DATABASE_URL`).
+pub async fn fresh_database_url(dir: &std::path::Path) -> String {
+    match crate::BACKEND {
+        Backend::Sqlite => format!("sqlite://{}", dir.join("cascade.db").display()),
+        Backend::Postgres => cascade_store::postgres::cluster::fresh_database().await,
+    }
+}
 
 fn init_logs() {
     LOGS.call_once(|| {
@@ -36,7 +53,8 @@ pub struct TestApp {
     pub app_id: String,
     pub app_secret: String,
     pub sender_id: String,
-    pub db_path: PathBuf,
+    /// The store's URL (an SQLite file, or a PostgreSQL database of its own).
+    pub database_url: String,
     /// The running server's store, for looks the API does not offer.
     store: Arc<dyn Store>,
     token: tokio::sync::OnceCell<String>,
@@ -96,14 +114,11 @@ pub async fn spawn_app_with_file(toml: &str, settings: &[(&str, &str)]) -> TestA
 async fn spawn_app_configured(toml: Option<&str>, settings: &[(&str, &str)]) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let db_path = dir.path().join("cascade.db");
+    let database_url = fresh_database_url(dir.path()).await;
     let mut env: HashMap<String, String> = HashMap::from([
         ("CASCADE_LISTEN".into(), "127.0.0.1:0".into()),
         ("CASCADE_SANDBOX_SMPP_LISTEN".into(), "127.0.0.1:0".into()),
-        (
-            "CASCADE_DATABASE_URL".into(),
-            format!("sqlite://{}", db_path.display()),
-        ),
+        ("CASCADE_DATABASE_URL".into(), database_url.clone()),
         ("CASCADE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
     ]);
     if let Some(toml) = toml {
@@ -127,7 +142,7 @@ async fn spawn_app_configured(toml: Option<&str>, settings: &[(&str, &str)]) -> 
         app_id: String::new(),
         app_secret: String::new(),
         sender_id: String::new(),
-        db_path,
+        database_url,
         token: tokio::sync::OnceCell::new(),
         env,
         shutdown: Some(server.shutdown),

@@ -4,6 +4,9 @@
 
 mod helpers;
 
+/// The store these tests run against (`api_postgres` runs the same files on PostgreSQL).
+pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
+
 mod accounts;
 mod auth;
 mod callbacks;
@@ -22,6 +25,7 @@ mod sip;
 mod sip_peers;
 mod smpp;
 mod sms_parts;
+mod sqlite_store;
 mod tracking;
 mod ttl;
 mod twilio;

@@ -876,7 +876,12 @@ async fn a_sandbox_scenario_scripts_replies_for_viber_and_over_smpp_for_sms() {
 }
 
 /// `cascade serve` as its own process, so it can be killed with SIGKILL.
-async fn serve(dir: &std::path::Path, port: u16, config: &str) -> tokio::process::Child {
+async fn serve(
+    dir: &std::path::Path,
+    database: &str,
+    port: u16,
+    config: &str,
+) -> tokio::process::Child {
     use tokio::io::AsyncBufReadExt;
     let path = dir.join("cascade.toml");
     std::fs::write(&path, config).unwrap();
@@ -886,10 +891,7 @@ async fn serve(dir: &std::path::Path, port: u16, config: &str) -> tokio::process
         .env("CASCADE_LISTEN", format!("127.0.0.1:{port}"))
         .env("CASCADE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("CASCADE_SANDBOX_SMPP_LISTEN", "127.0.0.1:0")
-        .env(
-            "CASCADE_DATABASE_URL",
-            format!("sqlite://{}", dir.join("c.db").display()),
-        )
+        .env("CASCADE_DATABASE_URL", database)
         .env("CASCADE_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
@@ -935,7 +937,8 @@ async fn kill_9_between_the_provider_taking_a_message_and_cascade_recording_it_r
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let config = vonage_section("vonage-viber", &mock.base, 1, false);
-    let mut first = serve(dir.path(), port, &config).await;
+    let database = fresh_database_url(dir.path()).await;
+    let mut first = serve(dir.path(), &database, port, &config).await;
 
     let account = admin_json(
         &base,
@@ -1005,7 +1008,7 @@ async fn kill_9_between_the_provider_taking_a_message_and_cascade_recording_it_r
     .await;
     first.kill().await.expect("kill -9");
 
-    let _second = serve(dir.path(), port, &config).await;
+    let _second = serve(dir.path(), &database, port, &config).await;
     let t = token(http.clone(), base.clone()).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let tracking = loop {

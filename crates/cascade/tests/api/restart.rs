@@ -2,7 +2,6 @@
 //! same store, and check that every flow finishes with nothing lost or sent twice.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -17,17 +16,18 @@ const APP: &str = "restart-app";
 const SECRET: &str = "restart-secret-123";
 
 /// The `cascade serve` process.
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub child: Child,
+    pub base: String,
 }
 
-async fn start(db: &Path) -> Server {
+/// `cascade serve` on the store at `database` (a URL), once it listens.
+pub(crate) async fn start(database: &str) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cascade"))
         .arg("serve")
         .env("CASCADE_LISTEN", "127.0.0.1:0")
         .env("CASCADE_SANDBOX_SMPP_LISTEN", "127.0.0.1:0")
-        .env("CASCADE_DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("CASCADE_DATABASE_URL", database)
         .env("CASCADE_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("CASCADE_BOOTSTRAP_APPLICATION", format!("{APP}:{SECRET}"))
         .env("CASCADE_SANDBOX_MINUTE_MS", "100")
@@ -56,7 +56,7 @@ async fn start(db: &Path) -> Server {
 
 impl Server {
     /// SIGKILL: no shutdown code runs.
-    async fn kill_9(mut self) {
+    pub(crate) async fn kill_9(mut self) {
         self.child.kill().await.expect("kill -9");
     }
 }
@@ -149,7 +149,7 @@ fn message_status(t: &Value, i: usize) -> String {
 #[tokio::test]
 async fn kill_9_mid_flow_loses_nothing_and_sends_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cascade.db");
+    let db = fresh_database_url(dir.path()).await;
 
     // --- first life: a flow waits on its SMS TTL (a durable timer) ---
     let server = start(&db).await;
@@ -279,7 +279,7 @@ async fn kill_9_mid_flow_loses_nothing_and_sends_nothing_twice() {
 #[tokio::test]
 async fn a_call_whose_report_is_owed_completes_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cascade.db");
+    let db = fresh_database_url(dir.path()).await;
     let server = start(&db).await;
     let base = server.base.clone();
     admin(
@@ -305,50 +305,4 @@ async fn a_call_whose_report_is_owed_completes_after_a_crash() {
     assert_eq!(t["messages"][0]["duration"], 5);
     assert_eq!(price(&t["totalPrice"]), 100_000, "charged once");
     server.kill_9().await;
-}
-
-/// `cascade serve` on `db` run to completion (it is expected to refuse to start).
-async fn serve_once(db: &Path) -> std::process::Output {
-    let run = Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .arg("serve")
-        .env("CASCADE_LISTEN", "127.0.0.1:0")
-        .env("CASCADE_SANDBOX_SMPP_LISTEN", "127.0.0.1:0")
-        .env("CASCADE_DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("CASCADE_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("a refused server exits at once")
-        .expect("the cascade binary runs")
-}
-
-#[tokio::test]
-async fn a_second_server_on_the_same_store_is_refused_and_names_the_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cascade.db");
-    let first = start(&db).await;
-    let pid = first.child.id().expect("the first server runs");
-
-    let second = serve_once(&db).await;
-    assert!(!second.status.success(), "the second server must not run");
-    let said = String::from_utf8_lossy(&second.stderr);
-    assert!(
-        said.contains("is in use by another server") && said.contains(&format!("pid {pid} ")),
-        "the refusal names the holder: {said}"
-    );
-    // The first one is untouched: it still answers.
-    let r = reqwest::get(format!("{}/healthz", first.base))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-
-    // A crash leaves no stale lock: the next server starts at once.
-    first.kill_9().await;
-    let next = start(&db).await;
-    let r = reqwest::get(format!("{}/healthz", next.base))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
 }

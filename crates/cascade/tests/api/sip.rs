@@ -634,7 +634,11 @@ async fn the_dial_plan_plays_in_each_of_the_fourteen_languages() {
 
 /// `cascade serve` as a child process (so it can be SIGKILLed) with a bootstrap
 /// application, on `db`, with the configuration `toml`. Returns it and its base URL.
-async fn serve_process(dir: &std::path::Path, toml: &str) -> (tokio::process::Child, String) {
+async fn serve_process(
+    dir: &std::path::Path,
+    database: &str,
+    toml: &str,
+) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
     let config = dir.join("cascade.toml");
     std::fs::write(&config, toml).unwrap();
@@ -643,10 +647,7 @@ async fn serve_process(dir: &std::path::Path, toml: &str) -> (tokio::process::Ch
         .env("CASCADE_CONFIG", &config)
         .env("CASCADE_LISTEN", "127.0.0.1:0")
         .env("CASCADE_SANDBOX_SMPP_LISTEN", "127.0.0.1:0")
-        .env(
-            "CASCADE_DATABASE_URL",
-            format!("sqlite://{}", dir.join("c.db").display()),
-        )
+        .env("CASCADE_DATABASE_URL", database)
         .env("CASCADE_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("CASCADE_BOOTSTRAP_APPLICATION", "sip-app:sip-secret-12345")
         .env("RUST_LOG", "warn")
@@ -709,7 +710,8 @@ async fn a_call_cut_by_kill_9_ends_interrupted_and_is_never_dialled_again() {
     );
     let dir = tempfile::tempdir().unwrap();
     let toml = section(peer.addr, "");
-    let (mut first, base) = serve_process(dir.path(), &toml).await;
+    let database = fresh_database_url(dir.path()).await;
+    let (mut first, base) = serve_process(dir.path(), &database, &toml).await;
     let http = reqwest::Client::new();
     let token = bearer(&http, &base).await;
     let id = http
@@ -741,7 +743,7 @@ async fn a_call_cut_by_kill_9_ends_interrupted_and_is_never_dialled_again() {
     }
     first.kill().await.expect("kill -9");
 
-    let (_second, base) = serve_process(dir.path(), &toml).await;
+    let (_second, base) = serve_process(dir.path(), &database, &toml).await;
     let token = bearer(&http, &base).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let call = loop {
