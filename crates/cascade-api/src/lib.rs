@@ -35,6 +35,10 @@ pub struct ApiSettings {
     pub allow_private_callbacks: bool,
     /// The per-application rate limit unless an application has its own (0 = off).
     pub rate_limit: RateLimit,
+    /// This node's id (`CASCADE_NODE_ID`), and how long a node counts as live after
+    /// its last heartbeat (`CASCADE_LEASE_MS`).
+    pub node_id: String,
+    pub lease_ms: i64,
 }
 
 impl Default for ApiSettings {
@@ -45,6 +49,8 @@ impl Default for ApiSettings {
             ttl_clock: TtlClock::default(),
             body_limit: 1024 * 1024,
             allow_private_callbacks: false,
+            node_id: "local".into(),
+            lease_ms: 15_000,
             rate_limit: RateLimit {
                 per_second: 1000,
                 burst: 2000,
@@ -227,6 +233,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/admin/callbacks", get(routes::callbacks::list))
         .route("/admin/inbound", get(routes::inbound::list))
+        .route("/admin/nodes", get(routes::nodes::list))
         .route(
             "/admin/callbacks/{callback_id}/redeliver",
             post(routes::callbacks::redeliver),

@@ -15,6 +15,7 @@ mod engine_tx;
 mod error;
 mod model;
 pub mod postgres;
+mod rows;
 mod sandbox;
 mod search;
 pub mod sqlite;
@@ -199,10 +200,13 @@ pub trait FlowStore: Send + Sync {
         now: Timestamp,
     ) -> Result<bool>;
 
-    /// Calls placed (claimed) whose flow is still running, as (provider, provider
-    /// message id) of their step: after a restart, every one of them was cut (the
-    /// process that carried it is gone), and its step is ended as `Interrupted`.
-    async fn dials_in_flight(&self) -> Result<Vec<(String, String)>>;
+    /// Calls placed (claimed) whose flow is still running and whose carrier is gone, as
+    /// (provider, provider message id) of their step: their steps are ended as
+    /// `Interrupted`. A store one server owns (SQLite) lists every such call — at
+    /// start-up the process that carried them is gone. A shared store (PostgreSQL) lists
+    /// the calls of nodes without a recent heartbeat, and this node's own only when
+    /// `own_too` (at start-up: a node restarted under the same id).
+    async fn dials_in_flight(&self, own_too: bool) -> Result<Vec<(String, String)>>;
 
     /// Replies, newest first: from `from` (E.164) when given, received at or after
     /// `since` when given, at most `limit`.
@@ -227,6 +231,10 @@ pub trait Store:
 {
     /// Succeeds when the store answers.
     async fn ping(&self) -> Result<()>;
+
+    /// The nodes sharing the store with a heartbeat within `live_ms` of `now`, and the
+    /// work each holds. A store only one server may use (SQLite) knows no nodes: empty.
+    async fn nodes(&self, now: Timestamp, live_ms: i64) -> Result<Vec<NodeRecord>>;
 
     /// Flush and stop background work (the SQLite writer); later calls fail.
     async fn close(&self);

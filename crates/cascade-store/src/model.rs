@@ -284,3 +284,15 @@ pub(crate) fn channel_bit(channel: cascade_core::Channel) -> i64 {
 pub(crate) fn channel_set(channels: impl IntoIterator<Item = cascade_core::Channel>) -> i64 {
     channels.into_iter().fold(0, |set, c| set | channel_bit(c))
 }
+
+/// A node sharing the store (`GET /admin/nodes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub id: String,
+    pub started_at: Timestamp,
+    pub heartbeat: Timestamp,
+    /// Submit jobs, callbacks and sandbox reports it holds leases on now.
+    pub jobs: u64,
+    pub callbacks: u64,
+    pub sandbox_reports: u64,
+}

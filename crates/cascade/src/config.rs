@@ -616,9 +616,15 @@ countries = { GR = 0.03 }
                 "CASCADE_DATABASE_URL",
             ),
             (
-                &[("CASCADE_DATABASE_URL", "postgres://x")],
+                &[(
+                    "CASCADE_DATABASE_URL",
+                    "postgres://u:hunter2@db/cascade?sslmode=sometimes",
+                )],
                 "CASCADE_DATABASE_URL",
             ),
+            (&[("CASCADE_NODE_ID", &"n".repeat(101))], "CASCADE_NODE_ID"),
+            (&[("CASCADE_LEASE_MS", "10")], "CASCADE_LEASE_MS"),
+            (&[("CASCADE_LEASE_MS", "soon")], "CASCADE_LEASE_MS"),
             (
                 &[("CASCADE_BOOTSTRAP_APPLICATION", "no-colon")],
                 "CASCADE_BOOTSTRAP_APPLICATION",
@@ -649,7 +655,31 @@ countries = { GR = 0.03 }
         for (vars, name) in cases {
             let err = Config::load(None, &env(vars)).unwrap_err();
             assert!(err.to_string().starts_with(name), "{vars:?}: {err}");
+            assert!(
+                !err.to_string().contains("hunter2"),
+                "a password is never echoed: {err}"
+            );
         }
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgres_with_a_node_id_and_a_lease() {
+        let c = Config::load(
+            None,
+            &env(&[
+                (
+                    "CASCADE_DATABASE_URL",
+                    "postgresql://cascade:pw@db:5432/cascade",
+                ),
+                ("CASCADE_NODE_ID", "node-a"),
+                ("CASCADE_LEASE_MS", "5000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((c.node_id.as_str(), c.lease_ms), ("node-a", 5000));
+        let c = Config::load(None, &HashMap::new()).unwrap();
+        assert!(c.node_id.ends_with(&format!("-{}", std::process::id())));
+        assert_eq!(c.lease_ms, 15_000);
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub enum Opener {
 /// another server holds the store.
 pub async fn open_store(config: &Config, opener: Opener) -> anyhow::Result<Arc<dyn Store>> {
     if cascade_store::postgres::is_postgres_url(&config.database_url) {
-        return open_postgres(&config.database_url, &config.node_id).await;
+        return open_postgres(&config.database_url, &config.node_id, config.lease_ms).await;
     }
     open_sqlite(&config.database_url, config.durability, opener).await
 }
@@ -79,9 +79,14 @@ pub async fn open_store(config: &Config, opener: Opener) -> anyhow::Result<Arc<d
 ///
 /// # Errors
 /// A URL that is not a PostgreSQL URL.
-pub async fn open_postgres(url: &str, node_id: &str) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_postgres(
+    url: &str,
+    node_id: &str,
+    lease_ms: i64,
+) -> anyhow::Result<Arc<dyn Store>> {
     use cascade_store::postgres::{PgConfig, PgStore};
-    let config = PgConfig::new(url, node_id);
+    let mut config = PgConfig::new(url, node_id);
+    config.lease_ms = lease_ms;
     let mut wait = std::time::Duration::from_millis(250);
     loop {
         match PgStore::open(&config).await {
@@ -295,9 +300,30 @@ impl Application {
         );
         let sink: Arc<dyn ReportSink> = Arc::clone(&runtime) as Arc<dyn ReportSink>;
         late_sink.set(Arc::clone(&sink));
-        end_interrupted_calls(store.as_ref(), sink.as_ref(), clock.as_ref())
+        end_interrupted_calls(store.as_ref(), sink.as_ref(), clock.as_ref(), true)
             .await
             .context("ending the calls a restart cut")?;
+        if cascade_store::postgres::is_postgres_url(&config.database_url) {
+            // Other nodes share the store: a node that dies later cuts its calls then,
+            // and they are ended once its heartbeat is a lease old.
+            let (store, sink, clock) = (Arc::clone(&store), Arc::clone(&sink), Arc::clone(&clock));
+            let every =
+                std::time::Duration::from_millis(u64::try_from(config.lease_ms).unwrap_or(15_000));
+            let stop = runtime.stop_token();
+            runtime.spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(every) => {}
+                    }
+                    if let Err(e) =
+                        end_interrupted_calls(store.as_ref(), sink.as_ref(), clock.as_ref(), false).await
+                    {
+                        tracing::warn!(error = %e, "ending calls of a node that is gone");
+                    }
+                }
+            });
+        }
         runtime.spawn(run_reporter_until_stopped(
             Arc::clone(&store),
             sink,
@@ -316,6 +342,8 @@ impl Application {
                 per_second: config.rate_limit_per_second,
                 burst: config.rate_limit_burst.max(config.rate_limit_per_second),
             },
+            node_id: config.node_id.clone(),
+            lease_ms: config.lease_ms,
         };
         let state = Arc::new(
             ApiState::new(Arc::clone(&runtime), admin, settings)
@@ -471,8 +499,9 @@ async fn end_interrupted_calls(
     store: &dyn Store,
     sink: &dyn ReportSink,
     clock: &dyn Clock,
+    own_too: bool,
 ) -> anyhow::Result<()> {
-    let cut = store.dials_in_flight().await?;
+    let cut = store.dials_in_flight(own_too).await?;
     for (provider, id) in &cut {
         let reason =
             cascade_core::sip_outcome::outcome(&cascade_core::sip_outcome::CallEnd::Interrupted);

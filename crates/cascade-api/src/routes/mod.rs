@@ -4,6 +4,7 @@ pub mod callbacks;
 pub mod failover;
 pub mod health;
 pub mod inbound;
+pub mod nodes;
 pub mod sandbox;
 mod sandbox_wire;
 pub mod search;

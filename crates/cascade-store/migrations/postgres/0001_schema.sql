@@ -93,6 +93,7 @@ CREATE TABLE jobs (
     UNIQUE (flow_id, step_order)
 );
 CREATE INDEX jobs_due ON jobs (due_at);
+CREATE INDEX jobs_claimed_by ON jobs (claimed_by) WHERE claimed_by IS NOT NULL;
 
 CREATE TABLE timers (
     flow_id    TEXT NOT NULL,
@@ -154,7 +155,8 @@ CREATE TABLE sandbox_reports (
     provider_message_id TEXT NOT NULL,
     report              TEXT NOT NULL,
     due_at              BIGINT NOT NULL,
-    claimed_until       BIGINT NOT NULL DEFAULT 0
+    claimed_until       BIGINT NOT NULL DEFAULT 0,
+    claimed_by          TEXT
 );
 CREATE INDEX sandbox_reports_due ON sandbox_reports (due_at);
 
@@ -172,6 +174,7 @@ CREATE TABLE callbacks (
     first_attempt_at BIGINT,
     next_at          BIGINT NOT NULL,
     claimed_until    BIGINT NOT NULL DEFAULT 0,
+    claimed_by       TEXT,
     last_error       TEXT,
     created_at       BIGINT NOT NULL,
     UNIQUE (flow_id, seq)
@@ -261,11 +264,14 @@ CREATE INDEX inbound_messages_sender ON inbound_messages (sender, received_at);
 CREATE UNIQUE INDEX inbound_messages_provider_id ON inbound_messages (provider, provider_message_id)
     WHERE provider_message_id IS NOT NULL;
 
+-- Calls placed, each by the node carrying its media: when that node is gone, so is the
+-- call (scale-out: another node ends it as Interrupted).
 CREATE TABLE call_dials (
     flow_id    TEXT NOT NULL,
     step_order BIGINT NOT NULL,
     provider   TEXT NOT NULL,
     dialled_at BIGINT NOT NULL,
+    node       TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (flow_id, step_order, provider)
 );
 

@@ -3,15 +3,14 @@
 //! still pending, so they reach their receiver in order whichever node sends them.
 
 use async_trait::async_trait;
-use cascade_core::callbacks::{CallbackOutcome, CallbackState};
+use cascade_core::callbacks::CallbackOutcome;
 use cascade_core::{FlowId, Timestamp};
-use sqlx::postgres::PgRow;
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{Postgres, QueryBuilder};
 
-use super::{PgStore, parse_flow_id, to_u32};
+use super::PgStore;
+use crate::Result;
 use crate::callbacks::CallbackStore;
 use crate::model::{Callback, CallbackFilter, CallbackRecord};
-use crate::{Result, StoreError};
 
 #[async_trait]
 impl CallbackStore for PgStore {
@@ -21,25 +20,28 @@ impl CallbackStore for PgStore {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<Callback>> {
-        let rows = sqlx::query(
-            "UPDATE callbacks SET claimed_until = $1
+        let rows = sqlx::query(&format!(
+            "UPDATE callbacks SET claimed_until = $1, claimed_by = $4
              WHERE id IN (
                 SELECT c.id FROM callbacks c
-                WHERE c.state = 'pending' AND c.next_at <= $2 AND c.claimed_until <= $2
+                WHERE c.state = 'pending' AND c.next_at <= $2
+                  AND (c.claimed_until <= $2 OR {})
                   AND NOT EXISTS (SELECT 1 FROM callbacks p
                                   WHERE p.flow_id = c.flow_id AND p.state = 'pending' AND p.seq < c.seq)
                 ORDER BY c.next_at, c.id LIMIT $3
                 FOR UPDATE OF c SKIP LOCKED)
              RETURNING id, event_id, flow_id, seq, application_id, url, body, attempts, first_attempt_at",
-        )
+            self.holder_gone("c")
+        ))
         .bind(now.plus_millis(lease_ms).as_millis())
         .bind(now.as_millis())
         .bind(i64::from(limit))
+        .bind(&self.node_id)
         .fetch_all(&self.pool)
         .await?;
         let mut out = rows
             .iter()
-            .map(callback_from_row)
+            .map(crate::rows::callback)
             .collect::<Result<Vec<_>>>()?;
         out.sort_by_key(|c| c.id);
         Ok(out)
@@ -74,7 +76,7 @@ impl CallbackStore for PgStore {
         q.push(" ORDER BY id LIMIT ")
             .push_bind(i64::from(filter.limit.max(1)));
         let rows = q.build().fetch_all(&self.pool).await?;
-        rows.iter().map(record_from_row).collect()
+        rows.iter().map(crate::rows::callback_record).collect()
     }
 
     async fn redeliver_callback(&self, id: i64, now: Timestamp) -> Result<bool> {
@@ -100,52 +102,4 @@ impl CallbackStore for PgStore {
         .await?;
         Ok(done.rows_affected())
     }
-}
-
-type Head = (i64, String, FlowId, i64, String, String);
-
-fn head(r: &PgRow) -> Result<Head> {
-    Ok((
-        r.try_get(0)?,
-        r.try_get(1)?,
-        parse_flow_id(r.try_get(2)?)?,
-        r.try_get(3)?,
-        r.try_get(4)?,
-        r.try_get(5)?,
-    ))
-}
-
-fn callback_from_row(r: &PgRow) -> Result<Callback> {
-    let (id, event_id, flow_id, seq, application_id, url) = head(r)?;
-    let first: Option<i64> = r.try_get(8)?;
-    Ok(Callback {
-        id,
-        event_id,
-        flow_id,
-        seq,
-        application_id,
-        url,
-        body: r.try_get(6)?,
-        attempts: to_u32(r.try_get(7)?)?,
-        first_attempt_at: first.map(Timestamp::from_millis),
-    })
-}
-
-fn record_from_row(r: &PgRow) -> Result<CallbackRecord> {
-    let (id, event_id, flow_id, seq, application_id, url) = head(r)?;
-    let state: &str = r.try_get(6)?;
-    Ok(CallbackRecord {
-        id,
-        event_id,
-        flow_id,
-        seq,
-        application_id,
-        url,
-        state: CallbackState::parse(state)
-            .ok_or_else(|| StoreError::Corrupt(format!("callback state {state}")))?,
-        attempts: to_u32(r.try_get(7)?)?,
-        next_at: Timestamp::from_millis(r.try_get(8)?),
-        last_error: r.try_get(9)?,
-        created_at: Timestamp::from_millis(r.try_get(10)?),
-    })
 }

@@ -28,7 +28,7 @@ impl PgStore {
         &self,
         op: impl for<'a> FnOnce(&'a mut PgTx) -> BoxFuture<'a, Result<T>> + Send,
     ) -> Result<T> {
-        let mut tx = PgTx::new(self.pool.begin().await?);
+        let mut tx = PgTx::new(self.pool.begin().await?, &self.node_id);
         let out = op(&mut tx).await?;
         tx.commit().await?;
         Ok(out)
@@ -386,12 +386,14 @@ impl FlowStore for PgStore {
     }
 
     async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: u32) -> Result<Vec<Job>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "UPDATE jobs SET claimed_until = $1, claimed_by = $4
-             WHERE id IN (SELECT id FROM jobs WHERE due_at <= $2 AND claimed_until <= $2
+             WHERE id IN (SELECT id FROM jobs
+                          WHERE due_at <= $2 AND (claimed_until <= $2 OR {})
                           ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
              RETURNING id, flow_id, step_order, attempts, payload",
-        )
+            self.holder_gone("jobs")
+        ))
         .bind(now.plus_millis(lease_ms).as_millis())
         .bind(now.as_millis())
         .bind(i64::from(limit))
@@ -489,15 +491,23 @@ impl FlowStore for PgStore {
         .await
     }
 
-    async fn dials_in_flight(&self) -> Result<Vec<(String, String)>> {
+    /// Several nodes share the store: only calls whose node is gone (no heartbeat for a
+    /// lease) were cut; the others are still being carried.
+    async fn dials_in_flight(&self, own_too: bool) -> Result<Vec<(String, String)>> {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT DISTINCT r.provider, r.provider_message_id
              FROM call_dials d
              JOIN flows f ON f.id = d.flow_id
              JOIN provider_refs r
                ON r.flow_id = d.flow_id AND r.step_order = d.step_order AND r.provider = d.provider
-             WHERE f.status IN ('Queued', 'InProgress')",
+             WHERE f.status IN ('Queued', 'InProgress')
+               AND ((d.node = $1 AND $3)
+                    OR (d.node <> $1
+                        AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = d.node AND n.heartbeat > $2)))",
         )
+        .bind(&self.node_id)
+        .bind(super::wall_clock_ms() - self.lease_ms)
+        .bind(own_too)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows)
@@ -523,7 +533,7 @@ impl FlowStore for PgStore {
         q.push(" ORDER BY received_at DESC, id DESC LIMIT ")
             .push_bind(i64::from(limit));
         let rows = q.build().fetch_all(&self.pool).await?;
-        rows.iter().map(inbound_from_row).collect()
+        rows.iter().map(crate::rows::inbound).collect()
     }
 
     async fn fire_due_timers(&self, now: Timestamp, limit: u32) -> Result<FiredTimers> {
@@ -579,35 +589,4 @@ async fn drop_placeholder(tx: &mut PgTx, app: &str, key: &str) -> Result<()> {
     .execute(&mut *tx.tx)
     .await?;
     Ok(())
-}
-
-fn inbound_from_row(row: &sqlx::postgres::PgRow) -> Result<InboundRecord> {
-    let channel: String = row.try_get("channel")?;
-    let channel = cascade_core::Channel::parse(&channel)
-        .ok_or_else(|| StoreError::Corrupt(format!("inbound channel {channel}")))?;
-    let flow: Option<String> = row.try_get("flow_id")?;
-    let matched = match flow {
-        Some(flow) => Some(crate::model::InboundMatch {
-            flow: parse_flow_id(&flow)?,
-            order: u32::try_from(row.try_get::<i64, _>("step_order")?).unwrap_or(0),
-            message_id: row
-                .try_get::<Option<String>, _>("message_id")?
-                .unwrap_or_default(),
-        }),
-        None => None,
-    };
-    Ok(InboundRecord {
-        id: row.try_get("id")?,
-        message: cascade_core::inbound::InboundMessage {
-            channel,
-            from: row.try_get("sender")?,
-            to: row.try_get("recipient")?,
-            text: row.try_get("body")?,
-            received_at: Timestamp::from_millis(row.try_get("received_at")?),
-            provider: row.try_get("provider")?,
-            provider_message_id: row.try_get("provider_message_id")?,
-        },
-        matched,
-        forwarded: row.try_get("forwarded")?,
-    })
 }

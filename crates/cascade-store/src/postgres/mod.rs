@@ -15,6 +15,7 @@
 
 mod callbacks;
 pub mod cluster;
+pub mod copy;
 mod flows;
 mod migrate;
 mod sandbox;
@@ -39,6 +40,10 @@ pub struct PgConfig {
     pub connections: u32,
     /// This node's id (`CASCADE_NODE_ID`).
     pub node_id: String,
+    /// How long a claim on shared work (a job, a callback, a sandbox report) lasts
+    /// unless its node renews it (`CASCADE_LEASE_MS`): a dead node's work is taken
+    /// over after this.
+    pub lease_ms: i64,
 }
 
 impl PgConfig {
@@ -47,6 +52,7 @@ impl PgConfig {
             url: url.into(),
             connections: 16,
             node_id: node_id.into(),
+            lease_ms: 15_000,
         }
     }
 }
@@ -55,6 +61,14 @@ impl PgConfig {
 pub struct PgStore {
     pub(crate) pool: PgPool,
     pub(crate) node_id: String,
+    pub(crate) lease_ms: i64,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -111,11 +125,59 @@ impl PgStore {
             .await
             .map_err(StoreError::Unavailable)?;
         migrate::run(&pool).await?;
+        let lease_ms = config.lease_ms.max(1_000);
+        heartbeat(&pool, &config.node_id, lease_ms).await?;
+        let beat = {
+            let (pool, node) = (pool.clone(), config.node_id.clone());
+            tokio::spawn(async move {
+                let every =
+                    std::time::Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(5_000));
+                loop {
+                    tokio::time::sleep(every).await;
+                    if let Err(e) = heartbeat(&pool, &node, lease_ms).await {
+                        tracing::warn!(error = %e, "node heartbeat");
+                    }
+                }
+            })
+        };
         Ok(PgStore {
             pool,
             node_id: config.node_id.clone(),
+            lease_ms,
+            heartbeat: beat,
         })
     }
+
+    /// SQL true for a row claimed (`claimed_by` of `table`) by a node that is gone: no
+    /// heartbeat within this store's lease. Its work is taken over whatever lease it had.
+    pub(crate) fn holder_gone(&self, table: &str) -> String {
+        format!(
+            "NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = {table}.claimed_by AND n.heartbeat > {})",
+            wall_clock_ms() - self.lease_ms
+        )
+    }
+}
+
+pub(crate) fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// This node is alive: its row in `nodes` says so (the work it holds stays its own).
+async fn heartbeat(pool: &PgPool, node: &str, _lease_ms: i64) -> Result<()> {
+    let now = wall_clock_ms();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO nodes (id, started_at, heartbeat) VALUES ($1, $2, $2)
+         ON CONFLICT (id) DO UPDATE SET heartbeat = excluded.heartbeat",
+    )
+    .bind(node)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -126,15 +188,42 @@ impl crate::Store for PgStore {
     }
 
     async fn close(&self) {
+        self.heartbeat.abort();
         self.pool.close().await;
+    }
+
+    async fn nodes(
+        &self,
+        now: cascade_core::Timestamp,
+        live_ms: i64,
+    ) -> Result<Vec<crate::NodeRecord>> {
+        let now_ms = now.as_millis();
+        let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT n.id, n.started_at, n.heartbeat,
+                    (SELECT COUNT(*) FROM jobs j WHERE j.claimed_by = n.id AND j.claimed_until > $1),
+                    (SELECT COUNT(*) FROM callbacks c WHERE c.claimed_by = n.id AND c.claimed_until > $1),
+                    (SELECT COUNT(*) FROM sandbox_reports r WHERE r.claimed_by = n.id AND r.claimed_until > $1)
+             FROM nodes n WHERE n.heartbeat > $2 ORDER BY n.started_at, n.id",
+        )
+        .bind(now_ms)
+        .bind(now_ms - live_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, started, beat, jobs, callbacks, reports)| crate::NodeRecord {
+                    id,
+                    started_at: cascade_core::Timestamp::from_millis(started),
+                    heartbeat: cascade_core::Timestamp::from_millis(beat),
+                    jobs: count(jobs),
+                    callbacks: count(callbacks),
+                    sandbox_reports: count(reports),
+                },
+            )
+            .collect())
     }
 }
 
-pub(crate) fn to_u32(v: i64) -> Result<u32> {
-    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is out of range")))
-}
-
-pub(crate) fn parse_flow_id(text: &str) -> Result<cascade_core::FlowId> {
-    cascade_core::FlowId::parse(text)
-        .map_err(|e| StoreError::Corrupt(format!("flow id {text}: {e}")))
-}
+pub(crate) use crate::rows::{flow_id as parse_flow_id, to_u32};

@@ -8,7 +8,7 @@ use cascade_core::{Channel, Timestamp};
 use sqlx::Row;
 
 use super::PgStore;
-use super::tx::{SCENARIO_COLUMNS, scenario_from_row};
+use super::tx::SCENARIO_COLUMNS;
 use crate::model::{SandboxMessage, SandboxReport, SandboxSend, SandboxSendOutcome};
 use crate::{Result, SandboxStore, StoreError};
 
@@ -29,7 +29,7 @@ impl SandboxStore for PgStore {
         .bind(now.as_millis())
         .fetch_one(&self.pool)
         .await?;
-        scenario_from_row(&row)
+        crate::rows::scenario(&row)
     }
 
     async fn scenarios(&self) -> Result<Vec<Scenario>> {
@@ -38,7 +38,7 @@ impl SandboxStore for PgStore {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(scenario_from_row).collect()
+        rows.iter().map(crate::rows::scenario).collect()
     }
 
     async fn delete_scenarios(&self) -> Result<u64> {
@@ -59,17 +59,20 @@ impl SandboxStore for PgStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<SandboxReport>> {
-        let rows = sqlx::query(
-            "UPDATE sandbox_reports SET claimed_until = $4
+        let rows = sqlx::query(&format!(
+            "UPDATE sandbox_reports SET claimed_until = $4, claimed_by = $5
              WHERE id IN (SELECT id FROM sandbox_reports
-                          WHERE due_at <= $1 AND claimed_until <= $1 AND starts_with(provider, $2)
+                          WHERE due_at <= $1 AND (claimed_until <= $1 OR {})
+                            AND starts_with(provider, $2)
                           ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
              RETURNING id, provider, provider_message_id, report, due_at",
-        )
+            self.holder_gone("sandbox_reports")
+        ))
         .bind(now.as_millis())
         .bind(provider_prefix)
         .bind(i64::from(limit))
-        .bind(now.as_millis() + REPORT_LEASE_MS)
+        .bind(now.plus_millis(REPORT_LEASE_MS).as_millis())
+        .bind(&self.node_id)
         .fetch_all(&self.pool)
         .await?;
         let mut out: Vec<(i64, i64, SandboxReport)> = rows

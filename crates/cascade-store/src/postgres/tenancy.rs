@@ -4,11 +4,9 @@
 use async_trait::async_trait;
 use cascade_core::{Micros, Timestamp};
 use sqlx::Row;
-use sqlx::postgres::PgRow;
 
 use super::PgStore;
-use super::to_u32;
-use crate::model::{AccessToken, Account, Application, RateLimit, ViberSender};
+use crate::model::{AccessToken, Account, Application, ViberSender};
 use crate::{Result, TenancyStore};
 
 #[async_trait]
@@ -34,7 +32,7 @@ impl TenancyStore for PgStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| account_from_row(&r)).transpose()
+        row.map(|r| crate::rows::account(&r)).transpose()
     }
 
     async fn set_balance(&self, id: &str, balance: Micros) -> Result<Option<Account>> {
@@ -46,7 +44,7 @@ impl TenancyStore for PgStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| account_from_row(&r)).transpose()
+        row.map(|r| crate::rows::account(&r)).transpose()
     }
 
     async fn create_application(&self, a: &Application) -> Result<()> {
@@ -79,7 +77,7 @@ impl TenancyStore for PgStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| application_from_row(&r)).transpose()
+        row.map(|r| crate::rows::application(&r)).transpose()
     }
 
     async fn set_application_secret(&self, id: &str, secret_hash: &str) -> Result<bool> {
@@ -160,7 +158,7 @@ impl TenancyStore for PgStore {
                 digest: r.try_get(0)?,
                 application_id: r.try_get(1)?,
                 account_id: r.try_get(2)?,
-                scopes: split_scopes(r.try_get(3)?),
+                scopes: crate::rows::scopes(&r, 3)?,
                 expires_at: Timestamp::from_millis(r.try_get(4)?),
             })
         })
@@ -195,41 +193,4 @@ impl TenancyStore for PgStore {
         .await?;
         Ok(())
     }
-}
-
-fn split_scopes(text: String) -> Vec<String> {
-    text.split_whitespace().map(str::to_owned).collect()
-}
-
-fn account_from_row(r: &PgRow) -> Result<Account> {
-    Ok(Account {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        balance: Micros::new(r.try_get(2)?),
-        currency: r.try_get(3)?,
-        created_at: Timestamp::from_millis(r.try_get(4)?),
-    })
-}
-
-fn application_from_row(r: &PgRow) -> Result<Application> {
-    let per_second: Option<i64> = r.try_get(7)?;
-    let burst: Option<i64> = r.try_get(8)?;
-    let rate_limit = match (per_second, burst) {
-        (Some(p), Some(b)) => Some(RateLimit {
-            per_second: to_u32(p)?,
-            burst: to_u32(b)?,
-        }),
-        _ => None,
-    };
-    Ok(Application {
-        id: r.try_get(0)?,
-        account_id: r.try_get(1)?,
-        name: r.try_get(2)?,
-        secret_hash: r.try_get(3)?,
-        scopes: split_scopes(r.try_get(4)?),
-        token_lifetime_s: to_u32(r.try_get(5)?)?,
-        webhook_secret: r.try_get(6)?,
-        rate_limit,
-        created_at: Timestamp::from_millis(r.try_get(9)?),
-    })
 }

@@ -23,6 +23,8 @@ use crate::{Result, StoreError};
 /// One operation's transaction.
 pub(crate) struct PgTx {
     pub tx: Transaction<'static, Postgres>,
+    /// This node, which holds the leases this transaction hands out.
+    node: String,
     /// New flows whose definition and search rows this transaction wrote already.
     created: HashSet<FlowId>,
     /// Scenario uses taken by this transaction (written at once; counted for the rule
@@ -31,9 +33,10 @@ pub(crate) struct PgTx {
 }
 
 impl PgTx {
-    pub fn new(tx: Transaction<'static, Postgres>) -> Self {
+    pub fn new(tx: Transaction<'static, Postgres>, node: &str) -> Self {
         PgTx {
             tx,
+            node: node.to_owned(),
             created: HashSet::new(),
             uses: HashMap::new(),
         }
@@ -61,21 +64,7 @@ impl PgTx {
     }
 }
 
-pub(crate) fn scenario_from_row(r: &sqlx::postgres::PgRow) -> Result<Scenario> {
-    let times_left: Option<i64> = r.try_get(4)?;
-    let channel: &str = r.try_get(1)?;
-    Ok(Scenario {
-        id: r.try_get(0)?,
-        channel: cascade_core::Channel::parse(channel)
-            .ok_or_else(|| StoreError::Corrupt(format!("channel {channel}")))?,
-        to: r.try_get(2)?,
-        rule: serde_json::from_str(r.try_get::<&str, _>(3)?)?,
-        times_left: times_left.map(to_u32).transpose()?,
-        created_at: Timestamp::from_millis(r.try_get(5)?),
-    })
-}
-
-pub(crate) const SCENARIO_COLUMNS: &str = "id, channel, recipient, rule, times_left, created_at";
+pub(crate) use crate::rows::SCENARIO_COLUMNS;
 
 #[async_trait]
 impl FlowTx for PgTx {
@@ -192,15 +181,18 @@ impl FlowTx for PgTx {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<i64> {
+        // Leased to this node; another node takes it over early if this one dies.
+        let until = lease_until.as_millis();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (flow_id, step_order, payload, due_at, claimed_until, attempts)
-             VALUES ($1, $2, $3, $4, $5, 0) RETURNING id",
+            "INSERT INTO jobs (flow_id, step_order, payload, due_at, claimed_until, claimed_by, attempts)
+             VALUES ($1, $2, $3, $4, $5, $6, 0) RETURNING id",
         )
         .bind(flow.to_string())
         .bind(i64::from(order))
         .bind(serde_json::to_string(payload)?)
         .bind(now.as_millis())
-        .bind(lease_until.as_millis())
+        .bind(until)
+        .bind(&self.node)
         .fetch_one(&mut *self.tx)
         .await?;
         Ok(id)
@@ -415,13 +407,14 @@ impl FlowTx for PgTx {
         now: Timestamp,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO call_dials (flow_id, step_order, provider, dialled_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO call_dials (flow_id, step_order, provider, dialled_at, node)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
         .bind(flow.to_string())
         .bind(i64::from(order))
         .bind(provider)
         .bind(now.as_millis())
+        .bind(&self.node)
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -532,7 +525,7 @@ impl SandboxTx for PgTx {
         ))
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter().map(scenario_from_row).collect()
+        rows.iter().map(crate::rows::scenario).collect()
     }
 
     fn uses_pending(&self, scenario_id: i64) -> u32 {

@@ -104,7 +104,7 @@ impl Writer {
             .await?;
             let list = rows
                 .iter()
-                .map(super::sandbox::scenario_from_row)
+                .map(crate::rows::scenario)
                 .collect::<Result<Vec<_>>>()?;
             self.scenarios = Some(list);
         }
@@ -546,6 +546,4 @@ impl FlowTx for BatchTx {
     }
 }
 
-pub(super) fn to_u32(v: i64) -> Result<u32> {
-    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is out of range")))
-}
+pub(super) use crate::rows::to_u32;

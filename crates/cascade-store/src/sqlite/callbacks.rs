@@ -1,16 +1,14 @@
 //! [`CallbackStore`] for SQLite.
 
 use async_trait::async_trait;
-use cascade_core::callbacks::{CallbackOutcome, CallbackState};
+use cascade_core::callbacks::CallbackOutcome;
 use cascade_core::{FlowId, Timestamp};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::SqliteStore;
-use super::batch::to_u32;
+use crate::Result;
 use crate::callbacks::CallbackStore;
 use crate::model::{Callback, CallbackFilter, CallbackRecord};
-use crate::{Result, StoreError};
 
 #[async_trait]
 impl CallbackStore for SqliteStore {
@@ -37,7 +35,7 @@ impl CallbackStore for SqliteStore {
                 .bind(i64::from(limit))
                 .fetch_all(&mut *conn)
                 .await?;
-                let mut out = rows.iter().map(callback_from_row).collect::<Result<Vec<_>>>()?;
+                let mut out = rows.iter().map(crate::rows::callback).collect::<Result<Vec<_>>>()?;
                 out.sort_by_key(|c| c.id);
                 Ok(out)
             })
@@ -74,7 +72,7 @@ impl CallbackStore for SqliteStore {
         q.push(" ORDER BY id LIMIT ")
             .push_bind(i64::from(filter.limit.max(1)));
         let rows = q.build().fetch_all(self.readers()).await?;
-        rows.iter().map(record_from_row).collect()
+        rows.iter().map(crate::rows::callback_record).collect()
     }
 
     async fn redeliver_callback(&self, id: i64, now: Timestamp) -> Result<bool> {
@@ -113,56 +111,4 @@ impl SqliteStore {
         })
         .await
     }
-}
-
-fn flow_id(text: &str) -> Result<FlowId> {
-    FlowId::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-/// The columns both callback projections start with: id, event_id, flow_id, seq,
-/// application_id, url.
-fn head(r: &SqliteRow) -> Result<(i64, String, FlowId, i64, String, String)> {
-    Ok((
-        r.try_get(0)?,
-        r.try_get(1)?,
-        flow_id(r.try_get(2)?)?,
-        r.try_get(3)?,
-        r.try_get(4)?,
-        r.try_get(5)?,
-    ))
-}
-
-fn callback_from_row(r: &SqliteRow) -> Result<Callback> {
-    let (id, event_id, flow_id, seq, application_id, url) = head(r)?;
-    let first: Option<i64> = r.try_get(8)?;
-    Ok(Callback {
-        id,
-        event_id,
-        flow_id,
-        seq,
-        application_id,
-        url,
-        body: r.try_get(6)?,
-        attempts: to_u32(r.try_get(7)?)?,
-        first_attempt_at: first.map(Timestamp::from_millis),
-    })
-}
-
-fn record_from_row(r: &SqliteRow) -> Result<CallbackRecord> {
-    let (id, event_id, flow_id, seq, application_id, url) = head(r)?;
-    let state: &str = r.try_get(6)?;
-    Ok(CallbackRecord {
-        id,
-        event_id,
-        flow_id,
-        seq,
-        application_id,
-        url,
-        state: CallbackState::parse(state)
-            .ok_or_else(|| StoreError::Corrupt(format!("callback state {state}")))?,
-        attempts: to_u32(r.try_get(7)?)?,
-        next_at: Timestamp::from_millis(r.try_get(8)?),
-        last_error: r.try_get(9)?,
-        created_at: Timestamp::from_millis(r.try_get(10)?),
-    })
 }

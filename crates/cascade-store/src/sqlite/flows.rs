@@ -302,7 +302,7 @@ impl FlowStore for SqliteStore {
         .await
     }
 
-    async fn dials_in_flight(&self) -> Result<Vec<(String, String)>> {
+    async fn dials_in_flight(&self, _own_too: bool) -> Result<Vec<(String, String)>> {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT DISTINCT r.provider, r.provider_message_id
              FROM call_dials d
@@ -336,7 +336,7 @@ impl FlowStore for SqliteStore {
         q.push(" ORDER BY received_at DESC, id DESC LIMIT ")
             .push_bind(i64::from(limit.max(1)));
         let rows = q.build().fetch_all(self.readers()).await?;
-        rows.iter().map(inbound_from_row).collect()
+        rows.iter().map(crate::rows::inbound).collect()
     }
 
     async fn note_provider_price(
@@ -514,36 +514,4 @@ async fn key_record(
         created_at: Timestamp::from_millis(row.try_get(1)?),
         state,
     }))
-}
-
-fn inbound_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<InboundRecord> {
-    use sqlx::Row;
-    let channel: String = row.try_get("channel")?;
-    let channel = cascade_core::Channel::parse(&channel)
-        .ok_or_else(|| StoreError::Corrupt(format!("inbound channel {channel}")))?;
-    let flow: Option<String> = row.try_get("flow_id")?;
-    let matched = match flow {
-        Some(flow) => Some(crate::model::InboundMatch {
-            flow: FlowId::parse(&flow).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            order: u32::try_from(row.try_get::<i64, _>("step_order")?).unwrap_or(0),
-            message_id: row
-                .try_get::<Option<String>, _>("message_id")?
-                .unwrap_or_default(),
-        }),
-        None => None,
-    };
-    Ok(InboundRecord {
-        id: row.try_get("id")?,
-        message: cascade_core::inbound::InboundMessage {
-            channel,
-            from: row.try_get("sender")?,
-            to: row.try_get("recipient")?,
-            text: row.try_get("body")?,
-            received_at: Timestamp::from_millis(row.try_get("received_at")?),
-            provider: row.try_get("provider")?,
-            provider_message_id: row.try_get("provider_message_id")?,
-        },
-        matched,
-        forwarded: row.try_get("forwarded")?,
-    })
 }

@@ -438,6 +438,10 @@ impl crate::Store for SqliteStore {
         Ok(())
     }
 
+    async fn nodes(&self, _: cascade_core::Timestamp, _: i64) -> Result<Vec<crate::NodeRecord>> {
+        Ok(Vec::new())
+    }
+
     async fn close(&self) {
         self.shutdown().await;
     }

@@ -1,20 +1,18 @@
 //! [`SandboxStore`] for SQLite.
 
 use async_trait::async_trait;
-use cascade_core::{Channel, Timestamp};
+use cascade_core::Timestamp;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
 use super::batch::BatchTx;
-use super::batch::to_u32;
 use super::writeset::{SandboxMessageRow, delete_ids};
 use crate::model::{SandboxMessage, SandboxReport, SandboxSend, SandboxSendOutcome};
 use crate::sandbox::SandboxTx;
 use crate::{Result, SandboxStore, StoreError};
 use cascade_core::sandbox::{NewScenario, PlannedReport, Scenario};
 
-pub(super) const SCENARIO_COLUMNS: &str = "id, channel, recipient, rule, times_left, created_at";
+pub(super) use crate::rows::SCENARIO_COLUMNS;
 
 #[async_trait]
 impl SandboxStore for SqliteStore {
@@ -35,7 +33,7 @@ impl SandboxStore for SqliteStore {
                 .bind(now.as_millis())
                 .fetch_one(&mut tx.w.conn)
                 .await?;
-                scenario_from_row(&row)
+                crate::rows::scenario(&row)
             })
         })
         .await
@@ -47,7 +45,7 @@ impl SandboxStore for SqliteStore {
         ))
         .fetch_all(self.readers())
         .await?;
-        rows.iter().map(scenario_from_row).collect()
+        rows.iter().map(crate::rows::scenario).collect()
     }
 
     async fn delete_scenarios(&self) -> Result<u64> {
@@ -144,7 +142,7 @@ impl SandboxStore for SqliteStore {
                 Ok(SandboxMessage {
                     provider_message_ids: serde_json::from_str(r.try_get::<&str, _>(0)?)?,
                     provider: r.try_get(1)?,
-                    channel: parse_channel(r.try_get(2)?)?,
+                    channel: crate::rows::channel(r.try_get(2)?)?,
                     client_ref: r.try_get(3)?,
                     to: r.try_get(4)?,
                     payload: serde_json::from_str(r.try_get::<&str, _>(5)?)?,
@@ -156,22 +154,6 @@ impl SandboxStore for SqliteStore {
         out.reverse();
         Ok(out)
     }
-}
-
-fn parse_channel(text: &str) -> Result<Channel> {
-    Channel::parse(text).ok_or_else(|| StoreError::Corrupt(format!("channel {text}")))
-}
-
-pub(super) fn scenario_from_row(r: &SqliteRow) -> Result<Scenario> {
-    let times_left: Option<i64> = r.try_get(4)?;
-    Ok(Scenario {
-        id: r.try_get(0)?,
-        channel: parse_channel(r.try_get(1)?)?,
-        to: r.try_get(2)?,
-        rule: serde_json::from_str(r.try_get::<&str, _>(3)?)?,
-        times_left: times_left.map(to_u32).transpose()?,
-        created_at: Timestamp::from_millis(r.try_get(5)?),
-    })
 }
 
 #[async_trait]

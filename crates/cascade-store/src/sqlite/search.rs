@@ -560,9 +560,9 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use cascade_core::Channel;
     use crate::sqlite::SqliteConfig;
     use crate::{Account, FlowStore, TenancyStore};
+    use cascade_core::Channel;
 
     const T0: i64 = 1_772_356_502_000;
 

@@ -398,7 +398,7 @@ pub async fn calls_in_flight_are_listed_until_their_flow_ends(f: &Fixture) {
     let id = sent(f, sms(10), &["call-1"]).await;
     let other = sent(f, sms(10), &["call-2"]).await;
     assert!(
-        f.store.dials_in_flight().await.unwrap().is_empty(),
+        f.store.dials_in_flight(true).await.unwrap().is_empty(),
         "nothing dialled yet"
     );
     assert!(f.store.claim_dial(id, 1, "prov", at(11)).await.unwrap());
@@ -410,7 +410,7 @@ pub async fn calls_in_flight_are_listed_until_their_flow_ends(f: &Fixture) {
             .await
             .unwrap()
     );
-    let mut listed = f.store.dials_in_flight().await.unwrap();
+    let mut listed = f.store.dials_in_flight(true).await.unwrap();
     listed.sort();
     assert_eq!(
         listed,
@@ -429,7 +429,7 @@ pub async fn calls_in_flight_are_listed_until_their_flow_ends(f: &Fixture) {
         .await
         .unwrap();
     assert_eq!(
-        f.store.dials_in_flight().await.unwrap(),
+        f.store.dials_in_flight(true).await.unwrap(),
         vec![("prov".to_owned(), "call-1".to_owned())],
         "a flow that ended is no longer in flight"
     );

@@ -162,6 +162,30 @@ async fn spawn_app_configured(toml: Option<&str>, settings: &[(&str, &str)]) -> 
 }
 
 impl TestApp {
+    /// Another node serving this app's store (PostgreSQL: several nodes share one
+    /// database), with its own id and the same credentials.
+    #[allow(dead_code)] // used by the PostgreSQL binary's multi-node tests only
+    pub async fn another_node(&self, node_id: &str) -> TestApp {
+        let mut env = self.env.clone();
+        env.insert("CASCADE_NODE_ID".into(), node_id.to_owned());
+        let server = start_server(&env).await;
+        TestApp {
+            base: server.base,
+            store: server.store,
+            client: self.client.clone(),
+            account_id: self.account_id.clone(),
+            app_id: self.app_id.clone(),
+            app_secret: self.app_secret.clone(),
+            sender_id: self.sender_id.clone(),
+            database_url: self.database_url.clone(),
+            token: tokio::sync::OnceCell::new(),
+            env,
+            shutdown: Some(server.shutdown),
+            server: Some(server.task),
+            _dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
     /// Stop the server gracefully (as on SIGTERM) and start it again on the same store.
     /// Credentials and tokens stay valid; the address changes.
     pub async fn restart(mut self) -> TestApp {

@@ -892,6 +892,9 @@ async fn serve(
         .env("CASCADE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("CASCADE_SANDBOX_SMPP_LISTEN", "127.0.0.1:0")
         .env("CASCADE_DATABASE_URL", database)
+        // PostgreSQL: a killed node's work is taken over two seconds after its last
+        // heartbeat (SQLite ignores it: its next server voids the leases at start).
+        .env("CASCADE_LEASE_MS", "2000")
         .env("CASCADE_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())

@@ -12,8 +12,8 @@ use tokio::process::{Child, Command};
 
 use crate::helpers::*;
 
-const APP: &str = "restart-app";
-const SECRET: &str = "restart-secret-123";
+pub(crate) const APP: &str = "restart-app";
+pub(crate) const SECRET: &str = "restart-secret-123";
 
 /// The `cascade serve` process.
 pub(crate) struct Server {
@@ -28,6 +28,9 @@ pub(crate) async fn start(database: &str) -> Server {
         .env("CASCADE_LISTEN", "127.0.0.1:0")
         .env("CASCADE_SANDBOX_SMPP_LISTEN", "127.0.0.1:0")
         .env("CASCADE_DATABASE_URL", database)
+        // PostgreSQL: a killed node's work is taken over two seconds after its last
+        // heartbeat (SQLite ignores it: its next server voids the leases at start).
+        .env("CASCADE_LEASE_MS", "2000")
         .env("CASCADE_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("CASCADE_BOOTSTRAP_APPLICATION", format!("{APP}:{SECRET}"))
         .env("CASCADE_SANDBOX_MINUTE_MS", "100")

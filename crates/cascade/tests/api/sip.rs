@@ -648,6 +648,9 @@ async fn serve_process(
         .env("CASCADE_LISTEN", "127.0.0.1:0")
         .env("CASCADE_SANDBOX_SMPP_LISTEN", "127.0.0.1:0")
         .env("CASCADE_DATABASE_URL", database)
+        // PostgreSQL: a killed node's work is taken over two seconds after its last
+        // heartbeat (SQLite ignores it: its next server voids the leases at start).
+        .env("CASCADE_LEASE_MS", "2000")
         .env("CASCADE_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("CASCADE_BOOTSTRAP_APPLICATION", "sip-app:sip-secret-12345")
         .env("RUST_LOG", "warn")

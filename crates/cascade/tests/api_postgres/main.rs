@@ -9,6 +9,10 @@ mod helpers;
 /// The store these tests run against.
 pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 
+/// Several nodes on one database, and moving a store in (PostgreSQL only).
+mod migrate;
+mod nodes;
+
 #[path = "../api/accounts.rs"]
 mod accounts;
 #[path = "../api/auth.rs"]
