@@ -53,6 +53,10 @@ struct Cli {
     /// Requests per kind of search (each kind also stops after `--seconds`).
     #[arg(long, default_value_t = 200, global = true)]
     search_requests: usize,
+    /// Run Cascade on this PostgreSQL database instead of a fresh SQLite file (it should
+    /// be empty; `accept`, `complete` and `failover` only).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -57,7 +57,12 @@ pub async fn start_cascade_with(
     let db = dir.path().join("bench.db");
     let mut env: HashMap<String, String> = [
         ("CASCADE_LISTEN", "127.0.0.1:0".to_owned()),
-        ("CASCADE_DATABASE_URL", format!("sqlite://{}", db.display())),
+        (
+            "CASCADE_DATABASE_URL",
+            cli.database_url
+                .clone()
+                .unwrap_or_else(|| format!("sqlite://{}", db.display())),
+        ),
         ("CASCADE_ADMIN_TOKEN", ADMIN.to_owned()),
         ("CASCADE_BOOTSTRAP_APPLICATION", format!("{APP}:{SECRET}")),
         ("CASCADE_DEFAULT_BALANCE", "1000000000".to_owned()),

@@ -317,7 +317,8 @@ impl Application {
                         () = tokio::time::sleep(every) => {}
                     }
                     if let Err(e) =
-                        end_interrupted_calls(store.as_ref(), sink.as_ref(), clock.as_ref(), false).await
+                        end_interrupted_calls(store.as_ref(), sink.as_ref(), clock.as_ref(), false)
+                            .await
                     {
                         tracing::warn!(error = %e, "ending calls of a node that is gone");
                     }
