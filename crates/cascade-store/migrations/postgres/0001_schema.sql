@@ -213,27 +213,27 @@ CREATE INDEX flow_steps_account_flow ON flow_steps (account_id, flow_id, created
 CREATE INDEX flow_steps_trigram ON flow_steps USING gin (recipient gin_trgm_ops);
 
 -- Flows per (account, day, status, channels), kept by triggers: exact totals for
--- searches that filter only on those.
+-- searches that filter only on those. The triggers only append +1 / -1 rows (readers sum
+-- them), so concurrent flows of one account never queue on a shared counter row; the
+-- nodes fold the rows together now and then (`compact_flow_counts`).
 CREATE TABLE flow_counts (
     account_id TEXT NOT NULL,
     day        BIGINT NOT NULL,
     status     TEXT NOT NULL,
     channels   BIGINT NOT NULL,
-    n          BIGINT NOT NULL,
-    PRIMARY KEY (account_id, day, status, channels)
+    n          BIGINT NOT NULL
 );
+CREATE INDEX flow_counts_key ON flow_counts (account_id, day, status, channels);
 
 CREATE FUNCTION flow_counts_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        UPDATE flow_counts SET n = n - 1
-        WHERE account_id = OLD.account_id AND day = floor(OLD.created_at / 86400000.0)::bigint
-          AND status = OLD.status AND channels = OLD.channels;
+        INSERT INTO flow_counts (account_id, day, status, channels, n)
+        VALUES (OLD.account_id, floor(OLD.created_at / 86400000.0)::bigint, OLD.status, OLD.channels, -1);
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         INSERT INTO flow_counts (account_id, day, status, channels, n)
-        VALUES (NEW.account_id, floor(NEW.created_at / 86400000.0)::bigint, NEW.status, NEW.channels, 1)
-        ON CONFLICT (account_id, day, status, channels) DO UPDATE SET n = flow_counts.n + 1;
+        VALUES (NEW.account_id, floor(NEW.created_at / 86400000.0)::bigint, NEW.status, NEW.channels, 1);
     END IF;
     RETURN NULL;
 END $$;
