@@ -140,7 +140,7 @@ impl PgStore {
                     }
                     beats += 1;
                     // About once a minute with the default lease.
-                    if beats % 12 == 0
+                    if beats.is_multiple_of(12)
                         && let Err(e) = compact_flow_counts(&pool).await
                     {
                         tracing::warn!(error = %e, "folding flow counts");
