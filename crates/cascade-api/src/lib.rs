@@ -81,7 +81,7 @@ impl ApiState {
     pub fn new(runtime: Arc<Runtime>, admin: AdminAuth, settings: ApiSettings) -> Self {
         let store = Arc::clone(runtime.store());
         let limiter = ratelimit::RateLimiter::new(settings.rate_limit);
-        let mut metrics = process_metrics();
+        let mut metrics = process_metrics(&settings.node_id);
         metrics.register_collector(Box::new(InboundCollector {
             runtime: Arc::clone(&runtime),
         }));
@@ -178,12 +178,22 @@ impl prometheus_client::collector::Collector for InboundCollector {
     }
 }
 
-/// A registry holding the process's own series: `cascade_up`.
-fn process_metrics() -> prometheus_client::registry::Registry {
+/// A registry holding the process's own series: `cascade_up`, and `cascade_node_info`
+/// naming this node (several nodes may serve one deployment).
+fn process_metrics(node_id: &str) -> prometheus_client::registry::Registry {
+    use prometheus_client::metrics::family::Family;
     let mut registry = prometheus_client::registry::Registry::default();
     let up = prometheus_client::metrics::gauge::Gauge::<i64>::default();
     up.set(1);
     registry.register("cascade_up", "1 while the process serves.", up);
+    let info = Family::<Vec<(String, String)>, prometheus_client::metrics::gauge::Gauge>::default();
+    info.get_or_create(&vec![("node".to_owned(), node_id.to_owned())])
+        .set(1);
+    registry.register(
+        "cascade_node_info",
+        "This node (CASCADE_NODE_ID): always 1.",
+        info,
+    );
     registry
 }
 

@@ -67,11 +67,24 @@ fn rate(limit: RateLimit) -> Option<Rate> {
     })
 }
 
-/// The limiter shared by all requests.
+/// The limiter shared by all requests of this node. When several nodes serve one
+/// deployment (a shared PostgreSQL store) each enforces its share of every limit — the
+/// limit divided by the live nodes, rounded up — so behind a load balancer that spreads
+/// requests the limit holds for the deployment.
 #[derive(Debug)]
 pub struct RateLimiter {
     default: RateLimit,
     buckets: Mutex<HashMap<String, Bucket>>,
+    nodes: std::sync::atomic::AtomicU32,
+}
+
+/// `limit` for one of `nodes` nodes.
+fn share(limit: RateLimit, nodes: u32) -> RateLimit {
+    let nodes = nodes.max(1);
+    RateLimit {
+        per_second: limit.per_second.div_ceil(nodes),
+        burst: limit.burst.div_ceil(nodes),
+    }
 }
 
 impl RateLimiter {
@@ -79,6 +92,26 @@ impl RateLimiter {
         Self {
             default,
             buckets: Mutex::new(HashMap::new()),
+            nodes: std::sync::atomic::AtomicU32::new(1),
+        }
+    }
+
+    /// How many nodes share the limits now (at least 1).
+    pub fn nodes(&self) -> u32 {
+        self.nodes.load(std::sync::atomic::Ordering::Relaxed).max(1)
+    }
+
+    /// Set the number of live nodes; buckets take their new share at once.
+    pub fn set_nodes(&self, nodes: u32) {
+        let nodes = nodes.max(1);
+        let before = self.nodes.swap(nodes, std::sync::atomic::Ordering::Relaxed);
+        if before != nodes {
+            // Read every application's limit again at its next request.
+            let mut buckets = self.buckets.lock().expect("no panics under this lock");
+            let long_ago = Instant::now() - REFRESH - Duration::from_secs(1);
+            for bucket in buckets.values_mut() {
+                bucket.read_at = long_ago;
+            }
         }
     }
 
@@ -106,10 +139,12 @@ impl RateLimiter {
         } else {
             None
         };
+        let nodes = self.nodes();
+        let fresh_limit = fresh_limit.map(|l| share(l, nodes));
         let mut buckets = self.buckets.lock().expect("no panics under this lock");
         let bucket = buckets
             .entry(application_id.to_owned())
-            .or_insert_with(|| Bucket::new(fresh_limit.unwrap_or(self.default), now));
+            .or_insert_with(|| Bucket::new(fresh_limit.unwrap_or(share(self.default, nodes)), now));
         if let Some(limit) = fresh_limit {
             bucket.refresh(limit, now);
         }
@@ -127,6 +162,28 @@ mod tests {
 
     fn bucket(per_second: u32, burst: u32, now: Instant) -> Bucket {
         Bucket::new(RateLimit { per_second, burst }, now)
+    }
+
+    #[test]
+    fn each_of_several_nodes_takes_its_share_rounded_up() {
+        let l = RateLimit {
+            per_second: 10,
+            burst: 20,
+        };
+        assert_eq!(share(l, 1), l);
+        assert_eq!(
+            share(l, 3),
+            RateLimit {
+                per_second: 4,
+                burst: 7
+            }
+        );
+        assert_eq!(share(l, 0), l, "no node count is one node");
+        let off = RateLimit {
+            per_second: 0,
+            burst: 0,
+        };
+        assert_eq!(share(off, 4), off, "off stays off");
     }
 
     #[test]

@@ -354,6 +354,26 @@ impl Application {
                 .with_metrics(Box::new(ProviderCollector::new(channels)))
                 .with_webhooks(&public_url, receivers),
         );
+        if cascade_store::postgres::is_postgres_url(&config.database_url) {
+            // Rate limits are shared among the live nodes (each takes its share).
+            let (state, clock) = (Arc::clone(&state), Arc::clone(&clock));
+            let (lease, stop) = (config.lease_ms, runtime.stop_token());
+            let every = std::time::Duration::from_millis(u64::try_from(lease / 3).unwrap_or(5_000));
+            runtime.spawn(async move {
+                loop {
+                    match state.store.nodes(clock.now(), lease).await {
+                        Ok(nodes) => state
+                            .limiter
+                            .set_nodes(u32::try_from(nodes.len()).unwrap_or(u32::MAX)),
+                        Err(e) => tracing::warn!(error = %e, "counting the live nodes"),
+                    }
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(every) => {}
+                    }
+                }
+            });
+        }
         let router = cascade_api::router(state);
         let listener = TcpListener::bind(&config.listen)
             .await

@@ -42,5 +42,10 @@ pub async fn list(
                    "lastHeartbeat": now.to_rfc3339(), "holds": null}),
         );
     }
-    Ok(Json(json!({"nodes": nodes, "leaseMs": lease})))
+    Ok(Json(json!({
+        "nodes": nodes,
+        "leaseMs": lease,
+        // The nodes this one divides the rate limits by (it enforces 1/n of each).
+        "rateLimitNodes": state.limiter.nodes(),
+    })))
 }

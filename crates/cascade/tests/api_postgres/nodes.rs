@@ -128,4 +128,91 @@ async fn every_live_node_is_listed_with_its_heartbeat() {
     );
     let r = a.client.get(a.url("/admin/nodes")).send().await.unwrap();
     assert_eq!(r.status(), 401, "the admin token is required");
+    // Each node's metrics name it.
+    let m = a.metrics().await;
+    assert_eq!(
+        m.get("cascade_node_info{node=\"node-a\"}"),
+        Some(&1.0),
+        "{m:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balance_near_zero_is_never_overdrawn_by_flows_through_two_nodes_at_once() {
+    let (a, b, _c) = three_nodes().await;
+    // Ten SMS at the default 0.05 EUR, thirty sent at once through two nodes.
+    a.set_balance(&a.account_id, 0.5).await;
+    let body = flow(vec![sms_step(1, "paid")]);
+    let mut sends = Vec::new();
+    for i in 0..30 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let token = node.token().await;
+        let request = node
+            .client
+            .post(node.url("/failover"))
+            .bearer_auth(token)
+            .json(&body);
+        sends.push(async move {
+            request.send().await.unwrap().json::<Value>().await.unwrap()["trackingId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        });
+    }
+    let ids = futures_util::future::join_all(sends).await;
+    let mut paid = 0;
+    for id in &ids {
+        let t = a.wait_final(id).await;
+        if status_of(&t["messages"][0]) != "Unsent" {
+            paid += 1;
+        }
+    }
+    assert_eq!(paid, 10, "exactly what the balance covers");
+    assert_eq!(a.account_balance(&a.account_id).await, 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_applications_rate_limit_holds_for_the_deployment_not_per_node() {
+    let a = spawn_app_with(&[("CASCADE_NODE_ID", "node-a"), ("CASCADE_LEASE_MS", "1500")]).await;
+    let b = a.another_node("node-b").await;
+    // Both nodes have seen each other (their limiters divide by two).
+    for node in [&a, &b] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let body: Value = node
+                .client
+                .get(node.url("/admin/nodes"))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if body["rateLimitNodes"] == 2 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{body}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let (id, secret) = a
+        .create_application(
+            &a.account_id.clone(),
+            json!({"name": "limited", "rateLimit": {"perSecond": 1, "burst": 10}}),
+        )
+        .await;
+    let body = flow(vec![sms_step(1, "counted")]);
+    let mut accepted = 0;
+    // Twenty quick requests, alternating between the nodes: the burst of 10 is the
+    // deployment's, so about 10 go through (each node admits its 5), not 20.
+    for i in 0..20 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let token = node.token_for(&id, &secret, None).await;
+        if node.post_flow_with(&token, &body).await.status() == 200 {
+            accepted += 1;
+        }
+    }
+    // (A token or two may come back while the requests run; per-node limits would admit 20.)
+    assert!((10..=13).contains(&accepted), "{accepted} accepted");
 }
