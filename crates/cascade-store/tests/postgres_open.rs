@@ -30,3 +30,24 @@ async fn a_url_that_cannot_be_read_is_refused_without_echoing_the_password() {
         .expect_err("refused");
     assert!(!format!("{e} {e:?}").contains("hunter2"), "{e:?}");
 }
+
+#[tokio::test]
+async fn sslmode_require_connects_over_tls() {
+    use sqlx::Connection;
+    let url = cluster::fresh_database().await;
+    assert!(
+        cluster::test_server_has_tls(),
+        "the throwaway cluster is made with a certificate (openssl is needed)"
+    );
+    let require = format!("{url}?sslmode=require");
+    PgStore::open(&PgConfig::new(require.clone(), "n"))
+        .await
+        .expect("the store opens over TLS");
+    let mut conn = sqlx::PgConnection::connect(&require).await.unwrap();
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(encrypted, "the session is encrypted");
+}

@@ -117,6 +117,14 @@ fn start_cluster() -> Result<TestServer, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    // TLS with a self-signed certificate when openssl is at hand, so `sslmode=require`
+    // can be tested; without it the cluster speaks plain TCP only.
+    let tls = make_certificate(&dir, user).then(|| {
+        format!(
+            " -c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key",
+            d = dir.display()
+        )
+    });
     // Test applications are not always shut down (their runtimes just end), and their
     // pools' connections would stay open: the server closes any idle for 15 s (the pool
     // tests a connection before handing it out, so a live one is reopened).
@@ -124,8 +132,9 @@ fn start_cluster() -> Result<TestServer, String> {
     for _ in 0..5 {
         let port = free_port();
         let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000 -c idle_session_timeout=15s",
-            dir.display()
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000 -c idle_session_timeout=15s{}",
+            dir.display(),
+            tls.as_deref().unwrap_or("")
         );
         let log = dir.join("postgres.log").to_string_lossy().into_owned();
         let out = run_as(
@@ -145,6 +154,61 @@ fn start_cluster() -> Result<TestServer, String> {
         last = std::fs::read_to_string(&log).unwrap_or_default();
     }
     Err(format!("PostgreSQL did not start: {last}"))
+}
+
+/// A self-signed certificate and key for the cluster in `dir`, readable by `user` only
+/// (PostgreSQL refuses a key others may read). False when openssl is missing or fails.
+fn make_certificate(dir: &Path, user: Option<&str>) -> bool {
+    let (key, crt) = (dir.join("server.key"), dir.join("server.crt"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        return false;
+    }
+    let mut ok = Command::new("chmod")
+        .arg("600")
+        .arg(&key)
+        .status()
+        .is_ok_and(|s| s.success());
+    if let Some(u) = user {
+        ok &= Command::new("chown")
+            .arg(u)
+            .arg(&key)
+            .arg(&crt)
+            .status()
+            .is_ok_and(|s| s.success());
+    }
+    ok
+}
+
+/// Whether the test server speaks TLS (a throwaway cluster made with a certificate).
+pub fn test_server_has_tls() -> bool {
+    test_server();
+    std::fs::metadata(
+        std::env::temp_dir()
+            .join(format!("cascade-pg-{}", std::process::id()))
+            .join("server.crt"),
+    )
+    .is_ok()
 }
 
 /// Stop the cluster (by its postmaster's pid, through `pg_ctl`) once this process ends.
