@@ -93,6 +93,9 @@ pub struct TimelineEntry {
     /// What the provider says it charged (informational).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub provider_price: Option<String>,
+    /// The node that wrote the entry, when several serve one store (PostgreSQL).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub node: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub duplicate: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
@@ -114,6 +117,7 @@ impl TimelineEntry {
             provider_ids: Vec::new(),
             provider: None,
             provider_price: None,
+            node: None,
             duplicate: false,
             late: false,
             ignored: false,

@@ -286,13 +286,16 @@ impl FlowTx for PgTx {
         if entries.is_empty() {
             return Ok(());
         }
+        // Each entry names the node that wrote it (scale-out §2).
         let rows: Vec<(i64, String)> = entries
             .iter()
             .enumerate()
             .map(|(i, e)| {
+                let mut e = e.clone();
+                e.node = Some(self.node.clone());
                 Ok((
                     first_seq + i64::try_from(i).unwrap_or(i64::MAX),
-                    serde_json::to_string(e)?,
+                    serde_json::to_string(&e)?,
                 ))
             })
             .collect::<Result<_>>()?;

@@ -42,6 +42,13 @@ async fn a_flow_accepted_by_one_node_is_seen_by_the_others_and_ends_once() {
         .filter(|e| e["type"] == "report" && e["duplicate"].is_null() && e["ignored"].is_null())
         .count();
     assert_eq!((submitted, applied), (1, 1), "{events:#?}");
+    // Every entry names the node that wrote it.
+    assert!(
+        events
+            .iter()
+            .all(|e| ["node-a", "node-b", "node-c"].contains(&e["node"].as_str().unwrap_or(""))),
+        "{events:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
