@@ -2,6 +2,7 @@
 //! for SQLite and PostgreSQL alike: [`StoreRow`] is the little each backend's row type
 //! must answer.
 
+use cascade_core::idempotency::{KeyRecord, KeyState};
 use cascade_core::sandbox::Scenario;
 use cascade_core::{Channel, FlowId, Micros, Timestamp};
 use sqlx::Row;
@@ -175,4 +176,49 @@ pub(crate) fn scenario(r: &impl StoreRow) -> Result<Scenario> {
         times_left: r.opt_int(4)?.map(to_u32).transpose()?,
         created_at: Timestamp::from_millis(r.int(5)?),
     })
+}
+
+/// `definition, state, event_seq, callback_seq` of a stored flow, for update.
+pub(crate) fn loaded_flow(r: &impl StoreRow) -> Result<crate::engine_tx::LoadedFlow> {
+    let def_json = r.text(0)?;
+    Ok(crate::engine_tx::LoadedFlow {
+        def: std::sync::Arc::new(serde_json::from_str(&def_json)?),
+        def_json: def_json.into(),
+        state: serde_json::from_str(&r.text(1)?)?,
+        event_seq: r.int(2)?,
+        is_new: false,
+        callback_seq: r.int(3)?,
+    })
+}
+
+/// `request_hash, created_at, state, response, claim_token, lease_until` into a key's
+/// record.
+pub(crate) fn key_record(r: &impl StoreRow) -> Result<KeyRecord> {
+    let state = match r.text(2)?.as_str() {
+        "done" => KeyState::Done {
+            response: r.text(3)?,
+        },
+        "in_flight" => KeyState::InFlight {
+            token: r.text(4)?,
+            until: Timestamp::from_millis(r.int(5)?),
+        },
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "idempotency key state {other}"
+            )));
+        }
+    };
+    Ok(KeyRecord {
+        request_hash: r.text(0)?,
+        created_at: Timestamp::from_millis(r.int(1)?),
+        state,
+    })
+}
+
+/// A key's state as stored: (`state`, `response`, `claim_token`, `lease_until`).
+pub(crate) fn key_state_columns(state: &KeyState) -> (&'static str, &str, &str, i64) {
+    match state {
+        KeyState::Done { response } => ("done", response.as_str(), "", 0),
+        KeyState::InFlight { token, until } => ("in_flight", "", token.as_str(), until.as_millis()),
+    }
 }

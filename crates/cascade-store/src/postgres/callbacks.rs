@@ -31,12 +31,13 @@ impl CallbackStore for PgStore {
                 ORDER BY c.next_at, c.id LIMIT $3
                 FOR UPDATE OF c SKIP LOCKED)
              RETURNING id, event_id, flow_id, seq, application_id, url, body, attempts, first_attempt_at",
-            self.holder_gone("c")
+            Self::holder_gone("c", 5)
         ))
         .bind(now.plus_millis(lease_ms).as_millis())
         .bind(now.as_millis())
         .bind(i64::from(limit))
         .bind(&self.node_id)
+        .bind(self.live_since())
         .fetch_all(&self.pool)
         .await?;
         let mut out = rows

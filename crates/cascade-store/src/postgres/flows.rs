@@ -45,27 +45,7 @@ async fn key_record(tx: &mut PgTx, app: &str, key: &str) -> Result<Option<KeyRec
     .bind(key)
     .fetch_optional(&mut *tx.tx)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let state: &str = row.try_get(2)?;
-    let state = match state {
-        "done" => KeyState::Done {
-            response: row.try_get(3)?,
-        },
-        "in_flight" => KeyState::InFlight {
-            token: row.try_get(4)?,
-            until: Timestamp::from_millis(row.try_get(5)?),
-        },
-        other => {
-            return Err(StoreError::Corrupt(format!(
-                "idempotency key state {other}"
-            )));
-        }
-    };
-    Ok(Some(KeyRecord {
-        request_hash: row.try_get(0)?,
-        created_at: Timestamp::from_millis(row.try_get(1)?),
-        state,
-    }))
+    row.map(|r| crate::rows::key_record(&r)).transpose()
 }
 
 async fn put_key(
@@ -75,10 +55,7 @@ async fn put_key(
     record: &KeyRecord,
     tracking_id: &str,
 ) -> Result<()> {
-    let (state, response, token, until) = match &record.state {
-        KeyState::Done { response } => ("done", response.as_str(), "", 0),
-        KeyState::InFlight { token, until } => ("in_flight", "", token.as_str(), until.as_millis()),
-    };
+    let (state, response, token, until) = crate::rows::key_state_columns(&record.state);
     sqlx::query(
         "INSERT INTO idempotency_keys (application_id, key, request_hash, tracking_id, response,
                                        created_at, state, claim_token, lease_until)
@@ -392,12 +369,13 @@ impl FlowStore for PgStore {
                           WHERE due_at <= $2 AND (claimed_until <= $2 OR {})
                           ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
              RETURNING id, flow_id, step_order, attempts, payload",
-            self.holder_gone("jobs")
+            Self::holder_gone("jobs", 5)
         ))
         .bind(now.plus_millis(lease_ms).as_millis())
         .bind(now.as_millis())
         .bind(i64::from(limit))
         .bind(&self.node_id)
+        .bind(self.live_since())
         .fetch_all(&self.pool)
         .await?;
         let mut jobs = Vec::with_capacity(rows.len());
@@ -506,7 +484,7 @@ impl FlowStore for PgStore {
                         AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = d.node AND n.heartbeat > $2)))",
         )
         .bind(&self.node_id)
-        .bind(super::wall_clock_ms() - self.lease_ms)
+        .bind(self.live_since())
         .bind(own_too)
         .fetch_all(&self.pool)
         .await?;

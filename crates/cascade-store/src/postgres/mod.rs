@@ -157,16 +157,22 @@ impl PgStore {
     }
 
     /// SQL true for a row claimed (`claimed_by` of `table`) by a node that is gone: no
-    /// heartbeat within this store's lease. Its work is taken over whatever lease it had.
-    pub(crate) fn holder_gone(&self, table: &str) -> String {
+    /// heartbeat after the bound parameter `$param` ([`PgStore::live_since`]). Its work
+    /// is taken over whatever lease it had. (A parameter, not a literal: the statement
+    /// stays the same and is prepared once per connection.)
+    pub(crate) fn holder_gone(table: &str, param: u32) -> String {
         format!(
-            "NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = {table}.claimed_by AND n.heartbeat > {})",
-            wall_clock_ms() - self.lease_ms
+            "NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = {table}.claimed_by AND n.heartbeat > ${param})"
         )
+    }
+
+    /// A node with no heartbeat since this instant (wall clock, ms) is gone.
+    pub(crate) fn live_since(&self) -> i64 {
+        wall_clock_ms() - self.lease_ms
     }
 }
 
-pub(crate) fn wall_clock_ms() -> i64 {
+fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

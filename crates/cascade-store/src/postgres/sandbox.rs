@@ -66,13 +66,14 @@ impl SandboxStore for PgStore {
                             AND starts_with(provider, $2)
                           ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
              RETURNING id, provider, provider_message_id, report, due_at",
-            self.holder_gone("sandbox_reports")
+            Self::holder_gone("sandbox_reports", 6)
         ))
         .bind(now.as_millis())
         .bind(provider_prefix)
         .bind(i64::from(limit))
         .bind(now.plus_millis(REPORT_LEASE_MS).as_millis())
         .bind(&self.node_id)
+        .bind(self.live_since())
         .fetch_all(&self.pool)
         .await?;
         let mut out: Vec<(i64, i64, SandboxReport)> = rows

@@ -4,7 +4,6 @@
 //! other's committed change.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use cascade_core::inbound::InboundMessage;
@@ -102,16 +101,7 @@ impl FlowTx for PgTx {
         .bind(id.to_string())
         .fetch_optional(&mut *self.tx)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let def_json: &str = row.try_get(0)?;
-        Ok(Some(LoadedFlow {
-            def: Arc::new(serde_json::from_str(def_json)?),
-            def_json: def_json.into(),
-            state: serde_json::from_str(row.try_get::<&str, _>(1)?)?,
-            event_seq: row.try_get(2)?,
-            is_new: false,
-            callback_seq: row.try_get(3)?,
-        }))
+        row.map(|r| crate::rows::loaded_flow(&r)).transpose()
     }
 
     async fn save_flow(&mut self, f: &LoadedFlow) -> Result<()> {

@@ -3,7 +3,6 @@
 //! finally the database; writes stay in memory until the batch is flushed.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use cascade_core::machines::{Report, TimelineEntry, TimerKind};
@@ -216,15 +215,7 @@ impl FlowTx for BatchTx {
         .fetch_optional(&mut self.w.conn)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let def_json: &str = row.try_get(0)?;
-        let flow = LoadedFlow {
-            def: Arc::new(serde_json::from_str(def_json)?),
-            def_json: def_json.into(),
-            state: serde_json::from_str(row.try_get::<&str, _>(1)?)?,
-            event_seq: row.try_get(2)?,
-            is_new: false,
-            callback_seq: row.try_get(3)?,
-        };
+        let flow = crate::rows::loaded_flow(&row)?;
         self.w.cache.put(flow.clone());
         Ok(Some(flow))
     }

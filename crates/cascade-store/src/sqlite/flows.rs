@@ -493,25 +493,5 @@ async fn key_record(
     .bind(&id.1)
     .fetch_optional(&mut tx.w.conn)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let state: &str = row.try_get(2)?;
-    let state = match state {
-        "done" => KeyState::Done {
-            response: row.try_get(3)?,
-        },
-        "in_flight" => KeyState::InFlight {
-            token: row.try_get(4)?,
-            until: Timestamp::from_millis(row.try_get(5)?),
-        },
-        other => {
-            return Err(StoreError::Corrupt(format!(
-                "idempotency key state {other}"
-            )));
-        }
-    };
-    Ok(Some(KeyRecord {
-        request_hash: row.try_get(0)?,
-        created_at: Timestamp::from_millis(row.try_get(1)?),
-        state,
-    }))
+    row.map(|r| crate::rows::key_record(&r)).transpose()
 }

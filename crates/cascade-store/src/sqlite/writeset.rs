@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use cascade_core::idempotency::{KeyRecord, KeyState};
+use cascade_core::idempotency::KeyRecord;
 use cascade_core::machines::TimerKind;
 use cascade_core::{FlowId, Micros, Timestamp};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -405,12 +405,8 @@ impl WriteSet {
             );
             q.push_values(chunk, |mut b, ((app, key), row)| {
                 let row = row.as_ref().expect("partitioned on is_some");
-                let (state, response, token, until) = match &row.record.state {
-                    KeyState::Done { response } => ("done", response.as_str(), "", 0),
-                    KeyState::InFlight { token, until } => {
-                        ("in_flight", "", token.as_str(), until.as_millis())
-                    }
-                };
+                let (state, response, token, until) =
+                    crate::rows::key_state_columns(&row.record.state);
                 b.push_bind(app.as_str())
                     .push_bind(key.as_str())
                     .push_bind(row.record.request_hash.as_str())
