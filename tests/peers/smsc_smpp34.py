@@ -295,6 +295,7 @@ class Conn:
         if self.closed:
             return
         self.closed = True
+        emit({"event": "closed", "session_id": self.session_id})
         for w in (self.c_writer, self.u_writer):
             if w is not None:
                 try:

@@ -149,6 +149,35 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn ready(&self) -> bool {
         true
     }
+
+    /// Whether this node can send through the provider at all. False for an SMSC whose
+    /// bind slots other nodes of the deployment hold ([`Leases`]): this node then leaves
+    /// the channel's jobs to them.
+    fn held_here(&self) -> bool {
+        true
+    }
+}
+
+/// Deployment-wide leases on resources only one node may use at a time (an SMSC bind
+/// slot). With one server every lease is its own; with several nodes on one store the
+/// store decides, and a dead node's leases go to another node.
+#[async_trait]
+pub trait Leases: Send + Sync + std::fmt::Debug {
+    /// Take, or keep, `name` for this node: `Ok(true)` when this node holds it now.
+    ///
+    /// # Errors
+    /// A message when the store could not be asked.
+    async fn hold(&self, name: &str) -> Result<bool, String>;
+
+    /// Give `name` up (a clean stop), so another node takes it at once.
+    async fn release(&self, name: &str);
+
+    /// How often a holder confirms its leases.
+    fn renew_every(&self) -> std::time::Duration;
+
+    /// How long a lease not confirmed since may still be trusted: after this another
+    /// node may have taken it over, so the holder must let the resource go.
+    fn trust_for(&self) -> std::time::Duration;
 }
 
 /// What became of a delivered report.
@@ -237,6 +266,15 @@ impl Providers {
             Channel::Viber => self.viber.as_ref(),
             Channel::Voice => self.voice.as_ref(),
         }
+    }
+
+    /// Channels this node leaves to other nodes of the deployment: its providers for
+    /// them are all held elsewhere ([`Provider::held_here`]).
+    pub fn held_elsewhere(&self) -> Vec<Channel> {
+        Channel::ALL
+            .into_iter()
+            .filter(|&c| self.for_channel(c).is_some_and(|p| !p.held_here()))
+            .collect()
     }
 }
 

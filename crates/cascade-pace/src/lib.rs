@@ -15,7 +15,9 @@
 mod backoff;
 mod bucket;
 mod circuit;
+mod share;
 
 pub use backoff::{Backoff, BackoffSeries};
 pub use bucket::{Rate, TokenBucket};
 pub use circuit::{CircuitBreaker, CircuitPolicy, CircuitState};
+pub use share::NodeShare;

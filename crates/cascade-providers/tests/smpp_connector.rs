@@ -805,3 +805,104 @@ async fn invalid_settings_are_refused_and_nothing_connects() {
         "another connection showed up"
     );
 }
+
+// ----- bind slots shared by several nodes ---------------------------------------------
+
+/// Leases as a test scripts them: the names granted to this node, and whether the store
+/// answers at all.
+#[derive(Debug, Default)]
+struct ScriptedLeases {
+    granted: Mutex<Vec<String>>,
+    unreachable: AtomicBool,
+    released: Mutex<Vec<String>>,
+}
+
+impl ScriptedLeases {
+    fn grant(&self, names: &[&str]) {
+        *self.granted.lock().unwrap() = names.iter().map(|n| (*n).to_owned()).collect();
+    }
+}
+
+#[async_trait]
+impl cascade_core::ports::Leases for ScriptedLeases {
+    async fn hold(&self, name: &str) -> Result<bool, String> {
+        if self.unreachable.load(Ordering::SeqCst) {
+            return Err("the store does not answer".into());
+        }
+        Ok(self.granted.lock().unwrap().iter().any(|n| n == name))
+    }
+
+    async fn release(&self, name: &str) {
+        self.released.lock().unwrap().push(name.to_owned());
+    }
+
+    fn renew_every(&self) -> Duration {
+        Duration::from_millis(20)
+    }
+
+    fn trust_for(&self) -> Duration {
+        Duration::from_millis(200)
+    }
+}
+
+#[tokio::test]
+async fn a_shared_smsc_is_bound_only_on_the_slots_this_node_holds() {
+    let smsc = Smsc::start(BindPolicy::default()).await;
+    let sink = RecordingSink::new();
+    let stop = CancellationToken::new();
+    let leases = Arc::new(ScriptedLeases::default());
+    leases.grant(&["smsc:shared:bind:1"]);
+    let mut s = settings("shared", &smsc, &["*"]);
+    s.binds = 3;
+    let connection = SmscConnection::start_shared(
+        s,
+        Arc::clone(&sink) as Arc<dyn ReportSink>,
+        false,
+        Arc::new(SystemClock),
+        &stop,
+        Arc::clone(&leases) as Arc<dyn cascade_core::ports::Leases>,
+    )
+    .expect("valid settings");
+    let bound = || smsc.server.bound_receivers().len();
+    eventually("the held slot binds", || bound() == 1).await;
+    assert_eq!(connection.slots_held(), 1);
+    let labels: Vec<usize> = connection.binds().iter().map(|(l, _)| *l).collect();
+    assert_eq!(labels, [1], "the bind keeps its slot's place");
+    assert!(<SmscConnection as Provider>::held_here(&connection));
+
+    // Another node has the slot now: this node unbinds; none held, none sent here.
+    leases.grant(&[]);
+    eventually("the lost slot unbinds", || bound() == 0).await;
+    assert_eq!(connection.slots_held(), 0);
+    assert!(!<SmscConnection as Provider>::held_here(&connection));
+    let provider = SmppProvider::new(vec![Arc::clone(&connection)]);
+    match provider
+        .submit(&request("+306912345678", "hello", 60_000))
+        .await
+    {
+        Err(SubmitError::Retryable { reason }) => {
+            assert!(reason.contains("another node"), "{reason}");
+        }
+        other => panic!("expected a retryable refusal, got {other:?}"),
+    }
+
+    // Two slots held; then the store stops answering: kept while trusted, then let go.
+    leases.grant(&["smsc:shared:bind:0", "smsc:shared:bind:2"]);
+    eventually("both held slots bind", || bound() == 2).await;
+    leases.unreachable.store(true, Ordering::SeqCst);
+    eventually("unconfirmed slots are let go", || bound() == 0).await;
+    assert_eq!(connection.slots_held(), 0);
+
+    // Back, then a clean stop: the binds close and the leases are given up.
+    leases.unreachable.store(false, Ordering::SeqCst);
+    eventually("the slots bind again", || bound() == 2).await;
+    stop.cancel();
+    eventually("the stop unbinds", || bound() == 0).await;
+    eventually("the leases are given up", || {
+        leases.released.lock().unwrap().len() == 2
+    })
+    .await;
+    let mut released = leases.released.lock().unwrap().clone();
+    released.sort();
+    assert_eq!(released, ["smsc:shared:bind:0", "smsc:shared:bind:2"]);
+}

@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod credentials;
+pub mod leases;
 pub mod runtime;
 pub mod tenancy;
 

@@ -145,6 +145,27 @@ pub trait FlowStore: Send + Sync {
     /// Lease up to `limit` due jobs not leased by anyone else until `now + lease_ms`.
     async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: u32) -> Result<Vec<Job>>;
 
+    /// [`FlowStore::claim_jobs`], leaving the jobs of `skip` channels to other nodes
+    /// (this node cannot send them: another node holds the SMSC's binds). A store one
+    /// server owns has no other node to leave them to, and claims them all.
+    async fn claim_jobs_except(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+        skip: &[cascade_core::Channel],
+    ) -> Result<Vec<Job>> {
+        let _ = skip;
+        self.claim_jobs(now, lease_ms, limit).await
+    }
+
+    /// Give up this node's lease on `job` without counting an attempt, so that another
+    /// node claims it at once. A store one server owns has no other node: nothing to do.
+    async fn release_job(&self, job: &Job) -> Result<()> {
+        let _ = job;
+        Ok(())
+    }
+
     /// Match a provider report to its message by provider message id and apply it. A
     /// report for an id not known yet is kept and applied when the id is recorded.
     /// `provider_message_ids` are the forms the id may take, most likely first (one,
@@ -235,6 +256,22 @@ pub trait Store:
     /// The nodes sharing the store with a heartbeat within `live_ms` of `now`, and the
     /// work each holds. A store only one server may use (SQLite) knows no nodes: empty.
     async fn nodes(&self, now: Timestamp, live_ms: i64) -> Result<Vec<NodeRecord>>;
+
+    /// Take, or keep, the deployment-wide lease `name` (an SMSC bind slot) for this
+    /// node: true when this node holds it now, false while another live node does. A
+    /// lease whose holder has no heartbeat within the lease time is taken over. A store
+    /// one server owns (SQLite) grants every lease.
+    async fn hold_lease(&self, name: &str) -> Result<bool> {
+        let _ = name;
+        Ok(true)
+    }
+
+    /// Give up the lease `name` if this node holds it (a clean shutdown), so another
+    /// node takes it at once rather than after the lease time.
+    async fn release_lease(&self, name: &str) -> Result<()> {
+        let _ = name;
+        Ok(())
+    }
 
     /// Flush and stop background work (the SQLite writer); later calls fail.
     async fn close(&self);

@@ -295,4 +295,6 @@ pub struct NodeRecord {
     pub jobs: u64,
     pub callbacks: u64,
     pub sandbox_reports: u64,
+    /// Deployment-wide leases it holds (`smsc:<name>:bind:<slot>`), by name.
+    pub leases: Vec<String>,
 }

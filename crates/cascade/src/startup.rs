@@ -16,6 +16,7 @@ use cascade_providers::http::metrics::ProviderCollector;
 use cascade_providers::smpp::{SmscConnection, SmscSettings};
 use cascade_sandbox::{SandboxProvider, SmscSimulator, run_reporter_until_stopped};
 use cascade_service::clock::SystemClock;
+use cascade_service::leases::StoreLeases;
 use cascade_service::runtime::{CallbackSettings, Runtime, RuntimeConfig};
 use cascade_service::tenancy::{self, Prepared};
 use cascade_store::sqlite::{Durability, SqliteConfig, SqliteStore};
@@ -206,10 +207,28 @@ impl Application {
         let mut smsc = Vec::new();
         for (settings, sandbox) in smsc_settings {
             let sink: Arc<dyn ReportSink> = Arc::clone(&late_sink) as Arc<dyn ReportSink>;
-            let connection =
+            // Several nodes on one database share each real SMSC's binds: a node opens a
+            // bind slot only while it holds the slot's lease. Each node binds its own
+            // sandbox SMSC.
+            let shared = cascade_store::postgres::is_postgres_url(&config.database_url);
+            let connection = if shared && !sandbox {
+                let leases = Arc::new(StoreLeases::new(
+                    Arc::clone(&store),
+                    Duration::from_millis(u64::try_from(config.lease_ms).unwrap_or(15_000)),
+                ));
+                SmscConnection::start_shared(
+                    settings,
+                    sink,
+                    sandbox,
+                    Arc::clone(&clock),
+                    &smpp_stop,
+                    leases,
+                )
+            } else {
                 SmscConnection::start(settings, sink, sandbox, Arc::clone(&clock), &smpp_stop)
-                    .map_err(anyhow::Error::msg)
-                    .context("starting the SMPP connections")?;
+            }
+            .map_err(anyhow::Error::msg)
+            .context("starting the SMPP connections")?;
             // The sandbox SMSC is in this process: bind before taking flows, so that the
             // first SMS does not spend its (possibly sandbox-short) TTL waiting for it.
             // Real SMSCs bind in the background; submits wait for them up to their TTL.
@@ -355,16 +374,26 @@ impl Application {
                 .with_webhooks(&public_url, receivers),
         );
         if cascade_store::postgres::is_postgres_url(&config.database_url) {
-            // Rate limits are shared among the live nodes (each takes its share).
+            // Rate limits and provider throughput caps are shared among the live nodes
+            // (each takes its share).
+            let throughput_shares: Vec<cascade_pace::NodeShare> = config
+                .providers
+                .iter()
+                .map(|p| p.common().nodes.clone())
+                .collect();
             let (state, clock) = (Arc::clone(&state), Arc::clone(&clock));
             let (lease, stop) = (config.lease_ms, runtime.stop_token());
             let every = std::time::Duration::from_millis(u64::try_from(lease / 3).unwrap_or(5_000));
             runtime.spawn(async move {
                 loop {
                     match state.store.nodes(clock.now(), lease).await {
-                        Ok(nodes) => state
-                            .limiter
-                            .set_nodes(u32::try_from(nodes.len()).unwrap_or(u32::MAX)),
+                        Ok(nodes) => {
+                            let live = u32::try_from(nodes.len()).unwrap_or(u32::MAX);
+                            state.limiter.set_nodes(live);
+                            for share in &throughput_shares {
+                                share.set(live);
+                            }
+                        }
                         Err(e) => tracing::warn!(error = %e, "counting the live nodes"),
                     }
                     tokio::select! {

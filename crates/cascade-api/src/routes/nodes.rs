@@ -30,7 +30,8 @@ pub async fn list(
                 "self": n.id == state.settings.node_id,
                 "startedAt": n.started_at.to_rfc3339(),
                 "lastHeartbeat": n.heartbeat.to_rfc3339(),
-                "holds": {"jobs": n.jobs, "callbacks": n.callbacks, "sandboxReports": n.sandbox_reports},
+                "holds": {"jobs": n.jobs, "callbacks": n.callbacks, "sandboxReports": n.sandbox_reports,
+                          "binds": n.leases.iter().filter(|l| l.starts_with("smsc:")).collect::<Vec<_>>()},
             })
         })
         .collect();

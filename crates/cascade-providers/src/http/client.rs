@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use cascade_core::ports::SubmitError;
 use cascade_core::reasons;
-use cascade_pace::{Rate, TokenBucket};
+use cascade_pace::{NodeShare, Rate, TokenBucket};
 
 use super::settings::Common;
 
@@ -26,7 +26,9 @@ pub struct HttpAnswer {
 pub struct HttpClient {
     name: String,
     client: reqwest::Client,
-    pace: Option<Mutex<TokenBucket>>,
+    /// The cap's bucket, and the node count its rate was set for.
+    pace: Option<(NonZeroU32, Mutex<(TokenBucket, u32)>)>,
+    nodes: NodeShare,
 }
 
 impl HttpClient {
@@ -42,12 +44,16 @@ impl HttpClient {
             .pool_max_idle_per_host(32)
             .build()
             .map_err(|e| format!("{}: HTTP client: {e}", common.name))?;
-        let pace = NonZeroU32::new(common.throughput)
-            .map(|n| Mutex::new(TokenBucket::new(Rate::per_second(n), Instant::now())));
+        let nodes = common.nodes.clone();
+        let pace = NonZeroU32::new(common.throughput).map(|cap| {
+            let bucket = TokenBucket::new(Rate::per_second(nodes.of(cap)), Instant::now());
+            (cap, Mutex::new((bucket, nodes.nodes())))
+        });
         Ok(HttpClient {
             name: common.name.clone(),
             client,
             pace,
+            nodes,
         })
     }
 
@@ -57,13 +63,23 @@ impl HttpClient {
 
     /// Wait for the section's throughput cap to allow one more request.
     async fn paced(&self) {
-        let Some(pace) = &self.pace else { return };
+        let Some((cap, pace)) = &self.pace else {
+            return;
+        };
         loop {
             let wait = {
-                let mut bucket = pace
+                let mut guard = pace
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                bucket.try_take(Instant::now())
+                let (bucket, paced_for) = &mut *guard;
+                let now = Instant::now();
+                let nodes = self.nodes.nodes();
+                if nodes != *paced_for {
+                    // Nodes came or went: this node's share of the cap changes.
+                    bucket.set_rate(Rate::per_second(self.nodes.of(*cap)), now);
+                    *paced_for = nodes;
+                }
+                bucket.try_take(now)
             };
             match wait {
                 Ok(()) => return,
@@ -206,5 +222,45 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// How long after `now` the next request may go (`None`: at once).
+    fn next_after(client: &HttpClient, now: Instant) -> Option<Duration> {
+        let (_, pace) = client.pace.as_ref().unwrap();
+        let mut guard = pace.lock().unwrap();
+        guard.0.next_available(now).map(|t| t - now)
+    }
+
+    #[tokio::test]
+    async fn the_throughput_cap_is_split_between_the_live_nodes() {
+        let common = Common {
+            name: "p".into(),
+            base_url: "https://example.com".into(),
+            routes: vec!["*".into()],
+            priority: 1,
+            throughput: 10,
+            nodes: NodeShare::default(),
+            timeout: Duration::from_secs(5),
+            senders: Default::default(),
+        };
+        let client = HttpClient::new(&common).unwrap();
+        client.paced().await;
+        let alone = next_after(&client, Instant::now()).unwrap();
+        assert!(alone <= Duration::from_millis(100), "10/s alone: {alone:?}");
+        assert!(alone > Duration::from_millis(90), "10/s alone: {alone:?}");
+
+        // A second node joins: each paces at 5/s, so the provider still sees 10/s.
+        common.nodes.set(2);
+        tokio::time::sleep(alone).await;
+        client.paced().await;
+        let shared = next_after(&client, Instant::now()).unwrap();
+        assert!(
+            shared > Duration::from_millis(190),
+            "5/s as one of two: {shared:?}"
+        );
+        assert!(
+            shared <= Duration::from_millis(200),
+            "5/s as one of two: {shared:?}"
+        );
     }
 }

@@ -389,6 +389,11 @@ impl Provider for ChannelProviders {
             reason: "no provider could take the message".into(),
         }))
     }
+
+    /// Some provider of the channel can be used from this node.
+    fn held_here(&self) -> bool {
+        self.slots.iter().any(|s| s.candidate.provider.held_here())
+    }
 }
 
 #[cfg(test)]

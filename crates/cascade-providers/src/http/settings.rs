@@ -69,8 +69,11 @@ pub struct Common {
     pub routes: Vec<String>,
     /// Lowest first among the providers whose routes match.
     pub priority: u32,
-    /// Requests per second; 0 = no cap.
+    /// Requests per second; 0 = no cap. For the deployment: with several nodes each
+    /// paces at its share ([`Common::nodes`]).
     pub throughput: u32,
+    /// The live nodes the throughput cap is split between (set by the server).
+    pub nodes: cascade_pace::NodeShare,
     pub timeout: Duration,
     /// Viber sender name → the provider's id for it.
     pub senders: BTreeMap<String, String>,
@@ -369,6 +372,7 @@ impl ProviderSection {
             routes,
             priority: self.priority.unwrap_or(1),
             throughput: self.throughput.unwrap_or(0),
+            nodes: cascade_pace::NodeShare::default(),
             timeout: Duration::from_secs(timeout_seconds),
             senders: self.senders.clone().unwrap_or_default(),
         };

@@ -664,6 +664,7 @@ mod tests {
                 routes: vec!["*".into()],
                 priority: 1,
                 throughput: 0,
+                nodes: Default::default(),
                 timeout: Duration::from_secs(5),
                 senders: Default::default(),
             },

@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use cascade_core::Clock;
-use cascade_core::ports::ReportSink;
+use cascade_core::ports::{Leases, ReportSink};
 use cascade_smpp::driver::{BindState, ClientOptions, EsmeClient, Target};
-use cascade_smpp::{BindMode, EsmeConfig, ThroughputLimit};
+use cascade_smpp::{BindMode, EsmeConfig, EsmeSession, ThroughputLimit};
 use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -31,10 +31,11 @@ pub struct SmscConnection {
     /// The in-process simulator: it gets Cascade's message ids and its vendor TLVs are
     /// trusted.
     pub(super) sandbox: bool,
-    /// Binds that transmit (transceivers, or the transmitter half of each pair).
-    pub(super) transmitters: Vec<EsmeClient>,
-    /// Every client, for shutdown and metrics.
-    clients: Vec<EsmeClient>,
+    /// The binds this node holds now: every configured one, or, when several nodes share
+    /// the SMSC ([`SmscConnection::start_shared`]), the slots whose lease is this node's.
+    live: RwLock<Vec<LiveBind>>,
+    /// Bind slots held by this node.
+    slots_held: AtomicUsize,
     pub(super) next_bind: AtomicUsize,
     pub(super) reference: AtomicU16,
     /// Parts already accepted of steps whose other parts failed to go: a retry sends only
@@ -45,16 +46,38 @@ pub struct SmscConnection {
     pub(super) timing: Arc<Timing>,
     pub(super) metrics: Arc<SmscMetrics>,
     pub(super) clock: Arc<dyn Clock>,
+    sink: Sink,
+    receipts: Arc<Semaphore>,
+}
+
+/// Where the binds' receipts go (opaque in `Debug`).
+struct Sink(Arc<dyn ReportSink>);
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReportSink")
+    }
+}
+
+/// One bind this node holds.
+#[derive(Debug, Clone)]
+struct LiveBind {
+    slot: u32,
+    /// Its place among all the configured binds (`bind` label of the metrics): slot ×
+    /// binds per slot + its half (transmitter 0, receiver 1).
+    label: usize,
+    transmits: bool,
+    client: EsmeClient,
 }
 
 /// A step partly accepted: its concatenation reference, and each part's id once accepted.
 pub(super) type PartialSend = (u16, Vec<Option<String>>);
 
 impl SmscConnection {
-    /// Opens the binds (in the background: they connect, bind, and reconnect on their own)
-    /// and starts handling what they receive. `sandbox` trusts the simulator's vendor TLVs
-    /// (scripted detailed statuses); `clock` dates receipts and measures what is left of a
-    /// message's TTL.
+    /// Opens every bind (in the background: they connect, bind, and reconnect on their
+    /// own) and starts handling what they receive. `sandbox` trusts the simulator's vendor
+    /// TLVs (scripted detailed statuses); `clock` dates receipts and measures what is left
+    /// of a message's TTL.
     ///
     /// # Errors
     /// A sentence when the settings cannot work (e.g. a system_id too long).
@@ -65,70 +88,150 @@ impl SmscConnection {
         clock: Arc<dyn Clock>,
         stop: &CancellationToken,
     ) -> Result<Arc<SmscConnection>, String> {
-        settings.validate()?;
-        let provider = settings.provider_name();
-        let metrics = Arc::new(SmscMetrics::default());
-        let timing = Arc::new(Timing::default());
-        let receipts = Arc::new(Semaphore::new(RECEIPTS_IN_PROGRESS));
-        let modes: &[BindMode] = match settings.bind_mode {
-            BindModeSetting::Transceiver => &[BindMode::Transceiver],
-            BindModeSetting::TransmitterReceiver => &[BindMode::Transmitter, BindMode::Receiver],
-        };
-        let mut transmitters = Vec::new();
-        let mut clients = Vec::new();
-        for index in 0..settings.binds {
-            for &mode in modes {
-                let config = esme_config(&settings, mode);
-                let target = Target {
-                    host: settings.host.clone(),
-                    port: settings.port,
-                    tls: settings.tls,
-                };
-                let options = ClientOptions {
-                    name: settings.name.clone(),
-                    bind_index: usize::try_from(index).unwrap_or(usize::MAX),
-                    ..ClientOptions::default()
-                };
-                let (client, events) = EsmeClient::connect(target, config, options)
-                    .map_err(|e| format!("smsc {}: {e}", settings.name))?;
-                tokio::spawn(handle_events(EventContext {
-                    client: client.clone(),
-                    sink: Arc::clone(&sink),
-                    provider: provider.clone(),
-                    form: settings.receipt_ids.form(),
-                    sandbox,
-                    metrics: Arc::clone(&metrics),
-                    timing: Arc::clone(&timing),
-                    receipts: Arc::clone(&receipts),
-                    clock: Arc::clone(&clock),
-                    events,
-                }));
-                if mode != BindMode::Receiver {
-                    transmitters.push(client.clone());
-                }
-                clients.push(client);
-            }
+        let connection = Self::new(settings, sink, sandbox, clock)?;
+        for slot in 0..connection.settings.binds {
+            connection.open_slot(slot)?;
         }
-        let connection = Arc::new(SmscConnection {
+        connection.stop_with(stop);
+        Ok(connection)
+    }
+
+    /// As [`SmscConnection::start`], for a deployment of several nodes: each bind slot
+    /// is opened only while this node holds its lease (`smsc:<name>:bind:<slot>`), so the
+    /// SMSC sees the configured number of binds in all. A slot whose holder dies is taken
+    /// over by whichever node asks first once the lease runs out; a slot whose lease
+    /// this node cannot confirm for [`Leases::trust_for`] is closed.
+    ///
+    /// # Errors
+    /// A sentence when the settings cannot work.
+    pub fn start_shared(
+        settings: SmscSettings,
+        sink: Arc<dyn ReportSink>,
+        sandbox: bool,
+        clock: Arc<dyn Clock>,
+        stop: &CancellationToken,
+        leases: Arc<dyn Leases>,
+    ) -> Result<Arc<SmscConnection>, String> {
+        let connection = Self::new(settings, sink, sandbox, clock)?;
+        // What `EsmeClient::connect` would refuse, refused now rather than in a slot's
+        // task later.
+        for &mode in connection.modes() {
+            EsmeSession::new(
+                esme_config(&connection.settings, mode),
+                std::time::Instant::now(),
+            )
+            .map_err(|e| format!("smsc {}: {e}", connection.settings.name))?;
+        }
+        for slot in 0..connection.settings.binds {
+            tokio::spawn(hold_slot(
+                Arc::clone(&connection),
+                Arc::clone(&leases),
+                slot,
+                stop.clone(),
+            ));
+        }
+        connection.stop_with(stop);
+        Ok(connection)
+    }
+
+    fn new(
+        settings: SmscSettings,
+        sink: Arc<dyn ReportSink>,
+        sandbox: bool,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<SmscConnection>, String> {
+        settings.validate()?;
+        Ok(Arc::new(SmscConnection {
+            provider: settings.provider_name(),
             settings,
-            provider,
             sandbox,
-            transmitters,
-            clients,
+            live: RwLock::new(Vec::new()),
+            slots_held: AtomicUsize::new(0),
             next_bind: AtomicUsize::new(0),
             reference: AtomicU16::new(rand_seed()),
             partial: Mutex::new(HashMap::new()),
-            timing,
-            metrics,
+            timing: Arc::new(Timing::default()),
+            metrics: Arc::new(SmscMetrics::default()),
             clock,
-        });
-        let on_stop = Arc::clone(&connection);
+            sink: Sink(sink),
+            receipts: Arc::new(Semaphore::new(RECEIPTS_IN_PROGRESS)),
+        }))
+    }
+
+    fn stop_with(self: &Arc<Self>, stop: &CancellationToken) {
+        let on_stop = Arc::clone(self);
         let stop = stop.clone();
         tokio::spawn(async move {
             stop.cancelled().await;
             on_stop.shutdown().await;
         });
-        Ok(connection)
+    }
+
+    fn modes(&self) -> &'static [BindMode] {
+        match self.settings.bind_mode {
+            BindModeSetting::Transceiver => &[BindMode::Transceiver],
+            BindModeSetting::TransmitterReceiver => &[BindMode::Transmitter, BindMode::Receiver],
+        }
+    }
+
+    /// Opens the bind(s) of `slot` (a transceiver, or a transmitter and a receiver).
+    fn open_slot(&self, slot: u32) -> Result<(), String> {
+        let modes = self.modes();
+        let mut opened = Vec::new();
+        for (half, &mode) in modes.iter().enumerate() {
+            let target = Target {
+                host: self.settings.host.clone(),
+                port: self.settings.port,
+                tls: self.settings.tls,
+            };
+            let options = ClientOptions {
+                name: self.settings.name.clone(),
+                bind_index: usize::try_from(slot).unwrap_or(usize::MAX),
+                ..ClientOptions::default()
+            };
+            let (client, events) =
+                EsmeClient::connect(target, esme_config(&self.settings, mode), options)
+                    .map_err(|e| format!("smsc {}: {e}", self.settings.name))?;
+            tokio::spawn(handle_events(EventContext {
+                client: client.clone(),
+                sink: Arc::clone(&self.sink.0),
+                provider: self.provider.clone(),
+                form: self.settings.receipt_ids.form(),
+                sandbox: self.sandbox,
+                metrics: Arc::clone(&self.metrics),
+                timing: Arc::clone(&self.timing),
+                receipts: Arc::clone(&self.receipts),
+                clock: Arc::clone(&self.clock),
+                events,
+            }));
+            opened.push(LiveBind {
+                slot,
+                label: usize::try_from(slot).unwrap_or(usize::MAX) * modes.len() + half,
+                transmits: mode != BindMode::Receiver,
+                client,
+            });
+        }
+        self.live
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(opened);
+        self.slots_held.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Unbinds the bind(s) of `slot` and forgets them.
+    async fn close_slot(&self, slot: u32) {
+        let closing: Vec<EsmeClient> = {
+            let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+            let (closing, kept): (Vec<LiveBind>, Vec<LiveBind>) =
+                live.drain(..).partition(|b| b.slot == slot);
+            *live = kept;
+            closing.into_iter().map(|b| b.client).collect()
+        };
+        if !closing.is_empty() {
+            self.slots_held.fetch_sub(1, Ordering::Relaxed);
+        }
+        futures_util::future::join_all(closing.iter().map(EsmeClient::shutdown)).await;
     }
 
     /// The name reports from this SMSC are matched under.
@@ -149,22 +252,43 @@ impl SmscConnection {
         &self.metrics
     }
 
-    /// Every bind's client (transmitters and receivers).
-    pub fn clients(&self) -> &[EsmeClient] {
-        &self.clients
+    /// Every bind this node holds (transmitters and receivers), each with its place
+    /// among the configured binds.
+    pub fn binds(&self) -> Vec<(usize, EsmeClient)> {
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|b| (b.label, b.client.clone()))
+            .collect()
+    }
+
+    /// Bind slots this node holds (all of them unless several nodes share the SMSC).
+    pub fn slots_held(&self) -> usize {
+        self.slots_held.load(Ordering::Relaxed)
+    }
+
+    fn transmitters(&self) -> Vec<EsmeClient> {
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|b| b.transmits)
+            .map(|b| b.client.clone())
+            .collect()
     }
 
     /// True when at least one transmitting bind is bound.
     pub fn is_bound(&self) -> bool {
-        self.transmitters
-            .iter()
-            .any(|c| c.state() == BindState::Bound)
+        self.has_bound_transmitter()
     }
 
-    /// Waits until every bind is bound, or `timeout` passes; true when they all are.
+    /// Waits until every bind this node holds is bound, or `timeout` passes; true when
+    /// they all are.
     pub async fn wait_bound(&self, timeout: Duration) -> bool {
+        let clients: Vec<EsmeClient> = self.binds().into_iter().map(|(_, c)| c).collect();
         let all = async {
-            for client in &self.clients {
+            for client in &clients {
                 let mut states = client.state_changes();
                 if states.wait_for(|s| *s == BindState::Bound).await.is_err() {
                     return false;
@@ -177,25 +301,88 @@ impl SmscConnection {
 
     /// Unbinds every bind politely.
     pub async fn shutdown(&self) {
-        futures_util::future::join_all(self.clients.iter().map(EsmeClient::shutdown)).await;
+        let clients: Vec<EsmeClient> = self.binds().into_iter().map(|(_, c)| c).collect();
+        futures_util::future::join_all(clients.iter().map(EsmeClient::shutdown)).await;
     }
 
     /// Whether a bind that can transmit is up now.
     pub fn has_bound_transmitter(&self) -> bool {
-        self.transmitters
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .any(|c| c.state() == BindState::Bound)
+            .any(|b| b.transmits && b.client.state() == BindState::Bound)
     }
 
     /// A bound transmitter, round robin; any transmitter when none is bound (its submit
-    /// then waits for the bind, up to the deadline).
-    pub(super) fn pick_bind(&self) -> &EsmeClient {
-        let n = self.transmitters.len();
+    /// then waits for the bind, up to the deadline); `None` when this node holds none.
+    pub(super) fn pick_bind(&self) -> Option<EsmeClient> {
+        let transmitters = self.transmitters();
+        let n = transmitters.len();
+        if n == 0 {
+            return None;
+        }
         let start = self.next_bind.fetch_add(1, Ordering::Relaxed);
-        (0..n)
-            .map(|i| &self.transmitters[(start + i) % n])
-            .find(|c| c.state() == BindState::Bound)
-            .unwrap_or(&self.transmitters[start % n])
+        let bound = (0..n)
+            .map(|i| &transmitters[(start + i) % n])
+            .find(|c| c.state() == BindState::Bound);
+        Some(bound.unwrap_or(&transmitters[start % n]).clone())
+    }
+}
+
+/// Keeps bind slot `slot` of `connection` open while this node holds its lease: asks
+/// every [`Leases::renew_every`], opens the slot when the lease becomes this node's,
+/// closes it when another node has it or when it could not be confirmed for
+/// [`Leases::trust_for`], and gives it up on `stop` once the bind is closed.
+async fn hold_slot(
+    connection: Arc<SmscConnection>,
+    leases: Arc<dyn Leases>,
+    slot: u32,
+    stop: CancellationToken,
+) {
+    let name = format!("smsc:{}:bind:{slot}", connection.settings.name);
+    let mut held = false;
+    let mut confirmed = tokio::time::Instant::now();
+    loop {
+        match leases.hold(&name).await {
+            Ok(true) => {
+                confirmed = tokio::time::Instant::now();
+                if !held {
+                    match connection.open_slot(slot) {
+                        Ok(()) => {
+                            held = true;
+                            tracing::info!(lease = %name, "this node holds the bind slot");
+                        }
+                        Err(e) => {
+                            tracing::error!(lease = %name, error = %e, "cannot open the bind")
+                        }
+                    }
+                }
+            }
+            Ok(false) => {
+                if held {
+                    tracing::warn!(lease = %name, "another node holds the bind slot now; unbinding");
+                    connection.close_slot(slot).await;
+                    held = false;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(lease = %name, error = %e, "could not confirm the bind slot");
+                if held && confirmed.elapsed() >= leases.trust_for() {
+                    tracing::warn!(lease = %name, "the bind slot's lease may have passed to another node; unbinding");
+                    connection.close_slot(slot).await;
+                    held = false;
+                }
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(leases.renew_every()) => {}
+        }
+    }
+    if held {
+        connection.close_slot(slot).await;
+        leases.release(&name).await;
     }
 }
 

@@ -187,10 +187,9 @@ impl SmppCollector {
         self.connections
             .iter()
             .flat_map(|c| {
-                c.clients()
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, client)| (c.name(), i.to_string(), client.stats()))
+                c.binds()
+                    .into_iter()
+                    .map(move |(label, client)| (c.name(), label.to_string(), client.stats()))
             })
             .collect()
     }

@@ -67,4 +67,9 @@ impl Provider for SmscConnection {
     fn ready(&self) -> bool {
         self.has_bound_transmitter()
     }
+
+    /// At least one bind slot is this node's.
+    fn held_here(&self) -> bool {
+        self.slots_held() > 0
+    }
 }

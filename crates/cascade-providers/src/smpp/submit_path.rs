@@ -67,7 +67,16 @@ impl SmscConnection {
         };
         let mut ids: Vec<Option<String>> =
             known.map_or_else(|| vec![None; part_count], |(_, ids)| ids);
-        let client = self.pick_bind();
+        let Some(client) = self.pick_bind() else {
+            // Several nodes share the SMSC and its binds are all another node's: that
+            // node takes the job (this one leaves SMS jobs alone while it holds none).
+            return Err(SubmitError::Retryable {
+                reason: format!(
+                    "smsc {}: another node of the deployment holds its binds",
+                    self.settings.name
+                ),
+            });
+        };
         let options = SubmitOptions {
             deadline: Some(deadline),
             fail_when_throttled: false,

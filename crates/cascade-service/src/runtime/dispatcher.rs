@@ -73,7 +73,12 @@ pub(super) async fn run_job_poller_until_stopped(runtime: Arc<Runtime>) {
     loop {
         // The next look is one poll after this one, however long this one takes.
         let now = runtime.clock.now();
-        match runtime.store.claim_jobs(now, lease_ms, 512).await {
+        let skip = runtime.providers.held_elsewhere();
+        match runtime
+            .store
+            .claim_jobs_except(now, lease_ms, 512, &skip)
+            .await
+        {
             Ok(jobs) => {
                 for job in jobs {
                     let busy = runtime

@@ -324,7 +324,24 @@ impl Runtime {
     /// Carry a transaction's effects on: queue its jobs, wake the timer loop for an earlier
     /// deadline, wake the callback worker.
     pub(crate) fn absorb(&self, applied: &Applied) {
+        let elsewhere = if applied.jobs.is_empty() {
+            Vec::new()
+        } else {
+            self.providers.held_elsewhere()
+        };
         for job in &applied.jobs {
+            if elsewhere.contains(&job.payload.channel()) {
+                // Another node holds what sends this channel (the SMSC's binds): let the
+                // job go at once so that one of them claims it.
+                let store = Arc::clone(&self.store);
+                let job = job.clone();
+                self.tasks.spawn(async move {
+                    if let Err(e) = store.release_job(&job).await {
+                        tracing::warn!(error = %e, "could not hand the job to another node; its lease will");
+                    }
+                });
+                continue;
+            }
             // The receiver only goes away at shutdown; the job row stays and is claimed
             // again on the next start.
             let _ = self.jobs_tx.send(job.clone());

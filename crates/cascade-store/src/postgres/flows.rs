@@ -363,10 +363,33 @@ impl FlowStore for PgStore {
     }
 
     async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: u32) -> Result<Vec<Job>> {
+        self.claim_jobs_except(now, lease_ms, limit, &[]).await
+    }
+
+    async fn release_job(&self, job: &Job) -> Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET claimed_until = 0, claimed_by = NULL WHERE id = $1 AND claimed_by = $2",
+        )
+        .bind(job.id)
+        .bind(&self.node_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_jobs_except(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+        skip: &[cascade_core::Channel],
+    ) -> Result<Vec<Job>> {
+        let skip: Vec<&str> = skip.iter().map(|c| c.name()).collect();
         let rows = sqlx::query(&format!(
             "UPDATE jobs SET claimed_until = $1, claimed_by = $4
              WHERE id IN (SELECT id FROM jobs
                           WHERE due_at <= $2 AND (claimed_until <= $2 OR {})
+                            AND (channel IS NULL OR channel <> ALL($6))
                           ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
              RETURNING id, flow_id, step_order, attempts, payload",
             Self::holder_gone("jobs", 5)
@@ -376,6 +399,7 @@ impl FlowStore for PgStore {
         .bind(i64::from(limit))
         .bind(&self.node_id)
         .bind(self.live_since())
+        .bind(&skip)
         .fetch_all(&self.pool)
         .await?;
         let mut jobs = Vec::with_capacity(rows.len());

@@ -6,11 +6,18 @@ use sqlx::PgPool;
 
 use crate::Result;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "schema",
-    include_str!("../../migrations/postgres/0001_schema.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "schema",
+        include_str!("../../migrations/postgres/0001_schema.sql"),
+    ),
+    (
+        2,
+        "leases",
+        include_str!("../../migrations/postgres/0002_leases.sql"),
+    ),
+];
 
 /// The advisory lock key that serialises migrations ("cascade" in ASCII).
 const LOCK_KEY: i64 = 0x0063_6173_6361_6465;

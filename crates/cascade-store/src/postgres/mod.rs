@@ -245,11 +245,20 @@ impl crate::Store for PgStore {
         .bind(now_ms - live_ms)
         .fetch_all(&self.pool)
         .await?;
+        let leases: Vec<(String, String)> =
+            sqlx::query_as("SELECT node, name FROM leases ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         Ok(rows
             .into_iter()
             .map(
                 |(id, started, beat, jobs, callbacks, reports)| crate::NodeRecord {
+                    leases: leases
+                        .iter()
+                        .filter(|(node, _)| *node == id)
+                        .map(|(_, name)| name.clone())
+                        .collect(),
                     id,
                     started_at: cascade_core::Timestamp::from_millis(started),
                     heartbeat: cascade_core::Timestamp::from_millis(beat),
@@ -259,6 +268,38 @@ impl crate::Store for PgStore {
                 },
             )
             .collect())
+    }
+
+    async fn hold_lease(&self, name: &str) -> Result<bool> {
+        // Taken when free, kept when ours, taken over when its holder has no heartbeat
+        // within the lease; otherwise left as it is.
+        let holder: String = sqlx::query_scalar(
+            "INSERT INTO leases AS l (name, node, since) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET
+                 node = CASE WHEN l.node = EXCLUDED.node
+                               OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node AND n.heartbeat > $4)
+                             THEN EXCLUDED.node ELSE l.node END,
+                 since = CASE WHEN l.node = EXCLUDED.node THEN l.since
+                              WHEN NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node AND n.heartbeat > $4)
+                              THEN EXCLUDED.since ELSE l.since END
+             RETURNING node",
+        )
+        .bind(name)
+        .bind(&self.node_id)
+        .bind(wall_clock_ms())
+        .bind(self.live_since())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(holder == self.node_id)
+    }
+
+    async fn release_lease(&self, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND node = $2")
+            .bind(name)
+            .bind(&self.node_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 

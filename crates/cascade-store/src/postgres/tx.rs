@@ -215,8 +215,8 @@ impl FlowTx for PgTx {
         // Leased to this node; another node takes it over early if this one dies.
         let until = lease_until.as_millis();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (flow_id, step_order, payload, due_at, claimed_until, claimed_by, attempts)
-             VALUES ($1, $2, $3, $4, $5, $6, 0) RETURNING id",
+            "INSERT INTO jobs (flow_id, step_order, payload, due_at, claimed_until, claimed_by, attempts, channel)
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7) RETURNING id",
         )
         .bind(flow.to_string())
         .bind(i64::from(order))
@@ -224,6 +224,7 @@ impl FlowTx for PgTx {
         .bind(now.as_millis())
         .bind(until)
         .bind(&self.node)
+        .bind(payload.channel().name())
         .fetch_one(&mut *self.tx)
         .await?;
         Ok(id)

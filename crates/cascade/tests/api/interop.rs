@@ -65,15 +65,19 @@ fn python() -> PathBuf {
         .clone()
 }
 
-/// The smpp34 SMSC, its JSON lines collected as they come.
-struct SmscPeer {
-    port: u16,
-    events: Arc<Mutex<Vec<Value>>>,
+/// The smpp34 SMSC, its JSON lines collected as they come, each stamped with `at_ms`:
+/// when the test read it, in milliseconds since the peer started.
+pub(crate) struct SmscPeer {
+    pub(crate) port: u16,
+    pub(crate) events: Arc<Mutex<Vec<Value>>>,
+    /// What `at_ms` counts from (read by the PostgreSQL binary's `smsc_nodes`).
+    #[allow(dead_code)]
+    pub(crate) started: Instant,
     _child: Child,
 }
 
 impl SmscPeer {
-    async fn start(flags: &[&str]) -> SmscPeer {
+    pub(crate) async fn start(flags: &[&str]) -> SmscPeer {
         let mut child = Command::new(python())
             .arg(repo_root().join("tests/peers/smsc_smpp34.py"))
             .args(["--port", "0", "--receipt-delay-ms", "20"])
@@ -95,9 +99,11 @@ impl SmscPeer {
         let port = u16::try_from(first["port"].as_u64().unwrap()).unwrap();
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&events);
+        let started = Instant::now();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if let Ok(mut v) = serde_json::from_str::<Value>(&line) {
+                    v["at_ms"] = json!(started.elapsed().as_millis());
                     sink.lock().unwrap().push(v);
                 }
             }
@@ -105,11 +111,12 @@ impl SmscPeer {
         SmscPeer {
             port,
             events,
+            started,
             _child: child,
         }
     }
 
-    fn events(&self, kind: &str) -> Vec<Value> {
+    pub(crate) fn events(&self, kind: &str) -> Vec<Value> {
         self.events
             .lock()
             .unwrap()
@@ -121,7 +128,12 @@ impl SmscPeer {
 
     /// Cascade with this SMSC as its only `[[smsc]]`.
     async fn cascade(&self, extra: &str) -> TestApp {
-        let toml = format!(
+        spawn_app_with_file(&self.smsc_section(extra), &[]).await
+    }
+
+    /// A `[[smsc]]` section for this SMSC, plus `extra` lines.
+    pub(crate) fn smsc_section(&self, extra: &str) -> String {
+        format!(
             r#"
 [[smsc]]
 name = "peer"
@@ -135,8 +147,7 @@ response_timeout_seconds = 5
 {extra}
 "#,
             self.port
-        );
-        spawn_app_with_file(&toml, &[]).await
+        )
     }
 }
 

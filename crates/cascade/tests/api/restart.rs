@@ -23,8 +23,14 @@ pub(crate) struct Server {
 
 /// `cascade serve` on the store at `database` (a URL), once it listens.
 pub(crate) async fn start(database: &str) -> Server {
+    start_with(database, &[]).await
+}
+
+/// [`start`] with more environment (`CASCADE_CONFIG`, `CASCADE_NODE_ID`, …).
+pub(crate) async fn start_with(database: &str, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cascade"))
         .arg("serve")
+        .envs(env.iter().copied())
         .env("CASCADE_LISTEN", "127.0.0.1:0")
         .env("CASCADE_SANDBOX_SMPP_LISTEN", "127.0.0.1:0")
         .env("CASCADE_DATABASE_URL", database)
@@ -64,13 +70,14 @@ impl Server {
     }
 }
 
-struct Client {
-    http: reqwest::Client,
-    token: String,
+/// The bootstrap application's HTTP client, signed in.
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    pub(crate) token: String,
 }
 
 impl Client {
-    async fn new(base: &str) -> Client {
+    pub(crate) async fn new(base: &str) -> Client {
         let http = reqwest::Client::new();
         let r = http
             .post(format!("{base}/oauth/token"))
@@ -103,7 +110,7 @@ impl Client {
             .to_owned()
     }
 
-    async fn get(&self, base: &str, path: &str) -> Value {
+    pub(crate) async fn get(&self, base: &str, path: &str) -> Value {
         let r = self
             .http
             .get(format!("{base}{path}"))

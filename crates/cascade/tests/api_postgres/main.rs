@@ -12,6 +12,7 @@ pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 /// Several nodes on one database, and moving a store in (PostgreSQL only).
 mod migrate;
 mod nodes;
+mod smsc_nodes;
 
 #[path = "../api/accounts.rs"]
 mod accounts;
