@@ -566,6 +566,32 @@ async fn an_smsc_rejection_fails_the_step_with_the_reason() {
     }
 }
 
+#[tokio::test]
+async fn an_smsc_system_error_is_tried_again_not_a_verdict() {
+    let mut smsc = Smsc::start(BindPolicy::AcceptAll).await;
+    let sink = RecordingSink::new();
+    let stop = CancellationToken::new();
+    let (connection, provider) = bound_provider("primary", &smsc, &sink, &stop).await;
+
+    let handle = spawn_submit(&provider, &request(GREEK, "Busy SMSC", TEN_MINUTES));
+    let (conn, seq, _) = smsc.next_submit().await;
+    smsc.server
+        .reject(conn, seq, CommandStatus::ESME_RSYSERR)
+        .await
+        .unwrap();
+    match outcome("the submit met by a system error", handle).await {
+        Err(SubmitError::Retryable { reason }) => {
+            assert!(reason.contains("ESME_RSYSERR"), "{reason}");
+        }
+        other => panic!("expected Retryable, got {other:?}"),
+    }
+    assert_eq!(
+        connection.metrics().rejected(),
+        0,
+        "not counted as a rejection"
+    );
+}
+
 // ----- 6. a partial failure is retried with only the missing parts ---------------------
 
 /// The UDH concatenation header of a part: (reference, total, sequence).

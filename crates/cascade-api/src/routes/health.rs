@@ -17,9 +17,17 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 when the store answers, 503 otherwise.
+/// How long `/readyz` waits for the store: a database that is away often shows as a
+/// connection attempt that hangs, not as an error.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// 200 when the store answers within [`READY_WITHIN`], 503 otherwise.
 pub async fn readyz(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
-    match state.store.ping().await {
+    let answer = tokio::time::timeout(READY_WITHIN, state.store.ping())
+        .await
+        .map_err(|_| format!("the store did not answer within {READY_WITHIN:?}"))
+        .and_then(|r| r.map_err(|e| cascade_core::error_chain(&e)));
+    match answer {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");

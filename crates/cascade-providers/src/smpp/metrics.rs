@@ -66,6 +66,11 @@ impl SmscMetrics {
         self.latency.observe(latency.as_secs_f64());
     }
 
+    /// Submits the SMSC refused for good.
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
     /// Receipts that matched no message (yet) — held until their submit is recorded.
     pub fn receipts_held(&self) -> u64 {
         self.receipts_held.load(Ordering::Relaxed)

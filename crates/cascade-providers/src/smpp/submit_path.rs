@@ -107,6 +107,19 @@ impl SmscConnection {
                         }
                     }
                 }
+                // A system error is the SMSC's trouble, not a verdict on the message
+                // (SMSCs answer it while their own storage is away): tried again later,
+                // like a dropped link.
+                Ok(SubmitOutcome::Rejected {
+                    status: CommandStatus::ESME_RSYSERR,
+                }) => {
+                    failure.get_or_insert(SubmitError::Retryable {
+                        reason: format!(
+                            "smsc {}: ESME_RSYSERR (system error); trying again",
+                            self.settings.name
+                        ),
+                    });
+                }
                 Ok(SubmitOutcome::Rejected { status }) => {
                     self.metrics.count_rejected();
                     failure.get_or_insert(rejected(status));

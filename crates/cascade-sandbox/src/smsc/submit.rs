@@ -201,7 +201,8 @@ pub(super) async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, 
     answer(&state, group, &part, conn, seq).await;
 }
 
-/// The store failed the simulator: the ESME gets `ESME_RSYSERR` and sends again.
+/// The store failed the simulator: the ESME gets `ESME_RSYSERR` (a system error, which
+/// Cascade's connector tries again later) and sends again.
 async fn store_failed(
     state: &SimState,
     conn: ConnId,

@@ -210,15 +210,12 @@ async fn submit_job(runtime: &Runtime, job: Job) {
         runtime.config.max_submit_attempts,
         runtime.clock.now(),
     ) {
-        Next::Record(accepted) => match runtime
-            .store
-            .job_submitted(
-                &job,
-                &accepted.provider,
-                accepted.message_ids,
-                runtime.clock.now(),
-            )
-            .await
+        Next::Record(accepted) => match while_away(runtime, "recording a submission", |now| {
+            runtime
+                .store
+                .job_submitted(&job, &accepted.provider, accepted.message_ids.clone(), now)
+        })
+        .await
         {
             Ok(applied) => {
                 super::DispatchCounters::count(&runtime.dispatched.recorded);
@@ -236,7 +233,11 @@ async fn submit_job(runtime: &Runtime, job: Job) {
         }
         Next::Retry { at, error } => {
             tracing::info!(target: TARGET, %error, %at, "submission will be retried");
-            match runtime.store.job_retry(&job, at).await {
+            match while_away(runtime, "scheduling a retry", |_| {
+                runtime.store.job_retry(&job, at)
+            })
+            .await
+            {
                 Ok(()) => super::DispatchCounters::count(&runtime.dispatched.retried),
                 Err(e) => {
                     tracing::error!(target: TARGET, error = %e, "could not schedule the retry; the lease will bring it back");
@@ -246,12 +247,50 @@ async fn submit_job(runtime: &Runtime, job: Job) {
     }
 }
 
+/// Write a job's outcome, trying again while the store is away (a database restarting)
+/// for up to half the job's lease. Given up, the job comes back only after its lease:
+/// a submission recorded that late is sent twice, a retry or an end that late waits.
+async fn while_away<T, F, Fut>(runtime: &Runtime, what: &str, write: F) -> cascade_store::Result<T>
+where
+    F: Fn(Timestamp) -> Fut,
+    Fut: std::future::Future<Output = cascade_store::Result<T>>,
+{
+    let give_up = runtime
+        .clock
+        .now()
+        .plus_millis(i64::try_from(runtime.config.job_lease.as_millis() / 2).unwrap_or(i64::MAX));
+    let mut backoff = STORE_AWAY_BACKOFF.series();
+    loop {
+        let now = runtime.clock.now();
+        match write(now).await {
+            // A commit whose answer was lost may have landed: writing again is harmless
+            // (a job already recorded or ended is not found, and nothing changes).
+            Err(
+                e @ (cascade_store::StoreError::Unavailable(_)
+                | cascade_store::StoreError::CommitFailed(_)),
+            ) if now < give_up => {
+                let wait = backoff.next_delay();
+                tracing::warn!(target: TARGET, error = %e, ?wait, "{what}: the store is away; writing again");
+                tokio::select! {
+                    () = runtime.stop.cancelled() => return Err(e),
+                    () = runtime.clock.sleep(wait) => {}
+                }
+            }
+            answer => return answer,
+        }
+    }
+}
+
+/// Between attempts to write a job's outcome while the store is away.
+const STORE_AWAY_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+
 async fn finish(runtime: &Runtime, job: &Job, event: Event) {
-    match runtime
-        .store
-        .job_finished(job, event, runtime.clock.now())
-        .await
-    {
+    let written = while_away(runtime, "ending a job", |now| {
+        runtime.store.job_finished(job, event.clone(), now)
+    })
+    .await;
+    match written {
         Ok(applied) => {
             super::DispatchCounters::count(&runtime.dispatched.finished);
             runtime.absorb(&applied);

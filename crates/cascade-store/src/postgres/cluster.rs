@@ -73,87 +73,192 @@ fn free_port() -> u16 {
 }
 
 fn start_cluster() -> Result<TestServer, String> {
-    let bin = bin_dir().ok_or_else(|| {
-        "no PostgreSQL server programs (initdb, pg_ctl) found: install the Debian package \
-         `postgresql` (.ci/run does), or set CASCADE_TEST_DATABASE_URL to a server the tests \
-         may create databases on"
-            .to_owned()
-    })?;
-    // root may not run a cluster: the tests use `nobody`, owning the directory.
-    let user = is_root().then_some("nobody");
     let dir = std::env::temp_dir().join(format!("cascade-pg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    if let Some(u) = user {
-        let ok = Command::new("chown")
-            .args(["-R", u])
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return Err(format!("chown {u} {}", dir.display()));
-        }
-    }
-    let data = dir.join("data");
-    let data_s = data.to_string_lossy().into_owned();
-    let out = run_as(
-        user,
-        &bin.join("initdb"),
-        &[
-            "-D",
-            &data_s,
-            "-U",
-            "cascade",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-    )
-    .map_err(|e| format!("initdb: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    // TLS with a self-signed certificate when openssl is at hand, so `sslmode=require`
-    // can be tested; without it the cluster speaks plain TCP only.
-    let tls = make_certificate(&dir, user).then(|| {
-        format!(
-            " -c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key",
-            d = dir.display()
-        )
-    });
     // Test applications are not always shut down (their runtimes just end), and their
     // pools' connections would stay open: the server closes any idle for 15 s (the pool
     // tests a connection before handing it out, so a live one is reopened).
-    let mut last = String::new();
-    for _ in 0..5 {
-        let port = free_port();
-        let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000 -c idle_session_timeout=15s{}",
-            dir.display(),
-            tls.as_deref().unwrap_or("")
-        );
-        let log = dir.join("postgres.log").to_string_lossy().into_owned();
+    let cluster = Cluster::create(
+        &dir,
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c idle_session_timeout=15s",
+        true,
+    )?;
+    Ok(TestServer {
+        base_url: cluster.base_url.clone(),
+    })
+}
+
+/// A PostgreSQL cluster of one test's own, which it may stop and start again (a
+/// database restarted under load). A commit is on its way to disk before it returns
+/// (`synchronous_commit` on; `fsync` off, since the machine itself does not crash), so
+/// an immediate stop loses nothing committed. Stopped when the test process ends.
+#[derive(Debug)]
+pub struct Cluster {
+    /// `postgres://cascade@127.0.0.1:port` (no database name).
+    pub base_url: String,
+    user: Option<&'static str>,
+    pg_ctl: PathBuf,
+    data: String,
+    options: String,
+    log: String,
+    /// A private cluster's directory, removed when it is dropped.
+    own_dir: Option<PathBuf>,
+}
+
+impl Cluster {
+    /// A fresh cluster in a temporary directory, started.
+    ///
+    /// # Errors
+    /// Without PostgreSQL's server programs, or when it does not start.
+    pub fn private() -> Result<Cluster, String> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("cascade-pg-own-{}-{n}", std::process::id()));
+        let mut cluster = Cluster::create(
+            &dir,
+            "-c fsync=off -c synchronous_commit=on -c full_page_writes=off",
+            false,
+        )?;
+        cluster.own_dir = Some(dir);
+        Ok(cluster)
+    }
+
+    /// `initdb` in `dir`, then start on a free port with `settings`.
+    fn create(dir: &Path, settings: &str, tls: bool) -> Result<Cluster, String> {
+        let bin = bin_dir().ok_or_else(|| {
+            "no PostgreSQL server programs (initdb, pg_ctl) found: install the Debian package \
+             `postgresql` (.ci/run does), or set CASCADE_TEST_DATABASE_URL to a server the \
+             tests may create databases on"
+                .to_owned()
+        })?;
+        // root may not run a cluster: the tests use `nobody`, owning the directory.
+        let user = is_root().then_some("nobody");
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        if let Some(u) = user {
+            let ok = Command::new("chown")
+                .args(["-R", u])
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return Err(format!("chown {u} {}", dir.display()));
+            }
+        }
+        let data = dir.join("data").to_string_lossy().into_owned();
         let out = run_as(
             user,
-            &bin.join("pg_ctl"),
+            &bin.join("initdb"),
             &[
-                "-D", &data_s, "-o", &options, "-l", &log, "-w", "-t", "30", "start",
+                "-D",
+                &data,
+                "-U",
+                "cascade",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        )
+        .map_err(|e| format!("initdb: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        // TLS with a self-signed certificate when openssl is at hand, so `sslmode=require`
+        // can be tested; without it the cluster speaks plain TCP only.
+        let tls = (tls && make_certificate(dir, user)).then(|| {
+            format!(
+                " -c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key",
+                d = dir.display()
+            )
+        });
+        let mut cluster = Cluster {
+            base_url: String::new(),
+            user,
+            pg_ctl: bin.join("pg_ctl"),
+            data,
+            options: String::new(),
+            log: dir.join("postgres.log").to_string_lossy().into_owned(),
+            own_dir: None,
+        };
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            cluster.options = format!(
+                "-p {port} -c listen_addresses=127.0.0.1 -k {} -c max_connections=1000 {settings}{}",
+                dir.display(),
+                tls.as_deref().unwrap_or("")
+            );
+            match cluster.start() {
+                Ok(()) => {
+                    watch(user, &cluster.pg_ctl, &cluster.data, dir);
+                    cluster.base_url = format!("postgres://cascade@127.0.0.1:{port}");
+                    return Ok(cluster);
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(format!("PostgreSQL did not start: {last}"))
+    }
+
+    /// Start the (stopped) cluster again, on the same port; returns once it accepts
+    /// connections.
+    ///
+    /// # Errors
+    /// What `pg_ctl` or the server's log said.
+    pub fn start(&self) -> Result<(), String> {
+        let out = run_as(
+            self.user,
+            &self.pg_ctl,
+            &[
+                "-D",
+                &self.data,
+                "-o",
+                &self.options,
+                "-l",
+                &self.log,
+                "-w",
+                "-t",
+                "30",
+                "start",
             ],
         )
         .map_err(|e| format!("pg_ctl: {e}"))?;
         if out.status.success() {
-            watch(user, &bin.join("pg_ctl"), &data_s, &dir);
-            return Ok(TestServer {
-                base_url: format!("postgres://cascade@127.0.0.1:{port}"),
-            });
+            Ok(())
+        } else {
+            Err(std::fs::read_to_string(&self.log).unwrap_or_default())
         }
-        last = std::fs::read_to_string(&log).unwrap_or_default();
     }
-    Err(format!("PostgreSQL did not start: {last}"))
+
+    /// Stop at once, as a crash would (`pg_ctl stop -m immediate`): every connection is
+    /// cut, and the next start recovers from the write-ahead log.
+    ///
+    /// # Errors
+    /// What `pg_ctl` said.
+    pub fn stop_immediately(&self) -> Result<(), String> {
+        let out = run_as(
+            self.user,
+            &self.pg_ctl,
+            &["-D", &self.data, "-m", "immediate", "-w", "stop"],
+        )
+        .map_err(|e| format!("pg_ctl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// A new, empty database on this cluster; returns its URL.
+    ///
+    /// # Panics
+    /// When the cluster cannot be reached.
+    pub async fn fresh_database(&self) -> String {
+        create_database(&self.base_url).await
+    }
 }
 
 /// A self-signed certificate and key for the cluster in `dir`, readable by `user` only
@@ -265,9 +370,22 @@ fn without_database(url: &str) -> String {
 /// # Panics
 /// When the server cannot be reached.
 pub async fn fresh_database() -> String {
+    create_database(&test_server().base_url).await
+}
+
+impl Drop for Cluster {
+    /// A private cluster stops with its test (before its directory goes).
+    fn drop(&mut self) {
+        if let Some(dir) = &self.own_dir {
+            let _ = self.stop_immediately();
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+async fn create_database(base_url: &str) -> String {
     use sqlx::Connection;
-    let server = test_server();
-    let admin = format!("{}/postgres", server.base_url);
+    let admin = format!("{base_url}/postgres");
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
         .unwrap_or_else(|e| panic!("connecting to the test server: {e}"));
@@ -277,5 +395,5 @@ pub async fn fresh_database() -> String {
         .await
         .unwrap_or_else(|e| panic!("CREATE DATABASE: {e}"));
     let _ = conn.close().await;
-    format!("{}/{name}", server.base_url)
+    format!("{base_url}/{name}")
 }

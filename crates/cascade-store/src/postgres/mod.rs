@@ -120,7 +120,7 @@ impl PgStore {
             .application_name("cascade");
         let pool = PgPoolOptions::new()
             .max_connections(config.connections.max(2))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
             .map_err(StoreError::Unavailable)?;

@@ -42,7 +42,12 @@ pub(crate) async fn start_with(database: &str, env: &[(&str, &str)]) -> Server {
         .env("CASCADE_SANDBOX_MINUTE_MS", "100")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // TEST_LOG=1 shows the server's own log, as it does for in-process servers.
+        .stderr(if std::env::var_os("TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .kill_on_drop(true)
         .spawn()
         .expect("the cascade binary starts");

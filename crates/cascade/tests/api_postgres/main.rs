@@ -10,6 +10,7 @@ mod helpers;
 pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 
 /// Several nodes on one database, and moving a store in (PostgreSQL only).
+mod db_restart;
 mod migrate;
 mod nodes;
 mod smsc_nodes;

@@ -42,6 +42,33 @@ fn bind_history(peer: &SmscPeer, after_ms: u64) -> (usize, Option<u64>) {
     (most, full_again)
 }
 
+/// Polls the trackings of `ids` through `base` until every flow is `Succeeded`, or
+/// panics after a minute naming how many are not and showing the first.
+pub(crate) async fn wait_all_succeeded(client: &Client, base: &str, ids: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut pending = ids.to_vec();
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for id in pending {
+            let t = client.get(base, &format!("/failover/tracking/{id}")).await;
+            if t["status"] != "Succeeded" {
+                still.push((id, t));
+            }
+        }
+        let Some((_, first)) = still.first() else {
+            return;
+        };
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} acknowledged flows never succeeded; first: {first:#}",
+            still.len(),
+            ids.len()
+        );
+        pending = still.into_iter().map(|(id, _)| id).collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The bind slots each node holds, by node id, as `/admin/nodes` lists them.
 async fn binds_by_node(http: &reqwest::Client, base: &str) -> HashMap<String, Vec<String>> {
     let r = http
@@ -164,29 +191,7 @@ async fn kill_9_of_one_of_three_nodes_under_load_loses_nothing_and_its_binds_mov
     // Every acknowledged flow ends delivered, read through a node that lives.
     let alive = nodes.iter().position(|(_, s)| s.is_some()).unwrap();
     let (live, client) = (&bases[alive], &clients[alive]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut pending: Vec<String> = accepted.clone();
-    while !pending.is_empty() {
-        let mut still = Vec::new();
-        for id in pending {
-            let t = client.get(live, &format!("/failover/tracking/{id}")).await;
-            if !matches!(t["status"].as_str(), Some("Succeeded" | "Failed")) {
-                still.push((id, t));
-            }
-        }
-        if still.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} acknowledged flows never ended; first: {:#}",
-            still.len(),
-            accepted.len(),
-            still[0].1
-        );
-        pending = still.into_iter().map(|(id, _)| id).collect();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_all_succeeded(client, live, &accepted).await;
     for id in accepted.iter().step_by(17) {
         let t = client.get(live, &format!("/failover/tracking/{id}")).await;
         assert_eq!(status_of(&t["messages"][0]), "Delivered", "{t:#}");
