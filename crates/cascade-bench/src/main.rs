@@ -20,6 +20,7 @@ mod accept;
 mod baseline;
 mod complete;
 mod load;
+mod nodes;
 mod providers;
 mod search;
 mod server;
@@ -72,6 +73,15 @@ enum What {
     /// Viber → SMS through the vonage-messages adapter and a local mock, beside the
     /// sandbox; signed webhooks per second. Not part of `all`.
     Providers,
+    /// Flows accepted and completed with 1, 2 and 3 `cascade serve` processes (the
+    /// release binary beside this one) on `--database-url`, beside one process on a
+    /// fresh SQLite store, with the CPU time per flow of each part. Each count gets a
+    /// new database on the server of `--database-url`. Not part of `all`.
+    Nodes {
+        /// Node counts to measure, in order, on the same database.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        counts: Vec<usize>,
+    },
 }
 
 const APP: &str = "bench-app";
@@ -130,6 +140,19 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(cli.what, What::Providers) {
         rows.extend(providers::run(&cli).await?);
+    }
+    if let What::Nodes { counts } = &cli.what {
+        let dir = tempfile::tempdir()?;
+        let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+        rows.extend(nodes::run(&cli, 1, &sqlite).await?);
+        let database = cli
+            .database_url
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("nodes needs --database-url postgres://…"))?;
+        for &count in counts {
+            let fresh = nodes::fresh_database(&database, count).await?;
+            rows.extend(nodes::run(&cli, count, &fresh).await?);
+        }
     }
     println!(
         "\n| measurement (concurrency {}, {} s, durability {}) | result |",

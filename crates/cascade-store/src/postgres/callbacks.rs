@@ -55,7 +55,8 @@ impl CallbackStore for PgStore {
         now: Timestamp,
     ) -> Result<()> {
         let callback = callback.clone();
-        self.in_tx(move |tx| {
+        self.grouped(move |tx| {
+            let (callback, outcome) = (callback.clone(), outcome.clone());
             Box::pin(
                 async move { crate::callbacks::record_attempt(tx, &callback, &outcome, now).await },
             )

@@ -33,6 +33,34 @@ impl PgStore {
         tx.commit().await?;
         Ok(out)
     }
+
+    /// Run `op` in the next group commit ([`super::group`]): with the operations that
+    /// arrive meanwhile, in one transaction, or alone when one of them fails. `op` may
+    /// run twice (the group's attempt was rolled back), each time on a fresh transaction.
+    pub(crate) async fn grouped<T: Send + 'static>(
+        &self,
+        op: impl for<'a> Fn(&'a mut PgTx) -> BoxFuture<'a, Result<T>> + Send + Sync + 'static,
+    ) -> Result<T> {
+        let slot: Arc<std::sync::Mutex<Option<T>>> = Arc::new(std::sync::Mutex::new(None));
+        let out = Arc::clone(&slot);
+        self.group
+            .run(Box::new(move |tx| {
+                let out = Arc::clone(&out);
+                let run = op(tx);
+                Box::pin(async move {
+                    let value = run.await?;
+                    *out.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(value);
+                    Ok(())
+                })
+            }))
+            .await?;
+        let value = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        value.ok_or(StoreError::Closed)
+    }
 }
 
 /// An idempotency key's record, locked for this transaction.
@@ -115,7 +143,7 @@ async fn lock_key(
 #[async_trait]
 impl FlowStore for PgStore {
     async fn accept_flow(&self, def: FlowDefinition, now: Timestamp) -> Result<Applied> {
-        self.in_tx(move |tx| Box::pin(engine_tx::accept(tx, def, now)))
+        self.grouped(move |tx| Box::pin(engine_tx::accept(tx, def.clone(), now)))
             .await
     }
 
@@ -322,7 +350,7 @@ impl FlowStore for PgStore {
     }
 
     async fn apply(&self, id: FlowId, event: Event, now: Timestamp) -> Result<Applied> {
-        self.in_tx(move |tx| Box::pin(engine_tx::apply_one(tx, id, event, now)))
+        self.grouped(move |tx| Box::pin(engine_tx::apply_one(tx, id, event.clone(), now)))
             .await
     }
 
@@ -334,17 +362,17 @@ impl FlowStore for PgStore {
         now: Timestamp,
     ) -> Result<Applied> {
         let (job, provider) = (job.clone(), provider.to_owned());
-        self.in_tx(move |tx| {
-            Box::pin(async move {
-                engine_tx::job_submitted(tx, &job, &provider, provider_ids, now).await
-            })
+        self.grouped(move |tx| {
+            let (job, provider, ids) = (job.clone(), provider.clone(), provider_ids.clone());
+            Box::pin(async move { engine_tx::job_submitted(tx, &job, &provider, ids, now).await })
         })
         .await
     }
 
     async fn job_finished(&self, job: &Job, event: Event, now: Timestamp) -> Result<Applied> {
         let job = job.clone();
-        self.in_tx(move |tx| {
+        self.grouped(move |tx| {
+            let (job, event) = (job.clone(), event.clone());
             Box::pin(async move { engine_tx::job_finished(tx, &job, event, now).await })
         })
         .await
@@ -425,7 +453,8 @@ impl FlowStore for PgStore {
         now: Timestamp,
     ) -> Result<ReportOutcome> {
         let (provider, ids) = (provider.to_owned(), provider_message_ids.to_vec());
-        self.in_tx(move |tx| {
+        self.grouped(move |tx| {
+            let (provider, ids, report) = (provider.clone(), ids.clone(), report.clone());
             Box::pin(async move { engine_tx::report(tx, &provider, &ids, report, now).await })
         })
         .await
@@ -440,7 +469,8 @@ impl FlowStore for PgStore {
         now: Timestamp,
     ) -> Result<()> {
         let (provider, outcome) = (provider.to_owned(), outcome.to_owned());
-        self.in_tx(move |tx| {
+        self.grouped(move |tx| {
+            let (provider, outcome) = (provider.clone(), outcome.clone());
             Box::pin(async move {
                 engine_tx::note_attempt(tx, flow, order, &provider, &outcome, now).await
             })

@@ -49,7 +49,7 @@ impl SandboxStore for PgStore {
     }
 
     async fn sandbox_send(&self, send: SandboxSend, now: Timestamp) -> Result<SandboxSendOutcome> {
-        self.in_tx(move |tx| Box::pin(crate::sandbox::send(tx, send, now)))
+        self.grouped(move |tx| Box::pin(crate::sandbox::send(tx, send.clone(), now)))
             .await
     }
 
