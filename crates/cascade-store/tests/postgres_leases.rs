@@ -1,5 +1,6 @@
 //! Several nodes on one PostgreSQL database: deployment-wide leases (each SMSC bind slot
-//! is one node's at a time) and submit jobs left to the nodes that can send them.
+//! is one node's at a time), submit jobs left to the nodes that can send them, and the
+//! search counters the nodes append to and fold.
 
 #[allow(dead_code)]
 #[path = "conformance/support.rs"]
@@ -130,4 +131,65 @@ async fn a_node_that_cannot_send_a_channel_leaves_its_jobs_to_the_others() {
     // b holds it now: a's release of a job it no longer holds changes nothing.
     a.release_job(job).await.unwrap();
     assert!(a.claim_jobs(at(4), 60_000, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn folding_the_search_counters_keeps_every_total() {
+    use cascade_core::search::{PageSize, SearchQuery};
+    use cascade_store::SearchStore;
+    let url = cluster::fresh_database().await;
+    let store = std::sync::Arc::new(node(&url, "node-a").await);
+    let f = Fixture::new(Opened {
+        store: store.clone(),
+        keep: Box::new(()),
+    })
+    .await;
+    for i in 0..20 {
+        let applied = store
+            .accept_flow(f.flow(sms(10), at(i)), at(i))
+            .await
+            .unwrap();
+        if i % 2 == 0 {
+            let job = &applied.jobs[0];
+            store
+                .job_finished(
+                    job,
+                    cascade_core::machines::Event::InternalError {
+                        order: 1,
+                        detail: "no provider".into(),
+                    },
+                    at(i + 1),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let rows = || async {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM flow_counts")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        n
+    };
+    let query = SearchQuery {
+        size: PageSize::new(1).unwrap(),
+        ..SearchQuery::default()
+    };
+    let before = store.search(&f.account, &query).await.unwrap().total;
+    let appended = rows().await;
+    assert!(
+        appended > 20,
+        "one row per change before folding: {appended}"
+    );
+    store.fold_flow_counts().await.unwrap();
+    let folded = rows().await;
+    assert!(folded <= 4, "one row per (day, status, channels): {folded}");
+    assert_eq!(
+        store.search(&f.account, &query).await.unwrap().total,
+        before
+    );
+    assert_eq!(before, 20);
 }

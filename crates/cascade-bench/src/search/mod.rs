@@ -51,7 +51,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
     )
     .await?;
     let fill_secs = fill_started.elapsed().as_secs_f64();
-    let bytes = store_size(&run.db)?;
+    let bytes = match &cli.database_url {
+        Some(url) => postgres_size(url).await?,
+        None => store_size(&run.db)?,
+    };
 
     let mut rows = vec![(
         format!(
@@ -59,8 +62,13 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
             cli.search_flows
         ),
         format!(
-            "{fill_secs:.0} s, {:.2} GB on disk (database + WAL)",
-            bytes as f64 / 1e9
+            "{fill_secs:.0} s, {:.2} GB on disk ({})",
+            bytes as f64 / 1e9,
+            if cli.database_url.is_some() {
+                "pg_database_size"
+            } else {
+                "database + WAL"
+            }
         ),
     )];
     let describe = |m: &Measured| {
@@ -186,6 +194,18 @@ async fn other_accounts(client: &reqwest::Client, run: &Running) -> anyhow::Resu
         ids.push(id.to_owned());
     }
     Ok(ids)
+}
+
+/// Bytes the PostgreSQL database takes on disk (`pg_database_size`: tables, indexes
+/// and TOAST; the cluster's WAL is not counted).
+async fn postgres_size(url: &str) -> anyhow::Result<u64> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+        .fetch_one(&mut conn)
+        .await?;
+    let _ = conn.close().await;
+    Ok(u64::try_from(bytes).unwrap_or(0))
 }
 
 /// Bytes the SQLite store takes on disk: the database file plus its write-ahead log,

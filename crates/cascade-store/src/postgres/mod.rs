@@ -176,6 +176,14 @@ impl PgStore {
         )
     }
 
+    /// Fold `flow_counts` now (each node does it about once a minute on its own).
+    ///
+    /// # Errors
+    /// When the database cannot be written.
+    pub async fn fold_flow_counts(&self) -> Result<()> {
+        compact_flow_counts(&self.pool).await
+    }
+
     /// A node with no heartbeat since this instant (wall clock, ms) is gone.
     pub(crate) fn live_since(&self) -> i64 {
         wall_clock_ms() - self.lease_ms
@@ -188,11 +196,17 @@ fn wall_clock_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The advisory lock key that keeps two nodes from folding at once ("count" in ASCII).
+const COUNTS_LOCK_KEY: i64 = 0x0063_6f75_6e74;
+
 /// Fold `flow_counts`' +1 / -1 rows into one row per key. Under an advisory lock, so
 /// two nodes never fold at once; readers see the same sums before and after.
 async fn compact_flow_counts(pool: &PgPool) -> Result<()> {
     let mut tx = pool.begin().await?;
-    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(0x0063_6f75_6e74)")
+    // Bound, not written into the SQL: PostgreSQL before 16 reads no hexadecimal or
+    // underscored numeric literals.
+    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(COUNTS_LOCK_KEY)
         .fetch_one(&mut *tx)
         .await?;
     if !free {
