@@ -48,6 +48,8 @@ pub struct Config {
     pub callback_retry_schedule: Vec<std::time::Duration>,
     pub body_limit_bytes: usize,
     pub durability: Durability,
+    /// How `cascade serve` writes its log lines (`CASCADE_LOG_FORMAT`).
+    pub log_format: crate::telemetry::LogFormat,
     /// Balance of accounts created by start-up (demo, bootstrap).
     pub default_balance: Micros,
     pub prices: PriceList,
@@ -142,6 +144,7 @@ struct FileConfig {
     callback_retry_schedule: Option<String>,
     body_limit_bytes: Option<usize>,
     durability: Option<String>,
+    log_format: Option<String>,
     default_balance: Option<f64>,
     #[serde(default)]
     prices: FilePrices,
@@ -340,6 +343,16 @@ impl Config {
                 ));
             }
         };
+        let log_format = match var("CASCADE_LOG_FORMAT").or(fc.log_format).as_deref() {
+            None | Some("text") => crate::telemetry::LogFormat::Text,
+            Some("json") => crate::telemetry::LogFormat::Json,
+            Some(other) => {
+                return Err(invalid(
+                    "CASCADE_LOG_FORMAT",
+                    format!("{other:?} is not text or json"),
+                ));
+            }
+        };
         let default_balance = match var("CASCADE_DEFAULT_BALANCE") {
             Some(v) => parse_num::<f64>("CASCADE_DEFAULT_BALANCE", &v)?,
             None => fc.default_balance.unwrap_or(100.0),
@@ -489,6 +502,7 @@ impl Config {
             callback_retry_schedule,
             body_limit_bytes,
             durability,
+            log_format,
             default_balance,
             prices,
             operators,
@@ -647,6 +661,7 @@ countries = { GR = 0.03 }
             ),
             (&[("CASCADE_ADMIN_TOKEN", "short")], "CASCADE_ADMIN_TOKEN"),
             (&[("CASCADE_DURABILITY", "sometimes")], "CASCADE_DURABILITY"),
+            (&[("CASCADE_LOG_FORMAT", "yaml")], "CASCADE_LOG_FORMAT"),
             (
                 &[("CASCADE_SANDBOX_CHANNELS", "sms,fax")],
                 "CASCADE_SANDBOX_CHANNELS",

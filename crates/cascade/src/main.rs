@@ -64,7 +64,7 @@ fn run() -> anyhow::Result<()> {
         .context("starting tokio")?;
     match cli.command {
         Command::Serve => {
-            telemetry::init_for_node("info,sqlx=warn", &config.node_id);
+            telemetry::init_for_node("info,sqlx=warn", &config.node_id, config.log_format);
             runtime.block_on(serve(config))
         }
         Command::Admin(cmd) => {

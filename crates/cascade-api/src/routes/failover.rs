@@ -26,7 +26,7 @@ const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// request with the key — on any server sharing the store — finds it in flight), then the
 /// flow is stored together with the key's response; a request that fails in between
 /// releases its claim, so the corrected request can use the key.
-#[tracing::instrument(name = "send_flow", skip_all, fields(application_id = %caller.application_id))]
+#[tracing::instrument(name = "send_flow", skip_all, fields(application_id = %caller.application_id, flow_id = tracing::field::Empty))]
 pub async fn send_flow(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -170,6 +170,8 @@ async fn accept_request(
         ttl_clock: state.settings.ttl_clock,
     };
     let def = parse_flow(body, &ctx).map_err(ApiError::Validation)?;
+    // Every later line of this request is about this flow.
+    tracing::Span::current().record("flow_id", tracing::field::display(def.tracking_id));
     for channel in def.channels() {
         if !caller.scopes.iter().any(|s| s == channel.scope()) {
             return Err(ApiError::Forbidden(format!(

@@ -368,7 +368,9 @@ impl Provider for SipProvider {
             call: Call::new(step.machine_detection, inner.settings.amd),
             first: Some(first_tx),
         };
-        tokio::spawn(live.run());
+        // The call outlives this submit: its own span names the flow on every line.
+        let span = tracing::info_span!("sip_call", flow_id = %request.flow_id, order = request.order, provider = %name);
+        tokio::spawn(tracing::Instrument::instrument(live.run(), span));
         match tokio::time::timeout(inner.common.timeout, first_rx).await {
             Ok(Ok(Ok(()))) => Ok(Accepted {
                 provider: name.to_owned(),

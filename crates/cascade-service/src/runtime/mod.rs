@@ -482,7 +482,7 @@ impl ReportSink for Runtime {
             .note_attempt(flow, order, provider, outcome, self.clock.now())
             .await
         {
-            tracing::warn!(%flow, order, provider, error = %e, "could not note a provider attempt");
+            tracing::warn!(flow_id = %flow, order, provider, error = %e, "could not note a provider attempt");
         }
     }
 }

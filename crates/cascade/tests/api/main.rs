@@ -13,6 +13,7 @@ mod callbacks;
 mod cli;
 mod idempotency;
 mod interop;
+mod logs;
 mod outcomes;
 mod provider_mocks;
 mod providers;

@@ -27,6 +27,8 @@ mod cli;
 mod idempotency;
 #[path = "../api/interop.rs"]
 mod interop;
+#[path = "../api/logs.rs"]
+mod logs;
 #[path = "../api/outcomes.rs"]
 mod outcomes;
 #[path = "../api/provider_mocks.rs"]
