@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod http_metrics;
 pub mod ratelimit;
 mod routes;
 
@@ -71,6 +72,8 @@ pub struct ApiState {
     /// What `GET /metrics` shows: the process's own series and the collectors the
     /// server registered (connectors).
     pub metrics: prometheus_client::registry::Registry,
+    /// Requests by route and status, and their latency.
+    pub http: http_metrics::HttpMetrics,
     /// Provider sections' webhook receivers, by section name.
     pub webhooks: std::collections::HashMap<String, Arc<dyn cascade_core::ports::WebhookReceiver>>,
     /// Where providers reach Cascade (`CASCADE_PUBLIC_URL`), without a trailing `/`.
@@ -85,6 +88,9 @@ impl ApiState {
         metrics.register_collector(Box::new(InboundCollector {
             runtime: Arc::clone(&runtime),
         }));
+        runtime.flow_metrics().register(&mut metrics);
+        let http = http_metrics::HttpMetrics::default();
+        http.register(&mut metrics);
         Self {
             runtime,
             store,
@@ -93,6 +99,7 @@ impl ApiState {
             tokens: auth::TokenCache::default(),
             limiter,
             metrics,
+            http,
             webhooks: std::collections::HashMap::new(),
             public_url: String::new(),
         }
@@ -260,6 +267,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/metrics", get(routes::health::metrics))
         .route("/readyz", get(routes::health::readyz))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.http.clone(),
+            http_metrics::track,
+        ))
         .with_state(state)
         .merge(routes::sandbox::router(sandbox))
         .fallback(routes::health::no_route)

@@ -12,6 +12,10 @@ use crate::model::{Callback, CallbackFilter, CallbackRecord};
 /// flow, retried, and dead-lettered when the schedule runs out.
 #[async_trait]
 pub trait CallbackStore: Send + Sync {
+    /// The outbox now: callbacks waiting, when the oldest of them was created, and the
+    /// dead letters.
+    async fn outbox_stats(&self) -> Result<crate::OutboxStats>;
+
     /// Lease up to `limit` callbacks due at `now`, at most one per flow and only the
     /// lowest pending sequence of each, so a flow's callbacks go out in order.
     async fn claim_callbacks(

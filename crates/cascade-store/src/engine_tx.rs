@@ -511,6 +511,13 @@ async fn apply_events_via<T: FlowTx + ?Sized>(
 ) -> Result<()> {
     let id = flow.id();
     let def = Arc::clone(&flow.def);
+    let was_final = flow.state.is_final();
+    let decided: Vec<bool> = flow
+        .state
+        .steps
+        .iter()
+        .map(|s| s.outcome.is_some())
+        .collect();
     let mut run = Apply::new(&def, events, now);
     let mut timeline: Vec<TimelineEntry> = Vec::new();
     while let Some(output) = run.poll(&mut flow.state) {
@@ -546,7 +553,60 @@ async fn apply_events_via<T: FlowTx + ?Sized>(
     }
     tx.save_flow(flow).await?;
     out.status = Some(flow.state.status);
+    note_changes(
+        &def,
+        &flow.state,
+        was_final,
+        &decided,
+        now,
+        &mut out.changes,
+    );
     Ok(())
+}
+
+/// What the events just applied changed, for the metrics: a flow started (its first
+/// step, no step before), steps decided, failovers (a step started after another), the
+/// flow's end.
+fn note_changes(
+    def: &FlowDefinition,
+    state: &FlowState,
+    was_final: bool,
+    decided_before: &[bool],
+    now: Timestamp,
+    changes: &mut crate::FlowChanges,
+) {
+    let channel_of = |order: u32| {
+        def.steps
+            .iter()
+            .find(|s| s.order == order)
+            .map(cascade_core::flow::Step::channel)
+    };
+    for (i, step) in state.steps.iter().enumerate() {
+        let Some(channel) = channel_of(step.order) else {
+            continue;
+        };
+        if i >= decided_before.len() {
+            match i.checked_sub(1).and_then(|p| state.steps.get(p)) {
+                None => changes.accepted.push(channel),
+                Some(previous) => {
+                    if let Some(from) = channel_of(previous.order) {
+                        changes.failovers.push((from, channel));
+                    }
+                }
+            }
+        }
+        if let Some(outcome) = step.outcome
+            && !decided_before.get(i).copied().unwrap_or(false)
+        {
+            let took = now.as_millis() - step.started_at.as_millis();
+            changes.steps_ended.push((channel, outcome, took));
+        }
+    }
+    if !was_final && state.is_final() {
+        changes
+            .finished
+            .push((state.status, state.termination_channel(def)));
+    }
 }
 
 /// One command of the machine, as rows.

@@ -71,6 +71,32 @@ pub struct Applied {
     pub rejected: Vec<EngineError>,
     /// Callbacks added to the outbox, so the caller can wake the delivery worker.
     pub callbacks: u32,
+    /// What happened to the flows, for the product's metrics.
+    pub changes: FlowChanges,
+}
+
+/// What an operation did to its flows, as the metrics count it (each operation counts on
+/// the node that applied it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlowChanges {
+    /// Flows accepted, by the channel of their first step.
+    pub accepted: Vec<cascade_core::Channel>,
+    /// Flows that ended: their status and termination channel.
+    pub finished: Vec<(FlowStatus, Option<cascade_core::Channel>)>,
+    /// Failovers: the channel of the step that ended and of the step that started.
+    pub failovers: Vec<(cascade_core::Channel, cascade_core::Channel)>,
+    /// Steps whose outcome was decided: channel, outcome, and milliseconds since the
+    /// step started.
+    pub steps_ended: Vec<(cascade_core::Channel, cascade_core::StatusKind, i64)>,
+}
+
+impl FlowChanges {
+    pub fn merge(&mut self, other: FlowChanges) {
+        self.accepted.extend(other.accepted);
+        self.finished.extend(other.finished);
+        self.failovers.extend(other.failovers);
+        self.steps_ended.extend(other.steps_ended);
+    }
 }
 
 impl Applied {
@@ -85,6 +111,7 @@ impl Applied {
         };
         self.rejected.extend(other.rejected);
         self.callbacks += other.callbacks;
+        self.changes.merge(other.changes);
     }
 }
 
@@ -114,6 +141,19 @@ pub enum ReportOutcome {
 pub struct FiredTimers {
     pub fired: u32,
     pub applied: Applied,
+    /// How late each timer taken fired, in milliseconds (now − its due time).
+    pub lags_ms: Vec<i64>,
+}
+
+/// The callback outbox now (`GET /metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    /// Callbacks waiting to be delivered (pending or being retried).
+    pub pending: u64,
+    /// When the oldest of them was created.
+    pub oldest_pending: Option<Timestamp>,
+    /// Callbacks given up (dead letters).
+    pub dead: u64,
 }
 
 /// A message handed to a sandbox provider (or received by the SMSC simulator).

@@ -222,3 +222,20 @@ pub(crate) fn key_state_columns(state: &KeyState) -> (&'static str, &str, &str, 
         KeyState::InFlight { token, until } => ("in_flight", "", token.as_str(), until.as_millis()),
     }
 }
+
+/// The callback outbox in one row, for either backend: callbacks waiting, the oldest
+/// one's creation, dead letters (`callbacks_due` covers the `state` filter).
+pub(crate) const OUTBOX_STATS_SQL: &str =
+    "SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0),
+                    MIN(CASE WHEN state = 'pending' THEN created_at END),
+                    COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0)
+             FROM callbacks WHERE state IN ('pending', 'dead')";
+
+/// [`OUTBOX_STATS_SQL`]'s row.
+pub(crate) fn outbox_stats((pending, oldest, dead): (i64, Option<i64>, i64)) -> crate::OutboxStats {
+    crate::OutboxStats {
+        pending: u64::try_from(pending).unwrap_or(0),
+        oldest_pending: oldest.map(cascade_core::Timestamp::from_millis),
+        dead: u64::try_from(dead).unwrap_or(0),
+    }
+}

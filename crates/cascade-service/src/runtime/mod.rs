@@ -15,6 +15,7 @@
 mod alarm;
 mod callbacks;
 mod dispatcher;
+pub mod metrics;
 mod timers;
 
 pub use callbacks::{CallbackSettings, default_schedule, parse_schedule, signature};
@@ -146,6 +147,8 @@ pub struct Runtime {
     /// again counts again).
     provider_costs: Mutex<std::collections::BTreeMap<(String, String), f64>>,
     callback_alarm: alarm::Alarm,
+    /// The product's metrics (flows, failovers, steps, timers, the outbox).
+    flow_metrics: metrics::FlowMetrics,
     callback_client: reqwest::Client,
     callback_secrets: callbacks::SecretCache,
     stop: CancellationToken,
@@ -185,6 +188,7 @@ impl Runtime {
             inbound_counts: InboundCounts::default(),
             provider_costs: Mutex::new(std::collections::BTreeMap::new()),
             callback_alarm: alarm::Alarm::default(),
+            flow_metrics: metrics::FlowMetrics::default(),
             callback_client,
             callback_secrets: callbacks::SecretCache::default(),
             stop: CancellationToken::new(),
@@ -213,6 +217,14 @@ impl Runtime {
             .tasks
             .spawn(run_housekeeping_until_stopped(Arc::clone(&runtime)));
         runtime
+            .tasks
+            .spawn(run_outbox_gauge_until_stopped(Arc::clone(&runtime)));
+        runtime
+    }
+
+    /// The product's metrics, to register with `GET /metrics`.
+    pub fn flow_metrics(&self) -> &metrics::FlowMetrics {
+        &self.flow_metrics
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -324,6 +336,7 @@ impl Runtime {
     /// Carry a transaction's effects on: queue its jobs, wake the timer loop for an earlier
     /// deadline, wake the callback worker.
     pub(crate) fn absorb(&self, applied: &Applied) {
+        self.flow_metrics.record(&applied.changes);
         let elsewhere = if applied.jobs.is_empty() {
             Vec::new()
         } else {
@@ -363,6 +376,23 @@ impl Runtime {
             .is_err()
         {
             tracing::warn!("runtime tasks still running after the grace period");
+        }
+    }
+}
+
+/// Read the callback outbox's depth and age every few seconds for the metrics (a
+/// scrape cannot wait for the store).
+async fn run_outbox_gauge_until_stopped(runtime: Arc<Runtime>) {
+    const EVERY_MS: i64 = 5_000;
+    loop {
+        let now = runtime.clock.now();
+        match runtime.store.outbox_stats().await {
+            Ok(stats) => runtime.flow_metrics.outbox(stats, now),
+            Err(e) => tracing::debug!(error = %e, "could not read the callback outbox"),
+        }
+        tokio::select! {
+            () = runtime.stop.cancelled() => return,
+            () = runtime.clock.sleep_until(now.plus_millis(EVERY_MS)) => {}
         }
     }
 }

@@ -20,6 +20,7 @@ pub(super) async fn run_timer_loop_until_stopped(runtime: Arc<Runtime>) {
         let now = runtime.clock.now();
         match runtime.store.fire_due_timers(now, BATCH).await {
             Ok(fired) => {
+                runtime.flow_metrics.timers_fired(&fired.lags_ms);
                 runtime.absorb(&fired.applied);
                 if fired.fired == BATCH {
                     continue;

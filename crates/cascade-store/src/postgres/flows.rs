@@ -591,7 +591,10 @@ impl FlowStore for PgStore {
                     timers.push((due_at, flow, to_u32(row.try_get(1)?)?, kind));
                 }
                 timers.sort_by_key(|t| (t.0, t.1));
-                let mut fired = FiredTimers::default();
+                let mut fired = FiredTimers {
+                    lags_ms: timers.iter().map(|t| now.as_millis() - t.0).collect(),
+                    ..FiredTimers::default()
+                };
                 for (_, flow, order, kind) in timers {
                     if engine_tx::fire_timer(tx, flow, order, kind, now, &mut fired.applied).await?
                     {

@@ -12,6 +12,13 @@ use crate::model::{Callback, CallbackFilter, CallbackRecord};
 
 #[async_trait]
 impl CallbackStore for SqliteStore {
+    async fn outbox_stats(&self) -> Result<crate::OutboxStats> {
+        let row = sqlx::query_as(crate::rows::OUTBOX_STATS_SQL)
+            .fetch_one(self.readers())
+            .await?;
+        Ok(crate::rows::outbox_stats(row))
+    }
+
     async fn claim_callbacks(
         &self,
         now: Timestamp,

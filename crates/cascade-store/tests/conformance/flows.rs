@@ -1,7 +1,7 @@
 //! Flows, the engine's writes, jobs, reports and timers.
 
 use cascade_core::machines::{Event, FlowStatus, Report, TimelineKind, TimerKind};
-use cascade_core::{FlowId, StatusKind};
+use cascade_core::{Channel, FlowId, StatusKind};
 use cascade_store::{ReportOutcome, StoreError, StoredFlow};
 
 use crate::support::*;
@@ -32,6 +32,12 @@ pub async fn accepting_stores_the_flow_and_leases_its_first_job(f: &Fixture) {
     let applied = f.store.accept_flow(def.clone(), at(0)).await.unwrap();
     assert_eq!(applied.status, Some(FlowStatus::Queued));
     assert_eq!(applied.jobs.len(), 1);
+    assert_eq!(
+        applied.changes.accepted,
+        [Channel::Sms],
+        "counted as accepted once"
+    );
+    assert!(applied.changes.finished.is_empty() && applied.changes.failovers.is_empty());
     let job = &applied.jobs[0];
     assert_eq!((job.flow_id, job.order, job.attempts), (id, 1, 0));
     assert_eq!(job.payload.step, def.steps[0]);
@@ -195,8 +201,23 @@ pub async fn timers_fire_when_due_and_not_before(f: &Fixture) {
     assert_eq!(f.store.next_timer_due().await.unwrap(), Some(due));
     let early = f.store.fire_due_timers(at(60_009), 10).await.unwrap();
     assert_eq!(early.fired, 0);
-    let fired = f.store.fire_due_timers(due, 10).await.unwrap();
+    let fired = f
+        .store
+        .fire_due_timers(due.plus_millis(7), 10)
+        .await
+        .unwrap();
     assert_eq!(fired.fired, 1);
+    assert_eq!(fired.lags_ms, [7], "how late it fired");
+    assert_eq!(
+        fired.applied.changes.failovers,
+        [(Channel::Sms, Channel::Voice)],
+        "the expiry failed over from SMS to Voice"
+    );
+    assert_eq!(fired.applied.changes.steps_ended.len(), 1);
+    assert_eq!(
+        fired.applied.changes.steps_ended[0].1,
+        StatusKind::Undelivered
+    );
     assert_eq!(
         fired.applied.jobs.len(),
         1,

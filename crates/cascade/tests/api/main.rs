@@ -14,6 +14,7 @@ mod cli;
 mod idempotency;
 mod interop;
 mod logs;
+mod metrics;
 mod outcomes;
 mod provider_mocks;
 mod providers;

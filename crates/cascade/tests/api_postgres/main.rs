@@ -29,6 +29,8 @@ mod idempotency;
 mod interop;
 #[path = "../api/logs.rs"]
 mod logs;
+#[path = "../api/metrics.rs"]
+mod metrics;
 #[path = "../api/outcomes.rs"]
 mod outcomes;
 #[path = "../api/provider_mocks.rs"]
