@@ -2,6 +2,7 @@
 //! black-box tests can build the very application `cascade serve` runs.
 
 pub mod admin_cli;
+pub mod client_cli;
 pub mod config;
 pub mod smsc_sim;
 pub mod startup;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use cascade::admin_cli::{self, AdminCommand};
+use cascade::client_cli;
 use cascade::config::Config;
 use cascade::smsc_sim;
 use cascade::startup::Application;
@@ -41,6 +42,13 @@ enum Command {
     /// Run the sandbox SMSC on its own: an SMPP 3.4 server any ESME can bind to, with
     /// receipts scripted by scenario rules posted to its admin endpoint.
     SmscSim(smsc_sim::Args),
+    /// Send a flow (from flags or a JSON file), or one per row of a CSV file, through a
+    /// running server's API.
+    Send(client_cli::SendArgs),
+    /// A flow's tracking and timeline, readable in a terminal.
+    Track(client_cli::TrackArgs),
+    /// Search the account's flows.
+    Search(client_cli::SearchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -74,6 +82,18 @@ fn run() -> anyhow::Result<()> {
         Command::SmscSim(args) => {
             telemetry::init("info,sqlx=warn");
             runtime.block_on(smsc_sim::run(args, &env, shutdown_signal()))
+        }
+        Command::Send(args) => {
+            telemetry::init("warn");
+            runtime.block_on(client_cli::send(args))
+        }
+        Command::Track(args) => {
+            telemetry::init("warn");
+            runtime.block_on(client_cli::track(args))
+        }
+        Command::Search(args) => {
+            telemetry::init("warn");
+            runtime.block_on(client_cli::search(args))
         }
     }
 }

@@ -40,7 +40,25 @@ pub async fn send_flow(
         state.runtime.accept(def).await?;
         return Ok(Json(echo).into_response());
     };
+    // Decided to the end even when the client goes away half-way: a claim stored just as
+    // the request was dropped would otherwise hold the key "in flight" for the claim's
+    // whole lease, and the client's retry would get 409s instead of its answer.
+    let span = tracing::Span::current();
+    tokio::spawn(tracing::Instrument::instrument(
+        send_with_key(state, caller, key, body),
+        span,
+    ))
+    .await
+    .map_err(|_| ApiError::Internal)?
+}
 
+/// The `Idempotency-Key` path of [`send_flow`].
+async fn send_with_key(
+    state: Arc<ApiState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    body: Value,
+) -> Result<Response, ApiError> {
     let now = state.runtime.clock().now();
     let hash = request_hash(&body);
     let token = match state

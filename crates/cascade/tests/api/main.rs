@@ -11,6 +11,7 @@ mod accounts;
 mod auth;
 mod callbacks;
 mod cli;
+mod client_cli;
 mod idempotency;
 mod interop;
 mod logs;

@@ -23,6 +23,8 @@ mod auth;
 mod callbacks;
 #[path = "../api/cli.rs"]
 mod cli;
+#[path = "../api/client_cli.rs"]
+mod client_cli;
 #[path = "../api/idempotency.rs"]
 mod idempotency;
 #[path = "../api/interop.rs"]
