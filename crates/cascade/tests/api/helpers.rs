@@ -512,6 +512,23 @@ pub fn price(v: &Value) -> i64 {
 }
 
 /// A free loopback port for Cascade, so its public URL is known before it starts.
+/// A bearer token from the server at `base` (any server: a child process too) for the
+/// application `id`; the answer must be 200.
+pub async fn token_at(base: &str, id: &str, secret: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "signing in as {id}");
+    r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -972,24 +972,7 @@ async fn kill_9_between_the_provider_taking_a_message_and_cascade_recording_it_r
         .unwrap()
         .to_owned();
     let http = reqwest::Client::new();
-    let token = |http: reqwest::Client, base: String| {
-        let (app_id, secret) = (app_id.clone(), secret.clone());
-        async move {
-            http.post(format!("{base}/oauth/token"))
-                .basic_auth(app_id, Some(secret))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()["access_token"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let t = token(http.clone(), base.clone()).await;
+    let t = token_at(&base, &app_id, &secret).await;
     let id = http
         .post(format!("{base}/failover"))
         .bearer_auth(&t)
@@ -1012,7 +995,7 @@ async fn kill_9_between_the_provider_taking_a_message_and_cascade_recording_it_r
     first.kill().await.expect("kill -9");
 
     let _second = serve(dir.path(), &database, port, &config).await;
-    let t = token(http.clone(), base.clone()).await;
+    let t = token_at(&base, &app_id, &secret).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let tracking = loop {
         let tracking: Value = http

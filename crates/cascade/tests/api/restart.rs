@@ -83,20 +83,10 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) async fn new(base: &str) -> Client {
-        let http = reqwest::Client::new();
-        let r = http
-            .post(format!("{base}/oauth/token"))
-            .basic_auth(APP, Some(SECRET))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let token = r.json::<Value>().await.unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        Client { http, token }
+        Client {
+            http: reqwest::Client::new(),
+            token: token_at(base, APP, SECRET).await,
+        }
     }
 
     async fn send(&self, base: &str, body: &Value) -> String {

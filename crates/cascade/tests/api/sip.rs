@@ -674,21 +674,6 @@ async fn serve_process(
     (child, base)
 }
 
-async fn bearer(http: &reqwest::Client, base: &str) -> String {
-    http.post(format!("{base}/oauth/token"))
-        .basic_auth("sip-app", Some("sip-secret-12345"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn call_status(http: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
     http.get(format!("{base}/failover/tracking/{id}"))
         .bearer_auth(token)
@@ -716,7 +701,7 @@ async fn a_call_cut_by_kill_9_ends_interrupted_and_is_never_dialled_again() {
     let database = fresh_database_url(dir.path()).await;
     let (mut first, base) = serve_process(dir.path(), &database, &toml).await;
     let http = reqwest::Client::new();
-    let token = bearer(&http, &base).await;
+    let token = token_at(&base, "sip-app", "sip-secret-12345").await;
     let id = http
         .post(format!("{base}/failover"))
         .bearer_auth(&token)
@@ -747,7 +732,7 @@ async fn a_call_cut_by_kill_9_ends_interrupted_and_is_never_dialled_again() {
     first.kill().await.expect("kill -9");
 
     let (_second, base) = serve_process(dir.path(), &database, &toml).await;
-    let token = bearer(&http, &base).await;
+    let token = token_at(&base, "sip-app", "sip-secret-12345").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let call = loop {
         let call = call_status(&http, &base, &token, &id).await;

@@ -19,21 +19,6 @@ fn admin_migrate(from: &str, to: &str) -> std::process::Output {
         .expect("the cascade binary runs")
 }
 
-async fn token(http: &reqwest::Client, base: &str) -> String {
-    http.post(format!("{base}/oauth/token"))
-        .basic_auth(APP, Some(SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn get(http: &reqwest::Client, url: String, token: &str) -> Value {
     http.get(url)
         .bearer_auth(token)
@@ -56,7 +41,7 @@ async fn an_sqlite_store_moves_to_postgres_and_its_flows_carry_on() {
 
     // The old server: one flow finished, one waiting on its TTL timer (no receipt).
     let old = start(&sqlite).await;
-    let t = token(&http, &old.base).await;
+    let t = token_at(&old.base, APP, SECRET).await;
     let admin = |path: &str, body: Value| {
         http.post(format!("{}{path}", old.base))
             .bearer_auth(ADMIN_TOKEN)
@@ -127,7 +112,7 @@ async fn an_sqlite_store_moves_to_postgres_and_its_flows_carry_on() {
 
     // A node on PostgreSQL: the same answers, and the waiting flow goes on.
     let node = start(&pg).await;
-    let t = token(&http, &node.base).await;
+    let t = token_at(&node.base, APP, SECRET).await;
     let after = get(&http, format!("{}/failover/tracking/{done}", node.base), &t).await;
     assert_eq!(after, before);
     let events_after = get(
