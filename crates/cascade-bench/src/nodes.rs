@@ -18,6 +18,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::load::{drive, sms_flow};
+use crate::server::token;
 use crate::{ADMIN, APP, Cli, SECRET};
 
 /// One `cascade serve` process.
@@ -127,18 +128,6 @@ fn per_flow(before: [Duration; 3], after: [Duration; 3], flows: f64) -> String {
         ms(1),
         ms(2)
     )
-}
-
-async fn token(base: &str) -> anyhow::Result<String> {
-    let v: Value = reqwest::Client::new()
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(APP, Some(SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(v["access_token"].as_str().context("a token")?.to_owned())
 }
 
 /// Succeeded flows of the bench account, as a search through `base` counts them.

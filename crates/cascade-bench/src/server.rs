@@ -99,17 +99,7 @@ pub async fn start_cascade_with(
             })
             .await;
     });
-    let token = reqwest::Client::new()
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(APP, Some(SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await?
-        .json::<Value>()
-        .await?["access_token"]
-        .as_str()
-        .context("a token")?
-        .to_owned();
+    let token = token(&base).await?;
     Ok(Running {
         base,
         token,
@@ -120,4 +110,20 @@ pub async fn start_cascade_with(
         server,
         _dir: dir,
     })
+}
+
+/// A token of the bench application ([`APP`]) from the server at `base`.
+pub async fn token(base: &str) -> anyhow::Result<String> {
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(APP, Some(SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(answer["access_token"]
+        .as_str()
+        .context("a token")?
+        .to_owned())
 }

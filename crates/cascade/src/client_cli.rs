@@ -204,7 +204,7 @@ fn explain(body: &Value) -> String {
 pub async fn send(args: SendArgs) -> anyhow::Result<()> {
     let api = Api::sign_in(&args.connection).await?;
     if let (Some(csv), Some(template)) = (&args.csv, &args.template) {
-        return bulk(&api, csv, template, args.rate, args.concurrency).await;
+        return bulk(api, csv, template, args.rate, args.concurrency).await;
     }
     let flow = match (&args.file, &args.to, &args.body) {
         (Some(file), _, _) => read_json(file)?,
@@ -292,7 +292,7 @@ enum Row {
 }
 
 async fn bulk(
-    api: &Api,
+    api: Api,
     csv_path: &Path,
     template_path: &Path,
     rate: u32,
@@ -322,6 +322,7 @@ async fn bulk(
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    let api = Arc::new(api);
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let every = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let mut ticks = tokio::time::interval(every);
@@ -338,14 +339,8 @@ async fn bulk(
             .collect();
         let key = row_key(&template_bytes, number, &fields);
         let flow = render(&template, &row);
-        let (http, base, token, bar) = (
-            api.http.clone(),
-            api.base.clone(),
-            api.token.clone(),
-            bar.clone(),
-        );
+        let (api, bar) = (Arc::clone(&api), bar.clone());
         tasks.spawn(async move {
-            let api = Api { http, base, token };
             let outcome = match flow {
                 Err(problem) => Row::Refused(problem),
                 Ok(flow) => send_row(&api, &flow, &key).await,
