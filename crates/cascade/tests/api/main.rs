@@ -34,5 +34,6 @@ mod ttl;
 mod twilio;
 mod twilio_mock;
 mod validation;
+mod web_tools;
 mod vonage_voice;
 mod vonage_voice_mock;
