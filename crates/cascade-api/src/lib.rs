@@ -5,6 +5,7 @@
 //! the runtime or the store, and answer in the error shape of [`error::ApiError`].
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod http_metrics;
@@ -214,6 +215,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         admin: Some(state.admin.clone()),
         body_limit: state.settings.body_limit,
     });
+    let console = console::router(Arc::clone(&state));
     Router::new()
         .route("/oauth/token", post(auth::issue_token))
         .route("/failover", post(routes::failover::send_flow))
@@ -273,6 +275,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         ))
         .with_state(state)
         .merge(routes::sandbox::router(sandbox))
+        .merge(console)
         .fallback(routes::health::no_route)
         .method_not_allowed_fallback(routes::health::no_method)
 }

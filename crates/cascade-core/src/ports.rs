@@ -156,6 +156,32 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn held_here(&self) -> bool {
         true
     }
+
+    /// What an operator sees of the provider now: one entry per upstream it sends
+    /// through (a channel's providers list each of theirs).
+    fn states(&self) -> Vec<ProviderState> {
+        vec![ProviderState {
+            name: self.name().to_owned(),
+            ready: self.ready(),
+            held_here: self.held_here(),
+            circuit: None,
+            detail: String::new(),
+        }]
+    }
+}
+
+/// One upstream's state, as the operators' console shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderState {
+    pub name: String,
+    /// It can take a message now (an SMSC: a transmitting bind is up).
+    pub ready: bool,
+    /// This node may send through it (an SMSC: it holds a bind slot).
+    pub held_here: bool,
+    /// Its circuit breaker, when it has one: `closed`, `open` or `half_open`.
+    pub circuit: Option<&'static str>,
+    /// Anything else worth reading: binds, counts.
+    pub detail: String,
 }
 
 /// Deployment-wide leases on resources only one node may use at a time (an SMSC bind
@@ -266,6 +292,15 @@ impl Providers {
             Channel::Viber => self.viber.as_ref(),
             Channel::Voice => self.voice.as_ref(),
         }
+    }
+
+    /// Every configured provider's state, by channel.
+    pub fn states(&self) -> Vec<(Channel, ProviderState)> {
+        Channel::ALL
+            .into_iter()
+            .filter_map(|c| Some((c, self.for_channel(c)?)))
+            .flat_map(|(c, p)| p.states().into_iter().map(move |s| (c, s)))
+            .collect()
     }
 
     /// Channels this node leaves to other nodes of the deployment: its providers for

@@ -348,6 +348,21 @@ impl AdminAuth {
             }
         }
     }
+
+    /// A key for `purpose` (signing the console's sessions) that every node of a
+    /// deployment derives alike from the admin token's digest, and that changes when the
+    /// admin token does.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use hmac::Mac;
+        let digest = match self {
+            AdminAuth::Configured(token) => token_digest(token.expose_secret()),
+            AdminAuth::Digest(digest) => digest.clone(),
+        };
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(digest.as_bytes())
+            .expect("HMAC takes keys of any length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
 }
 
 /// What the start-up preparation created, to show the operator once.

@@ -38,6 +38,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait TenancyStore: Send + Sync {
     async fn create_account(&self, account: &Account) -> Result<()>;
     async fn account(&self, id: &str) -> Result<Option<Account>>;
+    /// Every account, oldest first, at most `limit` (the operators' console lists them).
+    async fn accounts(&self, limit: u32) -> Result<Vec<Account>>;
+    /// An account's applications, oldest first.
+    async fn applications(&self, account_id: &str) -> Result<Vec<Application>>;
+    /// The account a flow belongs to (the operator looks a flow up by its id alone).
+    async fn flow_account(&self, id: FlowId) -> Result<Option<String>>;
     /// Sets the balance; `None` when the account does not exist.
     async fn set_balance(&self, id: &str, balance: Micros) -> Result<Option<Account>>;
 

@@ -185,6 +185,10 @@ fn print_banner(app: &Application) {
         println!(
             "  # then: curl -s {base}/failover/tracking/<trackingId> -H \"Authorization: Bearer $TOKEN\""
         );
+        println!();
+        println!(
+            "  # or watch it in the web console: {base}/console (sign in with the applicationId and secret above)"
+        );
     } else if let Some(id) = &prepared.existing_demo {
         println!(
             "Demo application: {id} (its secret was shown at the first start; `cascade admin applications reset-secret {id}` issues a new one)."

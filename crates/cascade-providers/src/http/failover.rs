@@ -394,6 +394,38 @@ impl Provider for ChannelProviders {
     fn held_here(&self) -> bool {
         self.slots.iter().any(|s| s.candidate.provider.held_here())
     }
+
+    fn states(&self) -> Vec<cascade_core::ports::ProviderState> {
+        let now = Instant::now();
+        self.slots
+            .iter()
+            .flat_map(|slot| {
+                let circuit = match lock(&slot.breaker).state(now) {
+                    CircuitState::Closed => "closed",
+                    CircuitState::Open => "open",
+                    CircuitState::HalfOpen => "half_open",
+                };
+                let c = *lock(&slot.counts);
+                let counts = format!(
+                    "priority {}, accepted {}, rejected {}, errors {}, skipped {}",
+                    slot.candidate.priority, c.accepted, c.rejected, c.errors, c.skipped
+                );
+                slot.candidate
+                    .provider
+                    .states()
+                    .into_iter()
+                    .map(move |mut s| {
+                        s.circuit = Some(circuit);
+                        s.detail = if s.detail.is_empty() {
+                            counts.clone()
+                        } else {
+                            format!("{}; {counts}", s.detail)
+                        };
+                        s
+                    })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

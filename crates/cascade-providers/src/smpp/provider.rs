@@ -72,4 +72,25 @@ impl Provider for SmscConnection {
     fn held_here(&self) -> bool {
         self.slots_held() > 0
     }
+
+    fn states(&self) -> Vec<cascade_core::ports::ProviderState> {
+        let binds = self.binds();
+        let bound = binds
+            .iter()
+            .filter(|(_, c)| c.state() == cascade_smpp::driver::BindState::Bound)
+            .count();
+        vec![cascade_core::ports::ProviderState {
+            name: self.settings.name.clone(),
+            ready: self.ready(),
+            held_here: self.held_here(),
+            circuit: None,
+            detail: format!(
+                "{}:{}, binds: {} of {} slots held here, {bound} bound",
+                self.settings.host,
+                self.settings.port,
+                self.slots_held(),
+                self.settings.binds,
+            ),
+        }]
+    }
 }

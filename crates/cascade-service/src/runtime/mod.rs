@@ -227,6 +227,11 @@ impl Runtime {
         &self.flow_metrics
     }
 
+    /// Every configured provider's state on this node, by channel.
+    pub fn provider_states(&self) -> Vec<(Channel, cascade_core::ports::ProviderState)> {
+        self.providers.states()
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

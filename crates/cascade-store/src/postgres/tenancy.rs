@@ -35,6 +35,37 @@ impl TenancyStore for PgStore {
         row.map(|r| crate::rows::account(&r)).transpose()
     }
 
+    async fn accounts(&self, limit: u32) -> Result<Vec<Account>> {
+        let rows = sqlx::query(
+            "SELECT id, name, balance_micros, currency, created_at FROM accounts
+             ORDER BY created_at, id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(crate::rows::account).collect()
+    }
+
+    async fn applications(&self, account_id: &str) -> Result<Vec<Application>> {
+        let rows = sqlx::query(
+            "SELECT id, account_id, name, secret_hash, scopes, token_lifetime_s, webhook_secret,
+                    rate_per_second, rate_burst, created_at
+             FROM applications WHERE account_id = $1 ORDER BY created_at, id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(crate::rows::application).collect()
+    }
+
+    async fn flow_account(&self, id: cascade_core::FlowId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT account_id FROM flows WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
     async fn set_balance(&self, id: &str, balance: Micros) -> Result<Option<Account>> {
         let row = sqlx::query(
             "UPDATE accounts SET balance_micros = $1 WHERE id = $2

@@ -38,6 +38,37 @@ impl TenancyStore for SqliteStore {
         row.map(|r| crate::rows::account(&r)).transpose()
     }
 
+    async fn accounts(&self, limit: u32) -> Result<Vec<Account>> {
+        let rows = sqlx::query(
+            "SELECT id, name, balance_micros, currency, created_at FROM accounts
+             ORDER BY created_at, id LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(self.readers())
+        .await?;
+        rows.iter().map(crate::rows::account).collect()
+    }
+
+    async fn applications(&self, account_id: &str) -> Result<Vec<Application>> {
+        let rows = sqlx::query(
+            "SELECT id, account_id, name, secret_hash, scopes, token_lifetime_s, webhook_secret,
+                    rate_per_second, rate_burst, created_at
+             FROM applications WHERE account_id = ? ORDER BY created_at, id",
+        )
+        .bind(account_id)
+        .fetch_all(self.readers())
+        .await?;
+        rows.iter().map(crate::rows::application).collect()
+    }
+
+    async fn flow_account(&self, id: cascade_core::FlowId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT account_id FROM flows WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(self.readers())
+            .await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
     async fn set_balance(&self, id: &str, balance: Micros) -> Result<Option<Account>> {
         let id = id.to_owned();
         self.write_after_flush(move |conn| {

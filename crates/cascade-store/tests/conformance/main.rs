@@ -59,7 +59,8 @@ macro_rules! with_every_case {
                 sandbox::a_resend_gets_its_first_ids_and_schedules_nothing,
                 sandbox::owed_reports_fall_due_and_go_when_acknowledged,
                 sandbox::rules_and_messages_are_listed_and_deleted,
-                tenancy::accounts_applications_senders_tokens_and_settings
+                tenancy::accounts_applications_senders_tokens_and_settings,
+                tenancy::accounts_and_applications_are_listed_and_flows_found_by_id
         ]);
     };
 }

@@ -79,3 +79,52 @@ pub async fn accounts_applications_senders_tokens_and_settings(f: &Fixture) {
     f.store.put_setting("k", "v2").await.unwrap();
     assert_eq!(f.store.setting("k").await.unwrap().as_deref(), Some("v2"));
 }
+
+/// What the operators' console lists: accounts oldest first (bounded), an account's
+/// applications, and which account a flow belongs to.
+pub async fn accounts_and_applications_are_listed_and_flows_found_by_id(f: &Fixture) {
+    let second = new_account(f.store.as_ref(), "acc-listed").await;
+    new_application(f.store.as_ref(), &second, "app-listed-1").await;
+    new_application(f.store.as_ref(), &second, "app-listed-2").await;
+
+    let all: Vec<String> = f
+        .store
+        .accounts(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert!(all.contains(&f.account) && all.contains(&second), "{all:?}");
+    assert_eq!(
+        f.store.accounts(1).await.unwrap().len(),
+        1,
+        "the limit holds"
+    );
+
+    let apps: Vec<String> = f
+        .store
+        .applications(&second)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(apps, ["app-listed-1", "app-listed-2"]);
+    assert!(f.store.applications("nobody").await.unwrap().is_empty());
+
+    let def = f.flow(sms(5), at(0));
+    let id = def.tracking_id;
+    f.store.accept_flow(def, at(0)).await.unwrap();
+    assert_eq!(
+        f.store.flow_account(id).await.unwrap().as_deref(),
+        Some(f.account.as_str())
+    );
+    assert_eq!(
+        f.store
+            .flow_account(cascade_core::FlowId::new_v7(1))
+            .await
+            .unwrap(),
+        None
+    );
+}
