@@ -70,6 +70,9 @@ enum What {
     SqliteBaseline,
     /// Search latency over a store filled with `--search-flows` flows.
     Search,
+    /// The web console's pages in headless Chromium over a store filled with
+    /// `--search-flows` flows (`--search-requests` loads per page). Not part of `all`.
+    Console,
     /// Viber → SMS through the vonage-messages adapter and a local mock, beside the
     /// sandbox; signed webhooks per second. Not part of `all`.
     Providers,
@@ -137,6 +140,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || matches!(cli.what, What::Search) {
         rows.extend(search::run(&cli).await?);
+    }
+    if matches!(cli.what, What::Console) {
+        rows.extend(search::console::run(&cli).await?);
     }
     if matches!(cli.what, What::Providers) {
         rows.extend(providers::run(&cli).await?);

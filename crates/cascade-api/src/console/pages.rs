@@ -194,7 +194,7 @@ pub(crate) async fn trackings(
                     @for s in SORTS { option value=(s) selected[field("sort") == s] { (s) } }
                 }
             }
-            label { "Per page" input name="size" type="number" min="1" max="1000" value=(form.get("size").cloned().unwrap_or_else(|| "20".into())); }
+            label { "Per page" input name="size" type="number" min="1" max="1000" value=(form.get("size").cloned().unwrap_or_else(|| cascade_core::search::DEFAULT_PAGE_SIZE.to_string())); }
             button type="submit" { "Search" }
         }
         @if !errors.is_empty() {

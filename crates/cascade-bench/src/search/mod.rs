@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use crate::server::{Running, start_cascade};
 use crate::{ADMIN, Cli};
 
+pub mod console;
 mod fill;
 mod measure;
 mod templates;
@@ -159,7 +160,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 /// splitmix64: fast, seeded, good enough to spread test data.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -171,14 +172,14 @@ impl Rng {
     }
 
     /// Uniform-enough in `0..n` (`n` > 0).
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
 
 /// Three more accounts, made through the admin API, to own the flows that are not the
 /// bench account's (search must pass over them).
-async fn other_accounts(client: &reqwest::Client, run: &Running) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn other_accounts(client: &reqwest::Client, run: &Running) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
     for i in 1..=3 {
         let account: Value = client
