@@ -69,8 +69,8 @@ fn scopes(reader: &mut FieldReader, obj: &JsonObject<'_>) -> Option<Vec<String>>
 }
 
 /// `rateLimit`: `{perSecond, burst}`. `perSecond` must be given; `burst` defaults to it,
-/// and a `burst` that is not a non-negative integer is not reported but also replaced by
-/// `perSecond`.
+/// and is reported like `perSecond` when it is not a non-negative integer (it used to be
+/// replaced by `perSecond` silently, so a mistyped limit was stored as another one).
 fn rate_limit(reader: &mut FieldReader, obj: &JsonObject<'_>) -> Option<RateLimit> {
     let value = reader.field(obj, "rateLimit", Optional)?;
     let rate = reader.object_with_rule(
@@ -89,10 +89,14 @@ fn rate_limit(reader: &mut FieldReader, obj: &JsonObject<'_>) -> Option<RateLimi
             NON_NEGATIVE,
         ),
     };
-    let burst = rate
-        .get("burst")
-        .and_then(Value::as_u64)
-        .and_then(|n| u32::try_from(n).ok())
+    let burst = reader
+        .unsigned(
+            &rate,
+            "burst",
+            Optional,
+            0..=u64::from(u32::MAX),
+            NON_NEGATIVE,
+        )
         .or(per_second);
     per_second
         .zip(burst)
