@@ -55,6 +55,7 @@ pub(crate) fn web_bin() -> PathBuf {
 }
 
 /// Debian's chromium (Playwright drives it instead of downloading its own browser).
+#[allow(dead_code)] // for the console's tests
 pub(crate) fn chromium() -> PathBuf {
     for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
         if Path::new(candidate).exists() {
