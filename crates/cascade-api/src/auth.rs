@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{Caller, read_limited};
+use crate::openapi::schemas::{OAuthErrorBody, TokenRequest, TokenResponse};
 
 /// Tokens seen recently, by digest. Tokens are never revoked before they expire, so a
 /// cached entry is valid until its own expiry; the cache only saves a read per request.
@@ -139,6 +140,22 @@ impl From<ApiError> for OAuthError {
 }
 
 /// `POST /oauth/token`.
+#[utoipa::path(
+    post, path = "/oauth/token", tag = "auth",
+    summary = "Issue an access token (OAuth 2.0 client credentials)",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    security((), ("clientBasic" = [])),
+    responses(
+        (status = 200, description = "A token.", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "`invalid_request` (not a form, unparsable), `unsupported_grant_type`, or `invalid_scope` (a scope the application lacks).", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: no, unknown or wrong credentials.", body = OAuthErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"cascade\"`"))),
+        (status = 413, description = "`invalid_request`: the body is too large.", body = OAuthErrorBody),
+        (status = 500, description = "`server_error`.", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: the store cannot be reached.", body = OAuthErrorBody),
+    ),
+)]
 pub async fn issue_token(
     State(state): State<Arc<ApiState>>,
     req: Request,

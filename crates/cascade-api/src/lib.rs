@@ -9,20 +9,24 @@ pub mod console;
 pub mod error;
 pub mod extract;
 pub mod http_metrics;
+pub mod openapi;
 pub mod ratelimit;
 mod routes;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post, put};
 use cascade_core::pricing::{OperatorTable, PriceList};
 use cascade_core::ttl::TtlClock;
 use cascade_service::Runtime;
 use cascade_service::tenancy::AdminAuth;
 use cascade_store::{RateLimit, Store};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
+pub use openapi::{document as openapi_document, to_json as openapi_json};
 pub use routes::sandbox::{SandboxApi, router as sandbox_router};
 
 /// Settings the handlers need.
@@ -207,7 +211,38 @@ fn process_metrics(node_id: &str) -> prometheus_client::registry::Registry {
 
 impl ApiState {}
 
-/// The whole API.
+/// The application's routes (everything but the sandbox's), each registered with its
+/// OpenAPI description.
+pub(crate) fn api_routes() -> OpenApiRouter<Arc<ApiState>> {
+    use routes::{accounts, admin, callbacks, failover, health, inbound, nodes, search};
+    use routes::{tracking, webhooks};
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(auth::issue_token))
+        .routes(routes!(failover::send_flow))
+        .routes(routes!(search::search))
+        .routes(routes!(tracking::get_tracking))
+        .routes(routes!(tracking::get_events))
+        .routes(routes!(accounts::balance))
+        .routes(routes!(admin::create_account))
+        .routes(routes!(admin::get_account))
+        .routes(routes!(admin::create_application))
+        .routes(routes!(admin::set_balance))
+        .routes(routes!(admin::add_viber_sender))
+        .routes(routes!(admin::rotate_webhook_secret))
+        .routes(routes!(callbacks::list))
+        .routes(routes!(inbound::list))
+        .routes(routes!(nodes::list))
+        .routes(routes!(callbacks::redeliver))
+        .routes(routes!(callbacks::redeliver_flow))
+        .routes(routes!(webhooks::receive))
+        .routes(routes!(webhooks::receive_with_token))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(health::readyz))
+}
+
+/// The whole API, with its description at `GET /openapi.json` and Swagger UI at
+/// `GET /docs` (served from the binary).
 pub fn router(state: Arc<ApiState>) -> Router {
     let sandbox = Arc::new(SandboxApi {
         store: Arc::clone(&state.store),
@@ -216,66 +251,16 @@ pub fn router(state: Arc<ApiState>) -> Router {
         body_limit: state.settings.body_limit,
     });
     let console = console::router(Arc::clone(&state));
-    Router::new()
-        .route("/oauth/token", post(auth::issue_token))
-        .route("/failover", post(routes::failover::send_flow))
-        .route("/failover/tracking", post(routes::search::search))
-        .route(
-            "/failover/tracking/{tracking_id}",
-            get(routes::tracking::get_tracking),
-        )
-        .route(
-            "/failover/tracking/{tracking_id}/events",
-            get(routes::tracking::get_events),
-        )
-        .route("/accounts/me/balance", get(routes::accounts::balance))
-        .route("/admin/accounts", post(routes::admin::create_account))
-        .route(
-            "/admin/accounts/{account_id}",
-            get(routes::admin::get_account),
-        )
-        .route(
-            "/admin/accounts/{account_id}/applications",
-            post(routes::admin::create_application),
-        )
-        .route(
-            "/admin/accounts/{account_id}/balance",
-            put(routes::admin::set_balance),
-        )
-        .route(
-            "/admin/accounts/{account_id}/viber-senders",
-            post(routes::admin::add_viber_sender),
-        )
-        .route(
-            "/admin/applications/{application_id}/webhook-secret",
-            post(routes::admin::rotate_webhook_secret),
-        )
-        .route("/admin/callbacks", get(routes::callbacks::list))
-        .route("/admin/inbound", get(routes::inbound::list))
-        .route("/admin/nodes", get(routes::nodes::list))
-        .route(
-            "/admin/callbacks/{callback_id}/redeliver",
-            post(routes::callbacks::redeliver),
-        )
-        .route(
-            "/admin/flows/{tracking_id}/callbacks/redeliver",
-            post(routes::callbacks::redeliver_flow),
-        )
-        .route("/webhooks/{name}", post(routes::webhooks::receive))
-        .route(
-            "/webhooks/{name}/{token}",
-            post(routes::webhooks::receive_with_token),
-        )
-        .route("/healthz", get(routes::health::healthz))
-        .route("/metrics", get(routes::health::metrics))
-        .route("/readyz", get(routes::health::readyz))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.http.clone(),
-            http_metrics::track,
-        ))
-        .with_state(state)
-        .merge(routes::sandbox::router(sandbox))
-        .merge(console)
-        .fallback(routes::health::no_route)
-        .method_not_allowed_fallback(routes::health::no_method)
+    let (api, _) = api_routes().split_for_parts();
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi::document());
+    api.route_layer(axum::middleware::from_fn_with_state(
+        state.http.clone(),
+        http_metrics::track,
+    ))
+    .with_state(state)
+    .merge(routes::sandbox::router(sandbox))
+    .merge(docs)
+    .merge(console)
+    .fallback(routes::health::no_route)
+    .method_not_allowed_fallback(routes::health::no_method)
 }

@@ -49,6 +49,9 @@ enum Command {
     Track(client_cli::TrackArgs),
     /// Search the account's flows.
     Search(client_cli::SearchArgs),
+    /// Print the API's OpenAPI 3.1 description (what `GET /openapi.json` serves; the
+    /// repository keeps it as `docs/openapi.json`).
+    Openapi,
 }
 
 fn main() -> std::process::ExitCode {
@@ -90,6 +93,10 @@ fn run() -> anyhow::Result<()> {
         Command::Track(args) => {
             telemetry::init("warn");
             runtime.block_on(client_cli::track(args))
+        }
+        Command::Openapi => {
+            println!("{}", cascade_api::openapi_json());
+            Ok(())
         }
         Command::Search(args) => {
             telemetry::init("warn");

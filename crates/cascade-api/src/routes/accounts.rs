@@ -10,7 +10,20 @@ use serde_json::{Value, json};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::openapi::schemas::Balance;
+use crate::openapi::{AppErrors, NotFound};
 
+/// `GET /accounts/me/balance`.
+#[utoipa::path(
+    get, path = "/accounts/me/balance", tag = "account",
+    summary = "The caller's balance",
+    security(("oauth2" = ["account"])),
+    responses(
+        (status = 200, description = "The balance and its currency.", body = Balance),
+        (status = 404, response = NotFound),
+        AppErrors,
+    ),
+)]
 pub async fn balance(
     State(state): State<Arc<ApiState>>,
     caller: Caller,

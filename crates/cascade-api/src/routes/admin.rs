@@ -16,6 +16,11 @@ use super::accounts::currency_json;
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Operator};
+use crate::openapi::schemas::{
+    Account as AccountBody, CreatedApplication, NewAccount, NewApplication as NewApplicationBody,
+    NewBalance, NewViberSender, ViberSender, WebhookSecret,
+};
+use crate::openapi::{AdminErrors, Conflict, JsonErrors, NotFound};
 
 const NON_NEGATIVE: &str = "must be a non-negative integer";
 
@@ -64,8 +69,8 @@ fn scopes(reader: &mut FieldReader, obj: &JsonObject<'_>) -> Option<Vec<String>>
 }
 
 /// `rateLimit`: `{perSecond, burst}`. `perSecond` must be given; `burst` defaults to it,
-/// and a `burst` that is not a non-negative integer is not reported but also replaced by
-/// `perSecond`.
+/// and is reported like `perSecond` when it is not a non-negative integer (it used to be
+/// replaced by `perSecond` silently, so a mistyped limit was stored as another one).
 fn rate_limit(reader: &mut FieldReader, obj: &JsonObject<'_>) -> Option<RateLimit> {
     let value = reader.field(obj, "rateLimit", Optional)?;
     let rate = reader.object_with_rule(
@@ -84,10 +89,14 @@ fn rate_limit(reader: &mut FieldReader, obj: &JsonObject<'_>) -> Option<RateLimi
             NON_NEGATIVE,
         ),
     };
-    let burst = rate
-        .get("burst")
-        .and_then(Value::as_u64)
-        .and_then(|n| u32::try_from(n).ok())
+    let burst = reader
+        .unsigned(
+            &rate,
+            "burst",
+            Optional,
+            0..=u64::from(u32::MAX),
+            NON_NEGATIVE,
+        )
         .or(per_second);
     per_second
         .zip(burst)
@@ -106,6 +115,24 @@ fn account_json(a: &Account) -> Value {
 }
 
 /// `POST /admin/accounts` `{"name", "balance", "currency"}` → 201.
+#[utoipa::path(
+    post, path = "/admin/accounts", tag = "admin",
+    summary = "Create an account",
+    request_body = NewAccount,
+    security(("adminToken" = [])),
+    responses(
+        (status = 201, description = "Created.", body = AccountBody,
+            links(
+                ("GetAccount" = (operation_id = "get_account", parameters(("accountId" = "$response.body#/accountId")))),
+                ("CreateApplication" = (operation_id = "create_application", parameters(("accountId" = "$response.body#/accountId")))),
+                ("SetBalance" = (operation_id = "set_balance", parameters(("accountId" = "$response.body#/accountId")))),
+                ("AddViberSender" = (operation_id = "add_viber_sender", parameters(("accountId" = "$response.body#/accountId")))),
+            )),
+        (status = 409, response = Conflict),
+        JsonErrors,
+        AdminErrors,
+    ),
+)]
 pub async fn create_account(
     State(state): State<Arc<ApiState>>,
     _: Operator,
@@ -129,6 +156,17 @@ pub async fn create_account(
 }
 
 /// `GET /admin/accounts/{accountId}`.
+#[utoipa::path(
+    get, path = "/admin/accounts/{accountId}", tag = "admin",
+    summary = "An account",
+    params(("accountId" = String, Path, description = "The account's id.")),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The account.", body = AccountBody),
+        (status = 404, response = NotFound),
+        AdminErrors,
+    ),
+)]
 pub async fn get_account(
     State(state): State<Arc<ApiState>>,
     _: Operator,
@@ -143,6 +181,21 @@ pub async fn get_account(
 }
 
 /// `POST /admin/accounts/{accountId}/applications` → 201 with both secrets, shown once.
+#[utoipa::path(
+    post, path = "/admin/accounts/{accountId}/applications", tag = "admin",
+    summary = "Create an application",
+    params(("accountId" = String, Path, description = "The account's id.")),
+    request_body = NewApplicationBody,
+    security(("adminToken" = [])),
+    responses(
+        (status = 201, description = "Created, with its client secret and webhook signing secret (shown this once).", body = CreatedApplication,
+            links(("RotateWebhookSecret" = (operation_id = "rotate_webhook_secret", parameters(("applicationId" = "$response.body#/applicationId")))))),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        JsonErrors,
+        AdminErrors,
+    ),
+)]
 pub async fn create_application(
     State(state): State<Arc<ApiState>>,
     _: Operator,
@@ -194,6 +247,19 @@ pub async fn create_application(
 }
 
 /// `PUT /admin/accounts/{accountId}/balance` `{"balance": 50}`.
+#[utoipa::path(
+    put, path = "/admin/accounts/{accountId}/balance", tag = "admin",
+    summary = "Set an account's balance",
+    params(("accountId" = String, Path, description = "The account's id.")),
+    request_body = NewBalance,
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The account.", body = AccountBody),
+        (status = 404, response = NotFound),
+        JsonErrors,
+        AdminErrors,
+    ),
+)]
 pub async fn set_balance(
     State(state): State<Arc<ApiState>>,
     _: Operator,
@@ -210,6 +276,20 @@ pub async fn set_balance(
 }
 
 /// `POST /admin/accounts/{accountId}/viber-senders` `{"name": "MyBrand"}` → 201.
+#[utoipa::path(
+    post, path = "/admin/accounts/{accountId}/viber-senders", tag = "admin",
+    summary = "Register a Viber sender",
+    params(("accountId" = String, Path, description = "The account's id.")),
+    request_body = NewViberSender,
+    security(("adminToken" = [])),
+    responses(
+        (status = 201, description = "Registered; use `senderInfoTrackingId` in Viber steps.", body = ViberSender),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        JsonErrors,
+        AdminErrors,
+    ),
+)]
 pub async fn add_viber_sender(
     State(state): State<Arc<ApiState>>,
     _: Operator,
@@ -234,6 +314,17 @@ pub async fn add_viber_sender(
 }
 
 /// `POST /admin/applications/{applicationId}/webhook-secret`: a new signing secret.
+#[utoipa::path(
+    post, path = "/admin/applications/{applicationId}/webhook-secret", tag = "admin",
+    summary = "Rotate an application's webhook signing secret",
+    params(("applicationId" = String, Path, description = "The application's id.")),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The new secret (shown this once).", body = WebhookSecret),
+        (status = 404, response = NotFound),
+        AdminErrors,
+    ),
+)]
 pub async fn rotate_webhook_secret(
     State(state): State<Arc<ApiState>>,
     _: Operator,

@@ -13,8 +13,25 @@ use serde_json::{Value, json};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::Operator;
+use crate::openapi::schemas::{CallbackList, FlowRedelivered, Redelivered};
+use crate::openapi::{AdminErrors, BadRequest, NotFound, TrackingNotFound};
 
 /// `GET /admin/callbacks?state=dead&trackingId=...&limit=100`
+#[utoipa::path(
+    get, path = "/admin/callbacks", tag = "admin",
+    summary = "The callback outbox",
+    params(
+        ("state" = Option<crate::openapi::schemas::CallbackState>, Query, nullable = false, description = "Only callbacks in this state."),
+        ("trackingId" = Option<String>, Query, nullable = false, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "Only this flow's callbacks."),
+        ("limit" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 1000, description = "At most this many (default 100)."),
+    ),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The callbacks.", body = CallbackList),
+        (status = 400, response = BadRequest),
+        AdminErrors,
+    ),
+)]
 pub async fn list(
     State(state): State<Arc<ApiState>>,
     _: Operator,
@@ -53,6 +70,17 @@ pub async fn list(
 
 /// `POST /admin/callbacks/{id}/redeliver`: a dead callback goes out again, with a fresh
 /// retry schedule.
+#[utoipa::path(
+    post, path = "/admin/callbacks/{callbackId}/redeliver", tag = "admin",
+    summary = "Redeliver a dead callback",
+    params(("callbackId" = String, Path, description = "The callback's id (an integer).")),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "It goes out again, with a fresh retry schedule.", body = Redelivered),
+        (status = 404, response = NotFound),
+        AdminErrors,
+    ),
+)]
 pub async fn redeliver(
     State(state): State<Arc<ApiState>>,
     _: Operator,
@@ -73,6 +101,17 @@ pub async fn redeliver(
 }
 
 /// `POST /admin/flows/{trackingId}/callbacks/redeliver`: all of a flow's dead callbacks.
+#[utoipa::path(
+    post, path = "/admin/flows/{trackingId}/callbacks/redeliver", tag = "admin",
+    summary = "Redeliver a flow's dead callbacks",
+    params(("trackingId" = String, Path, description = "The flow's id (a UUID).")),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "How many go out again (0 when none was dead).", body = FlowRedelivered),
+        (status = 404, response = TrackingNotFound),
+        AdminErrors,
+    ),
+)]
 pub async fn redeliver_flow(
     State(state): State<Arc<ApiState>>,
     _: Operator,

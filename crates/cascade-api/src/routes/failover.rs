@@ -17,6 +17,8 @@ use serde_json::Value;
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody};
+use crate::openapi::schemas::{FlowAccepted, FlowRequest};
+use crate::openapi::{AppErrors, Conflict, JsonErrors};
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
@@ -26,6 +28,26 @@ const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// request with the key — on any server sharing the store — finds it in flight), then the
 /// flow is stored together with the key's response; a request that fails in between
 /// releases its claim, so the corrected request can use the key.
+#[utoipa::path(
+    post, path = "/failover", tag = "failover",
+    summary = "Send a flow",
+    description = "Validates the flow, stores it durably, then starts it. Nothing is stored or sent when the request is refused.",
+    request_body = FlowRequest,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[ -~]{1,255}$",
+        description = "1 to 255 printable ASCII characters, scoped to the application and kept 24 h: the same key with the same body answers the first response again (with `Idempotent-Replayed: true`) and creates nothing.")),
+    security(("oauth2" = ["failover"])),
+    responses(
+        (status = 200, description = "Accepted: the flow echoed with defaults filled in, its `trackingId` and `createdAt`.", body = FlowAccepted,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is a stored answer to an earlier request with the same key.")),
+            links(
+                ("GetTracking" = (operation_id = "get_tracking", parameters(("trackingId" = "$response.body#/trackingId")))),
+                ("GetEvents" = (operation_id = "get_events", parameters(("trackingId" = "$response.body#/trackingId")))),
+            )),
+        (status = 409, response = Conflict),
+        JsonErrors,
+        AppErrors,
+    ),
+)]
 #[tracing::instrument(name = "send_flow", skip_all, fields(application_id = %caller.application_id, flow_id = tracing::field::Empty))]
 pub async fn send_flow(
     State(state): State<Arc<ApiState>>,

@@ -11,8 +11,16 @@ use serde_json::json;
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::Operator;
+use crate::openapi::schemas::Health;
+use crate::openapi::{Internal, Unauthorized};
 
 /// 200 while the process runs.
+#[utoipa::path(
+    get, path = "/healthz", tag = "health",
+    summary = "Liveness",
+    security(()),
+    responses((status = 200, description = "The process runs.", body = Health, example = json!({"status": "ok"}))),
+)]
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
@@ -22,6 +30,15 @@ pub async fn healthz() -> impl IntoResponse {
 const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// 200 when the store answers within [`READY_WITHIN`], 503 otherwise.
+#[utoipa::path(
+    get, path = "/readyz", tag = "health",
+    summary = "Readiness",
+    security(()),
+    responses(
+        (status = 200, description = "The store answers.", body = Health, example = json!({"status": "ready"})),
+        (status = 503, description = "The store does not answer.", body = Health, example = json!({"status": "unavailable"})),
+    ),
+)]
 pub async fn readyz(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
     let answer = tokio::time::timeout(READY_WITHIN, state.store.ping())
         .await
@@ -42,6 +59,19 @@ pub async fn readyz(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
 /// `GET /metrics` (admin token): the registry in the OpenMetrics text format, under the
 /// OpenMetrics content type when the scraper asks for it (Prometheus does) and under the
 /// classic Prometheus one otherwise (the samples read the same either way).
+#[utoipa::path(
+    get, path = "/metrics", tag = "health",
+    summary = "Metrics",
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The OpenMetrics text format.", content(
+            (String = "text/plain; version=0.0.4; charset=utf-8"),
+            (String = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+    ),
+)]
 pub async fn metrics(
     State(state): State<Arc<ApiState>>,
     _: Operator,

@@ -13,8 +13,25 @@ use serde_json::{Value, json};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::Operator;
+use crate::openapi::schemas::InboundList;
+use crate::openapi::{AdminErrors, BadRequest};
 
 /// `GET /admin/inbound`.
+#[utoipa::path(
+    get, path = "/admin/inbound", tag = "admin",
+    summary = "Replies from recipients, newest first",
+    params(
+        ("from" = Option<String>, Query, nullable = false, description = "Only replies from this number."),
+        ("since" = Option<String>, Query, nullable = false, format = DateTime, description = "Only replies received at or after this RFC 3339 time."),
+        ("limit" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 1000, description = "At most this many (default 100)."),
+    ),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The replies, matched to a flow or not.", body = InboundList),
+        (status = 400, response = BadRequest),
+        AdminErrors,
+    ),
+)]
 pub async fn list(
     State(state): State<Arc<ApiState>>,
     _: Operator,

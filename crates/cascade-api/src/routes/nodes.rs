@@ -11,8 +11,19 @@ use serde_json::{Value, json};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::Operator;
+use crate::openapi::AdminErrors;
+use crate::openapi::schemas::NodeList;
 
 /// `GET /admin/nodes`.
+#[utoipa::path(
+    get, path = "/admin/nodes", tag = "admin",
+    summary = "The nodes serving this deployment",
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The live nodes and what each holds.", body = NodeList),
+        AdminErrors,
+    ),
+)]
 pub async fn list(
     State(state): State<Arc<ApiState>>,
     _: Operator,

@@ -7,16 +7,21 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use axum::{Json, Router};
 use cascade_core::Clock;
 use cascade_service::tenancy::AdminAuth;
 use cascade_store::Store;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::sandbox_wire::{message_json, messages_limit, parse_scenario, scenario_json};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Operator, RequestContext};
+use crate::openapi::schemas::{
+    NewScenario, SandboxMessageList, Scenario, ScenarioList, ScenariosDeleted,
+};
+use crate::openapi::{AdminErrors, BadRequest, JsonErrors};
 
 /// What the sandbox routes need.
 #[derive(Debug)]
@@ -38,18 +43,31 @@ impl RequestContext for SandboxApi {
     }
 }
 
+/// The sandbox routes and their description.
+pub fn routes() -> OpenApiRouter<Arc<SandboxApi>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_scenarios, create_scenario, delete_scenarios))
+        .routes(routes!(list_messages))
+}
+
 /// The sandbox routes.
 pub fn router(api: Arc<SandboxApi>) -> Router {
-    Router::new()
-        .route(
-            "/sandbox/scenarios",
-            get(list_scenarios)
-                .post(create_scenario)
-                .delete(delete_scenarios),
-        )
-        .route("/sandbox/messages", get(list_messages))
-        .with_state(api)
+    let (router, _) = routes().split_for_parts();
+    router.with_state(api)
 }
+
+#[utoipa::path(
+    post, path = "/sandbox/scenarios", tag = "sandbox",
+    summary = "Add a scenario rule",
+    description = "The newest rule matching a send decides what the channel's sandbox provider reports.",
+    request_body = NewScenario,
+    security(("adminToken" = [])),
+    responses(
+        (status = 201, description = "Stored.", body = Scenario),
+        JsonErrors,
+        AdminErrors,
+    ),
+)]
 
 async fn create_scenario(
     State(api): State<Arc<SandboxApi>>,
@@ -64,6 +82,15 @@ async fn create_scenario(
     Ok((StatusCode::CREATED, Json(scenario_json(&stored))))
 }
 
+#[utoipa::path(
+    get, path = "/sandbox/scenarios", tag = "sandbox",
+    summary = "The scenario rules",
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "Every rule.", body = ScenarioList),
+        AdminErrors,
+    ),
+)]
 async fn list_scenarios(
     State(api): State<Arc<SandboxApi>>,
     _: Operator,
@@ -74,6 +101,15 @@ async fn list_scenarios(
     ))
 }
 
+#[utoipa::path(
+    delete, path = "/sandbox/scenarios", tag = "sandbox",
+    summary = "Remove every scenario rule",
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "How many were removed.", body = ScenariosDeleted),
+        AdminErrors,
+    ),
+)]
 async fn delete_scenarios(
     State(api): State<Arc<SandboxApi>>,
     _: Operator,
@@ -83,6 +119,17 @@ async fn delete_scenarios(
 }
 
 /// What the sandbox providers received, oldest first (`?limit=`, default 100, max 1000).
+#[utoipa::path(
+    get, path = "/sandbox/messages", tag = "sandbox",
+    summary = "What the sandbox providers received, oldest first",
+    params(("limit" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 1000, description = "At most this many (default 100).")),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The messages.", body = SandboxMessageList),
+        (status = 400, response = BadRequest),
+        AdminErrors,
+    ),
+)]
 async fn list_messages(
     State(api): State<Arc<SandboxApi>>,
     _: Operator,

@@ -11,7 +11,21 @@ use serde_json::{Value, json};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::openapi::schemas::{Timeline, Tracking};
+use crate::openapi::{AppErrors, TrackingNotFound};
 
+/// `GET /failover/tracking/{trackingId}`.
+#[utoipa::path(
+    get, path = "/failover/tracking/{trackingId}", tag = "failover",
+    summary = "A flow's tracking object",
+    params(("trackingId" = String, Path, description = "The flow's id (a UUID).")),
+    security(("oauth2" = ["failover"])),
+    responses(
+        (status = 200, description = "The tracking object.", body = Tracking),
+        (status = 404, response = TrackingNotFound),
+        AppErrors,
+    ),
+)]
 pub async fn get_tracking(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -26,6 +40,19 @@ pub async fn get_tracking(
     Ok(Json(render_tracking(&flow.definition, &flow.state)))
 }
 
+/// `GET /failover/tracking/{trackingId}/events`.
+#[utoipa::path(
+    get, path = "/failover/tracking/{trackingId}/events", tag = "failover",
+    summary = "A flow's timeline",
+    description = "Everything that happened to the flow, in order: accepted, steps started, provider reports (duplicates and late ones marked), TTL expiries, balance refusals, completion, callback attempts.",
+    params(("trackingId" = String, Path, description = "The flow's id (a UUID).")),
+    security(("oauth2" = ["failover"])),
+    responses(
+        (status = 200, description = "The timeline.", body = Timeline),
+        (status = 404, response = TrackingNotFound),
+        AppErrors,
+    ),
+)]
 pub async fn get_events(
     State(state): State<Arc<ApiState>>,
     caller: Caller,

@@ -19,8 +19,26 @@ use cascade_core::ports::{ReportSink, WebhookError, WebhookItem, WebhookRequest}
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::read_limited;
+use crate::openapi::schemas::WebhookOutcome;
+use crate::openapi::{BadRequest, NotFound, PayloadTooLarge, Unauthorized, Unavailable};
 
 /// `POST /webhooks/{name}`.
+#[utoipa::path(
+    post, path = "/webhooks/{name}", tag = "webhooks",
+    summary = "A provider's statuses, seen reports and replies",
+    params(("name" = String, Path, description = "The provider section's name.")),
+    request_body(description = "The provider's own request (JSON or a form), verified by the provider section: a signature, or the token in the path.",
+        content(("application/json"), ("application/x-www-form-urlencoded"))),
+    security(()),
+    responses(
+        (status = 200, description = "Everything it said is durably recorded.", body = WebhookOutcome),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn receive(
     State(state): State<Arc<ApiState>>,
     Path(name): Path<String>,
@@ -30,6 +48,25 @@ pub async fn receive(
 }
 
 /// `POST /webhooks/{name}/{token}`.
+#[utoipa::path(
+    post, path = "/webhooks/{name}/{token}", tag = "webhooks",
+    summary = "A provider's webhook, for providers that do not sign (the token proves it)",
+    params(
+        ("name" = String, Path, description = "The provider section's name."),
+        ("token" = String, Path, description = "The section's webhook token."),
+    ),
+    request_body(description = "The provider's own request (JSON or a form), verified by the provider section: a signature, or the token in the path.",
+        content(("application/json"), ("application/x-www-form-urlencoded"))),
+    security(()),
+    responses(
+        (status = 200, description = "Everything it said is durably recorded.", body = WebhookOutcome),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn receive_with_token(
     State(state): State<Arc<ApiState>>,
     Path((name, token)): Path<(String, String)>,

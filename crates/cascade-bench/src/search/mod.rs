@@ -179,7 +179,10 @@ impl Rng {
 
 /// Three more accounts, made through the admin API, to own the flows that are not the
 /// bench account's (search must pass over them).
-pub(crate) async fn other_accounts(client: &reqwest::Client, run: &Running) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn other_accounts(
+    client: &reqwest::Client,
+    run: &Running,
+) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
     for i in 1..=3 {
         let account: Value = client

@@ -457,3 +457,20 @@ async fn applications_secrets_and_viber_senders_are_managed_by_the_operator() {
     // The original still authenticates with its own secret.
     app.token_for("billing-app-01", secret, None).await;
 }
+
+/// Found by Schemathesis: a `rateLimit.burst` that was not a non-negative integer was
+/// replaced by `perSecond` silently, so a mistyped limit was stored as another one.
+#[tokio::test]
+async fn a_bad_rate_limit_burst_is_refused() {
+    let app = spawn_app().await;
+    let path = format!("/admin/accounts/{}/applications", app.account_id);
+    for burst in [json!(-1), json!("100"), json!(1.5), json!(u64::MAX)] {
+        let body = json!({"name": "bursty", "rateLimit": {"perSecond": 10, "burst": burst}});
+        let (status, json) = json_of(app.admin_post(&path, body).await).await;
+        assert_invalid(&format!("burst {burst}"), status, &json, "rateLimit.burst");
+    }
+    let body = json!({"name": "steady", "rateLimit": {"perSecond": 10}});
+    let (status, json) = json_of(app.admin_post(&path, body).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    assert_eq!(json["rateLimit"], json!({"perSecond": 10, "burst": 10}));
+}

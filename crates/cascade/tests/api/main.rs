@@ -17,6 +17,7 @@ mod idempotency;
 mod interop;
 mod logs;
 mod metrics;
+mod openapi;
 mod outcomes;
 mod provider_mocks;
 mod providers;
