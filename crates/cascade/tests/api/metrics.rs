@@ -91,7 +91,7 @@ async fn flows_failovers_steps_and_requests_are_counted() {
     assert!(
         series(
             &m,
-            "cascade_http_requests_total{route=\"/failover/tracking/{tracking_id}\",method=\"GET\",status=\"200\"}"
+            "cascade_http_requests_total{route=\"/failover/tracking/{trackingId}\",method=\"GET\",status=\"200\"}"
         ) >= 2.0,
         "labelled by the route's pattern, never the id"
     );
