@@ -230,6 +230,15 @@ class Conn:
             smsc.emit_submit(pdu, self, ordinal, None, "dropped")
             await self.drop_rest()
             return False
+        if smsc.args.stall_after and ordinal == smsc.args.stall_after and smsc.stall_until is None:
+            smsc.stall_until = asyncio.get_running_loop().time() + smsc.args.stall_ms / 1000
+            emit({"event": "stalled", "ms": smsc.args.stall_ms})
+        if smsc.stall_until is not None:
+            wait = smsc.stall_until - asyncio.get_running_loop().time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if self.closed:
+                return False
         decision = "throttled" if ordinal <= smsc.args.throttle_first else "accepted"
         self.inflight = Pending(pdu, ordinal, decision)
         self.forward_up(raw)
@@ -320,6 +329,7 @@ class Smsc:
         self.bind_lock = asyncio.Lock()
         self.received = 0
         self.dropped = False
+        self.stall_until = None  # --stall-after: when answers start again (loop time)
         self.next_id = 0
         self.pending_receipts: dict[str, list[dict]] = {}  # system_id -> receipts not yet delivered
         self.tasks: set[asyncio.Task] = set()
@@ -489,6 +499,7 @@ class Smsc:
               "command_status": resp.command_status, "session_id": esme.session_id,
               "stat": self.args.receipt_stat})
 
+
     def queue_receipt(self, r: dict, why: str) -> None:
         self.pending_receipts.setdefault(r["system_id"], []).append(r)
         r["failures"] = r.get("failures", 0) + 1
@@ -521,6 +532,14 @@ class Smsc:
                 last = e
         raise RuntimeError(f"smpp34 server would not start: {last}")
 
+    async def drop_periodically(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            live = [c for c in self.conns if not c.closed]
+            emit({"event": "dropping", "connections": len(live)})
+            for conn in live:
+                conn.close()
+
     async def on_client(self, reader, writer) -> None:
         conn = Conn(self, reader, writer)
         self.conns.add(conn)
@@ -537,6 +556,8 @@ class Smsc:
         emit({"event": "listening", "port": port, "host": self.args.host})
         events = asyncio.create_task(self.events())
         stopper = asyncio.create_task(self.stop.wait())
+        if self.args.drop_every_ms:
+            self.spawn(self.drop_periodically(self.args.drop_every_ms / 1000))
         done, _ = await asyncio.wait({events, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if events in done and events.exception() is not None:
             log(f"smpp34 event loop failed: {events.exception()!r}")
@@ -590,6 +611,13 @@ def parse_args(argv=None):
     p.add_argument("--drop-after", type=int, default=0,
                    help="on receiving the Nth submit_sm, close that ESME's connection without answering "
                         "it or the ones behind it (once)")
+    p.add_argument("--drop-every-ms", type=int, default=0,
+                   help="every N ms, close every ESME connection as it is (no unbind, whatever is in "
+                        "flight unanswered); the ESME binds again")
+    p.add_argument("--stall-after", type=int, default=0,
+                   help="on receiving the Nth submit_sm, stop answering for --stall-ms (once); the held "
+                        "submit_sm are answered afterwards, on connections that are still open")
+    p.add_argument("--stall-ms", type=int, default=0)
     p.add_argument("--id-form", choices=("dec", "hex"), default="dec")
     p.add_argument("--no-workarounds", dest="workarounds", action="store_false",
                    help="pass smpp34 1.5.0's own behaviour through: no unbind_resp filled in when it "

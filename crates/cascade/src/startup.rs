@@ -471,12 +471,19 @@ impl Application {
 }
 
 /// A [`ReportSink`] set after the fact: connectors start before the runtime that records
-/// their reports exists. Until it is set, reports are refused (the provider delivers them
-/// again later).
+/// their reports exists. A report that comes before it is set waits for it (up to
+/// [`LATE_SINK_WAIT`]) rather than being refused: an SMSC binds within milliseconds of a
+/// restart and delivers the receipts it kept at once, and not every SMSC retries a
+/// receipt it was refused (the chaos suite's crash loop met one that does not).
 #[derive(Default)]
 struct LateSink {
     sink: std::sync::OnceLock<Arc<dyn ReportSink>>,
+    ready: tokio::sync::Notify,
 }
+
+/// How long a report waits for the runtime before it is refused (the provider then
+/// delivers it again).
+const LATE_SINK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl std::fmt::Debug for LateSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -490,6 +497,24 @@ impl LateSink {
     /// Sets the sink; later calls are ignored.
     fn set(&self, sink: Arc<dyn ReportSink>) {
         let _ = self.sink.set(sink);
+        self.ready.notify_waiters();
+    }
+
+    /// The sink, once set; `None` when it was not set within [`LATE_SINK_WAIT`].
+    async fn sink(&self) -> Option<&Arc<dyn ReportSink>> {
+        let deadline = tokio::time::Instant::now() + LATE_SINK_WAIT;
+        loop {
+            // Registered before the check, so a `set` in between is not missed.
+            let notified = self.ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(sink) = self.sink.get() {
+                return Some(sink);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.sink.get();
+            }
+        }
     }
 }
 
@@ -501,14 +526,14 @@ impl ReportSink for LateSink {
         provider_message_ids: &[String],
         report: Report,
     ) -> Result<Recorded, String> {
-        match self.sink.get() {
+        match self.sink().await {
             Some(sink) => sink.deliver(provider, provider_message_ids, report).await,
             None => Err("still starting".into()),
         }
     }
 
     async fn claim_dial(&self, flow: FlowId, order: u32, provider: &str) -> Result<bool, String> {
-        match self.sink.get() {
+        match self.sink().await {
             Some(sink) => sink.claim_dial(flow, order, provider).await,
             None => Err("still starting".into()),
         }
@@ -520,21 +545,21 @@ impl ReportSink for LateSink {
         provider_message_id: &str,
         price: &str,
     ) -> Result<bool, String> {
-        match self.sink.get() {
+        match self.sink().await {
             Some(sink) => sink.note_price(provider, provider_message_id, price).await,
             None => Err("still starting".into()),
         }
     }
 
     async fn inbound(&self, message: cascade_core::inbound::InboundMessage) -> Result<(), String> {
-        match self.sink.get() {
+        match self.sink().await {
             Some(sink) => sink.inbound(message).await,
             None => Err("still starting".into()),
         }
     }
 
     async fn note_attempt(&self, flow: FlowId, order: u32, provider: &str, outcome: &str) {
-        if let Some(sink) = self.sink.get() {
+        if let Some(sink) = self.sink().await {
             sink.note_attempt(flow, order, provider, outcome).await;
         }
     }

@@ -235,6 +235,18 @@ impl SqliteStore {
         &self.readers
     }
 
+    /// `PRAGMA integrity_check`: `["ok"]` for a sound database, otherwise what SQLite
+    /// found wrong (a store that went through a crash or a full disk is checked so).
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub async fn integrity_check(&self) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
+            .fetch_all(&self.readers)
+            .await?;
+        Ok(rows.into_iter().map(|(r,)| r).collect())
+    }
+
     /// Stop accepting writes, finish the queued ones, close the connections and let go of
     /// the store (its owner lock).
     pub async fn shutdown(&self) {

@@ -12,65 +12,16 @@
 //! Pages without a session, forms without their token and the escaping are also checked
 //! here over plain HTTP.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::helpers::*;
 use crate::web_tools::{chromium, web_bin};
 
 const HOSTILE: &str = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">";
-
-/// A callback receiver on `port` that answers 200 to everything and counts requests.
-async fn start_receiver(port: u16) -> Arc<AtomicUsize> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("the receiver's port is free");
-    let seen = Arc::new(AtomicUsize::new(0));
-    let count = Arc::clone(&seen);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let count = Arc::clone(&count);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut got = Vec::new();
-                // Read the head and the body its content-length announces.
-                loop {
-                    let Ok(n) = socket.read(&mut buf).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    got.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&got);
-                    if let Some(head_end) = text.find("\r\n\r\n") {
-                        let length = text[..head_end]
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().ok())?
-                            })
-                            .unwrap_or(0);
-                        if got.len() >= head_end + 4 + length {
-                            break;
-                        }
-                    }
-                }
-                count.fetch_add(1, Ordering::SeqCst);
-                let _ = socket
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
-            });
-        }
-    });
-    seen
-}
 
 /// A client that does not follow redirects (the tests look at them).
 fn no_redirects() -> reqwest::Client {
@@ -183,7 +134,9 @@ async fn the_console_in_chromium_signs_in_finds_a_flow_draws_it_and_redelivers()
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     // The receiver is up before the operator presses the button.
-    let received = start_receiver(receiver_port).await;
+    let received =
+        crate::chaos::Receiver::start_at(&format!("127.0.0.1:{receiver_port}"), Duration::ZERO)
+            .await;
 
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
@@ -241,7 +194,7 @@ async fn the_console_in_chromium_signs_in_finds_a_flow_draws_it_and_redelivers()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(received.load(Ordering::SeqCst) >= 1);
+    assert!(!received.got.lock().unwrap().is_empty());
     for shot in [
         "trackings.png",
         "flow.png",

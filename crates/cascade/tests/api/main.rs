@@ -10,6 +10,7 @@ pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 mod accounts;
 mod auth;
 mod callbacks;
+mod chaos;
 mod cli;
 mod client_cli;
 mod console;

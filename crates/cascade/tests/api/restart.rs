@@ -26,11 +26,11 @@ pub(crate) async fn start(database: &str) -> Server {
     start_with(database, &[]).await
 }
 
-/// [`start`] with more environment (`CASCADE_CONFIG`, `CASCADE_NODE_ID`, …).
+/// [`start`] with more environment (`CASCADE_CONFIG`, `CASCADE_NODE_ID`, a fixed
+/// `CASCADE_LISTEN`, …), which replaces the defaults.
 pub(crate) async fn start_with(database: &str, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cascade"))
         .arg("serve")
-        .envs(env.iter().copied())
         .env("CASCADE_LISTEN", "127.0.0.1:0")
         .env("CASCADE_SANDBOX_SMPP_LISTEN", "127.0.0.1:0")
         .env("CASCADE_DATABASE_URL", database)
@@ -41,6 +41,8 @@ pub(crate) async fn start_with(database: &str, env: &[(&str, &str)]) -> Server {
         .env("CASCADE_BOOTSTRAP_APPLICATION", format!("{APP}:{SECRET}"))
         .env("CASCADE_SANDBOX_MINUTE_MS", "100")
         .env("RUST_LOG", "warn")
+        // The caller's settings last: they may replace any of the above.
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         // TEST_LOG=1 shows the server's own log, as it does for in-process servers.
         .stderr(if std::env::var_os("TEST_LOG").is_some() {
