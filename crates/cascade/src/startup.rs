@@ -102,6 +102,18 @@ pub async fn open_postgres(
     }
 }
 
+/// Where an SMSC connection keeps its intent log: beside the SQLite store
+/// (`<database>.smsc-<name>.intents`). None on PostgreSQL, where a dead node's jobs go to
+/// other nodes, which cannot read its file.
+fn intent_log_path(url: &str, smsc: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    (path != ":memory:" && !path.is_empty())
+        .then(|| std::path::PathBuf::from(format!("{path}.smsc-{smsc}.intents")))
+}
+
 /// Open (and create, with its directory) the SQLite store at `url`.
 ///
 /// # Errors
@@ -229,6 +241,21 @@ impl Application {
             }
             .map_err(anyhow::Error::msg)
             .context("starting the SMPP connections")?;
+            if let Some(path) = intent_log_path(&config.database_url, connection.name()) {
+                let wait = Duration::from_secs(connection.settings().recovery_wait_seconds);
+                match connection.recover_with(&path, wait) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        smsc = connection.name(),
+                        steps = n,
+                        ?wait,
+                        "steps the last run may have sent wait for their receipts before going again"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(smsc = connection.name(), path = %path.display(), error = %e, "no SMPP intent log: a crash may send messages in flight twice")
+                    }
+                }
+            }
             // The sandbox SMSC is in this process: bind before taking flows, so that the
             // first SMS does not spend its (possibly sandbox-short) TTL waiting for it.
             // Real SMSCs bind in the background; submits wait for them up to their TTL.

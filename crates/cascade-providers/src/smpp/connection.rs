@@ -48,6 +48,9 @@ pub struct SmscConnection {
     pub(super) clock: Arc<dyn Clock>,
     sink: Sink,
     receipts: Arc<Semaphore>,
+    /// What a restart knows of the submissions before it ([`super::recovery`]); set by
+    /// [`SmscConnection::recover_with`] when the node has a place for the intent log.
+    pub(super) recovery: Arc<std::sync::OnceLock<Arc<super::recovery::Recovery>>>,
 }
 
 /// Where the binds' receipts go (opaque in `Debug`).
@@ -155,7 +158,23 @@ impl SmscConnection {
             clock,
             sink: Sink(sink),
             receipts: Arc::new(Semaphore::new(RECEIPTS_IN_PROGRESS)),
+            recovery: Arc::new(std::sync::OnceLock::new()),
         }))
+    }
+
+    /// Keep an intent log at `path` and, for `wait` after now, let submissions of steps
+    /// the run before may have sent wait for their receipts ([`super::recovery`]).
+    /// Called once, right after the connection starts.
+    ///
+    /// # Errors
+    /// When the log cannot be opened.
+    pub fn recover_with(&self, path: &std::path::Path, wait: Duration) -> std::io::Result<usize> {
+        let log = super::recovery::IntentLog::open(path)?;
+        let previous = log.previous_len();
+        let _ = self
+            .recovery
+            .set(Arc::new(super::recovery::Recovery::new(log, wait)));
+        Ok(previous)
     }
 
     fn stop_with(self: &Arc<Self>, stop: &CancellationToken) {
@@ -202,6 +221,7 @@ impl SmscConnection {
                 timing: Arc::clone(&self.timing),
                 receipts: Arc::clone(&self.receipts),
                 clock: Arc::clone(&self.clock),
+                recovery: Arc::clone(&self.recovery),
                 events,
             }));
             opened.push(LiveBind {

@@ -26,6 +26,7 @@ pub(super) struct EventContext {
     pub(super) timing: Arc<Timing>,
     pub(super) receipts: Arc<Semaphore>,
     pub(super) clock: Arc<dyn Clock>,
+    pub(super) recovery: Arc<std::sync::OnceLock<Arc<super::recovery::Recovery>>>,
     pub(super) events: mpsc::UnboundedReceiver<ClientEvent>,
 }
 
@@ -50,6 +51,13 @@ pub(super) async fn handle_events(mut cx: EventContext) {
                     provider: cx.provider.clone(),
                     metrics: Arc::clone(&cx.metrics),
                     timing: Arc::clone(&cx.timing),
+                    recovery: cx.recovery.get().cloned().map(|r| {
+                        (
+                            r,
+                            message.source_addr().to_string_lossy().into_owned(),
+                            receipt.text.clone(),
+                        )
+                    }),
                 };
                 let form = cx.form;
                 let sandbox = cx.sandbox;
@@ -149,6 +157,9 @@ struct ReceiptTask {
     provider: String,
     metrics: Arc<SmscMetrics>,
     timing: Arc<Timing>,
+    /// Where a receipt for an unknown id is also remembered, with its `source_addr` (the
+    /// recipient) and `text:`.
+    recovery: Option<(Arc<super::recovery::Recovery>, String, Option<String>)>,
 }
 
 impl ReceiptTask {
@@ -163,6 +174,13 @@ impl ReceiptTask {
             match self.sink.deliver(&self.provider, &candidates, report).await {
                 Ok(recorded) => {
                     self.metrics.count_receipt(recorded);
+                    if recorded == Recorded::Held
+                        && let Some((recovery, from, text)) = &self.recovery
+                    {
+                        recovery
+                            .unmatched
+                            .note(candidates.clone(), from, text.as_deref());
+                    }
                     if is_final && let Some(sent) = self.timing.take(&candidates) {
                         self.metrics.observe_latency(sent.elapsed());
                     }

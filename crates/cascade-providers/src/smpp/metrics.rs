@@ -29,6 +29,7 @@ pub struct SmscMetrics {
     receipts_applied: AtomicU64,
     receipts_held: AtomicU64,
     mobile_originated: AtomicU64,
+    recovered: AtomicU64,
     rejected: AtomicU64,
     latency: Histogram,
 }
@@ -39,6 +40,7 @@ impl Default for SmscMetrics {
             receipts_applied: AtomicU64::new(0),
             receipts_held: AtomicU64::new(0),
             mobile_originated: AtomicU64::new(0),
+            recovered: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             latency: Histogram::new(LATENCY_BUCKETS),
         }
@@ -56,6 +58,16 @@ impl SmscMetrics {
 
     pub fn count_mobile_originated(&self) {
         self.mobile_originated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_recovered(&self) {
+        self.recovered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Steps a restarted node did not send again: the SMSC's receipts showed the run
+    /// before had sent them.
+    pub fn recovered(&self) -> u64 {
+        self.recovered.load(Ordering::Relaxed)
     }
 
     pub fn count_rejected(&self) {
@@ -264,6 +276,16 @@ impl Collector for SmppCollector {
             let labels = [("smsc", c.name())];
             ConstCounter::new(c.metrics().mobile_originated())
                 .encode(family.encode_family(&labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "cascade_smpp_recovered_submits",
+            "Steps a restarted node did not send again because the SMSC's receipts showed the run before had sent them.",
+            None,
+            MetricType::Counter,
+        )?;
+        for c in &self.connections {
+            let labels = [("smsc", c.name())];
+            ConstCounter::new(c.metrics().recovered()).encode(family.encode_family(&labels)?)?;
         }
         let mut family = encoder.encode_descriptor(
             "cascade_smpp_receipt_latency_seconds",

@@ -15,6 +15,7 @@ mod latency;
 pub mod metrics;
 mod provider;
 pub mod receipt;
+pub mod recovery;
 pub mod settings;
 pub mod submit;
 mod submit_path;

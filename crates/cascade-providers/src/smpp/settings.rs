@@ -54,6 +54,10 @@ pub struct SmscSettings {
     pub enquire_link_seconds: u64,
     #[serde(default = "default_response_timeout")]
     pub response_timeout_seconds: u64,
+    /// After a restart, how long a step the run before may have sent waits for the
+    /// SMSC's receipts before it is sent again (0: never waits).
+    #[serde(default = "default_recovery_wait")]
+    pub recovery_wait_seconds: u64,
 }
 
 impl std::fmt::Debug for SmscSettings {
@@ -95,6 +99,10 @@ fn default_enquire_link() -> u64 {
 }
 fn default_response_timeout() -> u64 {
     30
+}
+
+fn default_recovery_wait() -> u64 {
+    10
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -171,6 +179,7 @@ impl SmscSettings {
             gsm7_coding: Gsm7Coding::Gsm,
             enquire_link_seconds: default_enquire_link(),
             response_timeout_seconds: default_response_timeout(),
+            recovery_wait_seconds: default_recovery_wait(),
         }
     }
 

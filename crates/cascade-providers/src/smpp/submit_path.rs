@@ -25,6 +25,22 @@ impl SmscConnection {
         let StepKind::Sms(step) = &request.payload.step.kind else {
             return Err(reasons::not_an_sms().into());
         };
+        if let Some(recovery) = self.recovery.get() {
+            // A step the run before may have handed over already: its receipts, if they
+            // come in time, answer for it instead of a second copy ([`super::recovery`]).
+            if let Some(ids) = recovery
+                .receipts_for(&request.payload.message_id, step.to.as_ref(), &step.parts)
+                .await
+            {
+                tracing::info!(smsc = %self.settings.name, message_id = %request.payload.message_id, "not sent again: the SMSC's receipts show the run before sent it");
+                self.metrics.count_recovered();
+                return Ok(Accepted {
+                    provider: self.provider.clone(),
+                    message_ids: ids,
+                });
+            }
+            recovery.log.record(&request.payload.message_id);
+        }
         let now = tokio::time::Instant::now().into_std();
         let ttl_left = request.payload.ttl_remaining(self.clock.now());
         let ttl_bound = ttl_left.is_some_and(|left| left <= QUEUE_BUDGET);

@@ -744,7 +744,10 @@ async fn a_slow_callback_receiver_does_not_hold_up_the_others() {
     let slow_for = Duration::from_secs(pick(5, 30));
     let app = spawn_app_with(&[
         ("CASCADE_ALLOW_PRIVATE_CALLBACKS", "1"),
-        ("CASCADE_CALLBACK_RETRY_SCHEDULE", "1s,2s,4s"),
+        (
+            "CASCADE_CALLBACK_RETRY_SCHEDULE",
+            "1s,2s,4s,8s,16s,32s,64s,128s",
+        ),
         ("CASCADE_CALLBACK_TIMEOUT_MS", "2000"),
     ])
     .await;
@@ -960,4 +963,98 @@ async fn an_smsc_that_stops_answering_loses_nothing() {
     );
     assert_eq!(settled.lost, 0);
     assert!(settled.stuck.is_empty(), "stuck: {:?}", settled.stuck);
+}
+
+// --- 6. a provider's webhook storm -------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_storm_of_ten_reports_per_message_moves_each_flow_once() {
+    use crate::provider_mocks::{Hook, Kind, MockProvider, hook};
+    let mock = MockProvider::start(Kind::Vonage { jwt: false }).await;
+    // A message normally gets three webhooks (submitted, delivered, read); here it gets
+    // ten: each of them again and again, the late ones after the flow has ended.
+    let storm: Vec<Hook> = [
+        "submitted",
+        "submitted",
+        "delivered",
+        "submitted",
+        "delivered",
+        "read",
+        "delivered",
+        "read",
+        "submitted",
+        "read",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, status)| hook(5 + 5 * i as u64, json!({"status": status})))
+    .collect();
+    mock.on(crate::providers::DIGITS, storm);
+    let (app, _) = spawn_app_public(
+        &crate::providers::vonage_section("vonage-viber", &mock.base, 1, false),
+        &[("CASCADE_RATE_LIMIT_PER_SECOND", "0")],
+    )
+    .await;
+    app.set_balance(&app.account_id, 100_000_000.0).await;
+    let token = app.token().await;
+    let n = pick(300, 3000) as usize;
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(n);
+    let body = flow(vec![viber_step(1, &app.sender_id), sms_step(2, "Fallback")]);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(16) {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in chunk {
+            let client = restart::Client {
+                http: app.client.clone(),
+                token: token.clone(),
+            };
+            let (base, body) = (app.base.clone(), body.clone());
+            set.spawn(async move { client.send(&base, &body).await });
+        }
+        while let Some(id) = set.join_next().await {
+            ids.push(id.unwrap());
+        }
+    }
+    let settled = settle(&app.base, &token, &ids, Duration::from_secs(120)).await;
+    // Wait for the storm's tail (webhooks after the flows ended) to be answered too.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while mock.webhook_answers().len() < 10 * n {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} webhooks answered",
+            mock.webhook_answers().len(),
+            10 * n
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut answers: HashMap<u16, u64> = HashMap::new();
+    for a in mock.webhook_answers() {
+        *answers.entry(a).or_default() += 1;
+    }
+    // Each flow charged once: one Viber message (no failover to SMS).
+    let t = app.tracking(&ids[0]).await;
+    record(
+        "provider webhook storm (10 per message)",
+        "vonage-messages mock",
+        json!({
+            "flows": n, "webhooks": 10 * n, "answers": answers,
+            "webhooks_per_s": (10.0 * n as f64 / elapsed).round(),
+            "lost": settled.lost, "stuck": settled.stuck.len(), "final": settled.by_status,
+            "messages_in_first_flow": t["messages"].as_array().map_or(0, Vec::len),
+        }),
+    );
+    assert_eq!(settled.lost, 0);
+    assert!(settled.stuck.is_empty(), "stuck: {:?}", settled.stuck);
+    assert_eq!(
+        settled.by_status.get("Succeeded/SEEN").copied(),
+        Some(n as u64),
+        "{:?}",
+        settled.by_status
+    );
+    assert!(
+        answers.keys().all(|s| (200..300).contains(s)),
+        "every webhook accepted: {answers:?}"
+    );
+    assert_eq!(t["messages"].as_array().map_or(0, Vec::len), 1);
 }

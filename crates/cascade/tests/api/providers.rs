@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 use crate::provider_mocks::*;
 
-const DIGITS: &str = "306912345678";
+pub(crate) const DIGITS: &str = "306912345678";
 
-fn vonage_section(name: &str, base: &str, priority: u32, jwt: bool) -> String {
+pub(crate) fn vonage_section(name: &str, base: &str, priority: u32, jwt: bool) -> String {
     let auth = if jwt {
         format!(
             "application_id = \"{VONAGE_APPLICATION}\"\nprivate_key_file = \"{}\"",

@@ -91,7 +91,7 @@ impl Client {
         }
     }
 
-    async fn send(&self, base: &str, body: &Value) -> String {
+    pub(crate) async fn send(&self, base: &str, body: &Value) -> String {
         let r = self
             .http
             .post(format!("{base}/failover"))
