@@ -474,3 +474,32 @@ async fn a_bad_rate_limit_burst_is_refused() {
     assert_eq!(status, StatusCode::CREATED, "{json}");
     assert_eq!(json["rateLimit"], json!({"perSecond": 10, "burst": 10}));
 }
+
+/// Found by Schemathesis: a negative balance too small to survive rounding to micros
+/// (`-2.3e-206`) was taken as 0. Any negative amount is refused, on creation and update,
+/// and the balance is unchanged.
+#[tokio::test]
+async fn a_negative_balance_is_refused_however_small() {
+    let app = spawn_app().await;
+    let before = app.account_balance(&app.account_id).await;
+    for amount in [
+        json!(-2.3127226214652758e-206),
+        json!(-0.0000001),
+        json!(-1),
+    ] {
+        let r = app
+            .client
+            .put(app.url(&format!("/admin/accounts/{}/balance", app.account_id)))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "balance": amount }))
+            .send()
+            .await
+            .unwrap();
+        let (status, json) = json_of(r).await;
+        assert_invalid(&format!("balance {amount}"), status, &json, "balance");
+        let body = json!({"name": "Tiny", "balance": amount, "currency": "EUR"});
+        let (status, json) = json_of(app.admin_post("/admin/accounts", body).await).await;
+        assert_invalid(&format!("new account {amount}"), status, &json, "balance");
+    }
+    assert_eq!(app.account_balance(&app.account_id).await, before);
+}

@@ -62,7 +62,7 @@ password = "{secret}"
     // Schemathesis 4.32.5, so the split is made with its operation filters.)
     // The chaos suite's long version (`CASCADE_CHAOS=long`) sends over 10 000 requests.
     let long = std::env::var("CASCADE_CHAOS").is_ok_and(|v| v == "long");
-    let max_examples = if long { "200" } else { "40" }.to_owned();
+    let max_examples = if long { "250" } else { "40" }.to_owned();
     let mut entries = Vec::new();
     for (filter, operations, excluded) in [
         ("--exclude-operation-id-regex", STATE_DEPENDENT, None),
