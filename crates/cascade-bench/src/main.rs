@@ -19,6 +19,7 @@
 mod accept;
 mod baseline;
 mod complete;
+mod failover;
 mod load;
 mod nodes;
 mod providers;
@@ -70,6 +71,13 @@ enum What {
     SqliteBaseline,
     /// Search latency over a store filled with `--search-flows` flows.
     Search,
+    /// Failover reaction from the timeline: the report failing step 1 → step 2 started
+    /// and submitted; idle, `--concurrency` flows in flight, and that beside
+    /// `--background-rate` one-step flows per second. Not part of `all`.
+    Failover {
+        #[arg(long, default_value_t = 1500)]
+        background_rate: u32,
+    },
     /// The web console's pages in headless Chromium over a store filled with
     /// `--search-flows` flows (`--search-requests` loads per page). Not part of `all`.
     Console,
@@ -140,6 +148,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || matches!(cli.what, What::Search) {
         rows.extend(search::run(&cli).await?);
+    }
+    if let What::Failover { background_rate } = cli.what {
+        rows.extend(failover::run(&cli, background_rate).await?);
     }
     if matches!(cli.what, What::Console) {
         rows.extend(search::console::run(&cli).await?);

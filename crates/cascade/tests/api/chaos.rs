@@ -29,6 +29,10 @@ use crate::helpers::*;
 use crate::interop::SmscPeer;
 use crate::restart::{self, APP, SECRET, Server};
 
+/// One scenario at a time: each loads the two cores on purpose, and beside each other
+/// (or beside the rest of the suite, more than once) they would measure each other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Whether the long versions run (`CASCADE_CHAOS=long`).
 fn long() -> bool {
     std::env::var("CASCADE_CHAOS").is_ok_and(|v| v == "long")
@@ -344,7 +348,7 @@ async fn crash_loop(peer: Option<&SmscPeer>) {
     let mut server = start_node(&db, &env).await;
     let base = server.base.clone();
     let token = token_at(&base, APP, SECRET).await;
-    let load = Load::start(&base, &token, 16, peer.map(|_| 300));
+    let load = Load::start(&base, &token, 16, Some(peer.map_or(800, |_| 300)));
 
     let run = Duration::from_secs(pick(15, 60));
     let started = Instant::now();
@@ -400,11 +404,13 @@ async fn crash_loop(peer: Option<&SmscPeer>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_loop_on_the_sandbox_smsc_loses_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
     crash_loop(None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_loop_on_a_third_party_smsc_loses_nothing_and_bounds_duplicates() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let peer = SmscPeer::start(&[]).await;
     crash_loop(Some(&peer)).await;
 }
@@ -478,6 +484,7 @@ async fn link_phase(peer: &SmscPeer, seconds: u64) -> (Loaded, Settled, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smsc_link_drops_every_5_s_lose_no_receipt() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let seconds = pick(12, 60);
     let calm = SmscPeer::start(&[]).await;
     let (_, _, undisturbed) = link_phase(&calm, seconds).await;
@@ -631,6 +638,7 @@ fn accelerated_schedule(factor: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_receiver_down_for_a_day_gets_everything_after_in_order() {
+    let _one = ONE_AT_A_TIME.lock().await;
     // A day of the default schedule in 24 s (short) or 120 s (long).
     let day_s = pick(24, 120);
     let factor = 86_400 / day_s;
@@ -740,6 +748,7 @@ async fn callbacks_of(app: &TestApp, id: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_callback_receiver_does_not_hold_up_the_others() {
+    let _one = ONE_AT_A_TIME.lock().await;
     // The slow receiver answers after 30 s (long) or 5 s (short); the timeout is 2 s.
     let slow_for = Duration::from_secs(pick(5, 30));
     let app = spawn_app_with(&[
@@ -868,6 +877,7 @@ fn balloon(path: &std::path::Path) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_new_flows_loses_nothing_and_recovers_by_itself() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let disk = SmallDisk::mount(dir.path(), 64);
     let db_path = dir.path().join("cascade.db");
@@ -940,6 +950,7 @@ async fn a_full_disk_refuses_new_flows_loses_nothing_and_recovers_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_smsc_that_stops_answering_loses_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
     // After its 200th submit_sm the SMSC answers nothing for 8 s (long: 30 s).
     let stall_ms = pick(8_000, 30_000).to_string();
     let peer = SmscPeer::start(&["--stall-after", "200", "--stall-ms", &stall_ms]).await;
@@ -969,6 +980,7 @@ async fn an_smsc_that_stops_answering_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_storm_of_ten_reports_per_message_moves_each_flow_once() {
+    let _one = ONE_AT_A_TIME.lock().await;
     use crate::provider_mocks::{Hook, Kind, MockProvider, hook};
     let mock = MockProvider::start(Kind::Vonage { jwt: false }).await;
     // A message normally gets three webhooks (submitted, delivered, read); here it gets

@@ -1012,7 +1012,9 @@ async fn kill_9_between_the_provider_taking_a_message_and_cascade_recording_it_r
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "not finished after the restart: {tracking:#}"
+            "not finished after the restart: {tracking:#}\nrequests to the mock: {:?}\nwebhook answers: {:?}",
+            mock.requests().iter().map(|r| r.2).collect::<Vec<_>>(),
+            mock.webhook_answers()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
