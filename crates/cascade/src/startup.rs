@@ -338,6 +338,12 @@ impl Application {
             },
             ..RuntimeConfig::default()
         };
+        // The API's socket listens before the runtime starts: the submissions it makes at
+        // once (jobs a crash left behind) can bring provider webhooks back within
+        // milliseconds, and those must queue for the server, not find the port closed.
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
         let runtime = Runtime::start(
             Arc::clone(&store),
             providers,
@@ -431,9 +437,6 @@ impl Application {
             });
         }
         let router = cascade_api::router(state);
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .with_context(|| format!("listening on {}", config.listen))?;
         Ok(Application {
             listener,
             router,
