@@ -7,7 +7,7 @@
 //! ones, with the durations RELIABILITY.md reports, run with
 //!
 //! ```sh
-//! CASCADE_CHAOS=long cargo test --release -p cascade --test api chaos:: -- --test-threads 1 --nocapture
+//! CASCADE_CHAOS=long cargo test -p cascade --test api -- chaos:: openapi:: --test-threads 1 --nocapture
 //! ```
 //!
 //! Every scenario prints one line `chaos: {json}` with its figures and appends it to
