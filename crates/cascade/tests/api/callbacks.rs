@@ -248,7 +248,7 @@ fn sms_flow_with_callback(strategy: &str, url: &str) -> Value {
 }
 
 /// `GET /admin/callbacks?<query>`.
-async fn admin_callbacks(app: &TestApp, query: &str) -> Vec<Value> {
+pub(crate) async fn admin_callbacks(app: &TestApp, query: &str) -> Vec<Value> {
     let r = app
         .client
         .get(app.url(&format!("/admin/callbacks?{query}")))

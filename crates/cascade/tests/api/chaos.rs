@@ -25,6 +25,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::callbacks::admin_callbacks;
 use crate::helpers::*;
 use crate::interop::SmscPeer;
 use crate::restart::{self, APP, SECRET, Server};
@@ -670,7 +671,9 @@ async fn a_callback_receiver_down_for_a_day_gets_everything_after_in_order() {
         // Every callback the outbox holds for these flows.
         let mut n = 0;
         for id in &ids {
-            n += callbacks_of(&app, id).await.len();
+            n += admin_callbacks(&app, &format!("trackingId={id}"))
+                .await
+                .len();
         }
         n
     };
@@ -727,25 +730,6 @@ async fn a_callback_receiver_down_for_a_day_gets_everything_after_in_order() {
     assert_eq!(out_of_order, 0, "in order per flow");
 }
 
-/// `GET` an admin route's JSON.
-async fn admin_get(app: &TestApp, path: &str) -> Value {
-    let r = app
-        .client
-        .get(app.url(path))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    r.json::<Value>().await.unwrap()
-}
-
-async fn callbacks_of(app: &TestApp, id: &str) -> Vec<Value> {
-    admin_get(app, &format!("/admin/callbacks?trackingId={id}")).await["callbacks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_callback_receiver_does_not_hold_up_the_others() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -795,9 +779,9 @@ async fn a_slow_callback_receiver_does_not_hold_up_the_others() {
     slow.set(0);
     let deadline = Instant::now() + Duration::from_secs(60);
     let delivered = || async {
-        admin_get(&app, "/admin/callbacks?state=delivered&limit=1000").await["callbacks"]
-            .as_array()
-            .map_or(0, Vec::len)
+        admin_callbacks(&app, "state=delivered&limit=1000")
+            .await
+            .len()
     };
     while delivered().await < 2 * n as usize {
         assert!(

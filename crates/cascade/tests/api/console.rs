@@ -18,6 +18,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
+use crate::callbacks::admin_callbacks;
 use crate::helpers::*;
 use crate::web_tools::{chromium, web_bin};
 
@@ -66,21 +67,6 @@ async fn sign_in(client: &reqwest::Client, app: &TestApp, fields: &[(&str, &str)
     set_cookie(&ok, "cascade_console").expect("a session cookie")
 }
 
-async fn callbacks_of(app: &TestApp, id: &str) -> Vec<Value> {
-    let r = app
-        .client
-        .get(app.url(&format!("/admin/callbacks?trackingId={id}")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json::<Value>().await.unwrap()["callbacks"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 #[tokio::test]
 async fn the_console_in_chromium_signs_in_finds_a_flow_draws_it_and_redelivers() {
     let bin = web_bin();
@@ -123,7 +109,7 @@ async fn the_console_in_chromium_signs_in_finds_a_flow_draws_it_and_redelivers()
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let dead = loop {
-        let cbs = callbacks_of(&app, &failover_id).await;
+        let cbs = admin_callbacks(&app, &format!("trackingId={failover_id}")).await;
         if let Some(d) = cbs.iter().find(|c| c["state"] == "dead") {
             break d["callbackId"].to_string();
         }
@@ -154,7 +140,7 @@ async fn the_console_in_chromium_signs_in_finds_a_flow_draws_it_and_redelivers()
         "phone_prefix": &PHONE[..6],
     });
     let mut child = tokio::process::Command::new(bin.join("python"))
-        .arg(crate::web_tools::repo_root().join("tests/web/console.py"))
+        .arg(repo_root().join("tests/web/console.py"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -184,7 +170,7 @@ async fn the_console_in_chromium_signs_in_finds_a_flow_draws_it_and_redelivers()
     // The button delivered the callback.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let cbs = callbacks_of(&app, &failover_id).await;
+        let cbs = admin_callbacks(&app, &format!("trackingId={failover_id}")).await;
         if cbs.iter().any(|c| c["state"] == "delivered") {
             break;
         }
