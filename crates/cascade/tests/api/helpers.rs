@@ -576,3 +576,47 @@ pub async fn eventually(what: &str, within: Duration, mut check: impl FnMut() ->
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The repository's root (the peers' scripts and requirements live there).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root")
+}
+
+/// The `bin/` directory of the venv `name` at the repository root, made from
+/// `requirements` (relative to the root) when it does not import `modules` (`"a, b"`).
+/// PyPI must be reachable then; `.ci/run` makes the venvs beforehand.
+pub fn venv_bin(name: &str, requirements: &str, modules: &str) -> std::path::PathBuf {
+    let root = repo_root();
+    let venv = root.join(name);
+    let bin = venv.join("bin");
+    let ready = |bin: &std::path::Path| {
+        std::process::Command::new(bin.join("python"))
+            .args(["-c", &format!("import {modules}")])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !ready(&bin) {
+        let run = |cmd: &mut std::process::Command| {
+            let status = cmd.status().unwrap_or_else(|e| {
+                panic!(
+                    "{cmd:?} cannot start ({e}): install python3 and python3-venv, or run .ci/run"
+                )
+            });
+            assert!(
+                status.success(),
+                "{cmd:?} failed: install python3-venv and reach PyPI, or run .ci/run"
+            );
+        };
+        run(std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv));
+        run(std::process::Command::new(bin.join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(root.join(requirements)));
+        assert!(ready(&bin), "{name} does not import {modules}: run .ci/run");
+    }
+    bin
+}

@@ -20,47 +20,17 @@ use tokio::process::{Child, Command};
 
 use crate::helpers::*;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the repository root")
-}
-
 /// The venv's python, creating the venv on first use.
 fn python() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON
         .get_or_init(|| {
-            let root = repo_root();
-            let venv = root.join(".venv-peers");
-            let python = venv.join("bin/python");
-            let ready = |python: &Path| {
-                std::process::Command::new(python)
-                    .args(["-c", "import smpp34, smpplib"])
-                    .status()
-                    .is_ok_and(|s| s.success())
-            };
-            if !ready(&python) {
-                let run = |cmd: &mut std::process::Command| {
-                    let status = cmd.status().expect("python3 runs");
-                    assert!(
-                        status.success(),
-                        "{cmd:?} failed: install python3-venv, or run .ci/run"
-                    );
-                };
-                run(std::process::Command::new("python3")
-                    .args(["-m", "venv"])
-                    .arg(&venv));
-                run(std::process::Command::new(venv.join("bin/pip"))
-                    .args(["install", "--quiet", "-r"])
-                    .arg(root.join("tests/peers/requirements.txt")));
-                assert!(
-                    ready(&python),
-                    "the peers venv does not import smpp34 and smpplib"
-                );
-            }
-            python
+            venv_bin(
+                ".venv-peers",
+                "tests/peers/requirements.txt",
+                "smpp34, smpplib",
+            )
+            .join("python")
         })
         .clone()
 }

@@ -8,48 +8,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-pub(crate) fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the repository root")
-}
+use crate::helpers::venv_bin;
 
 /// The venv's `bin/` directory (python, schemathesis), made on first use.
 pub(crate) fn web_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let root = repo_root();
-        let venv = root.join(".venv-web");
-        let bin = venv.join("bin");
-        let ready = |bin: &Path| {
-            std::process::Command::new(bin.join("python"))
-                .args(["-c", "import schemathesis, playwright"])
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !ready(&bin) {
-            let run = |cmd: &mut std::process::Command| {
-                let status = cmd.status().unwrap_or_else(|e| {
-                    panic!("{cmd:?} cannot start ({e}): install python3 and python3-venv, or run .ci/run")
-                });
-                assert!(
-                    status.success(),
-                    "{cmd:?} failed: install python3-venv and reach PyPI, or run .ci/run"
-                );
-            };
-            run(std::process::Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv));
-            run(std::process::Command::new(bin.join("pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-                .arg(root.join("tests/web/requirements.txt")));
-            assert!(
-                ready(&bin),
-                ".venv-web does not import schemathesis and playwright: run .ci/run"
-            );
-        }
-        bin
+        venv_bin(
+            ".venv-web",
+            "tests/web/requirements.txt",
+            "schemathesis, playwright",
+        )
     })
     .clone()
 }
