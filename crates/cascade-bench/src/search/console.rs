@@ -4,16 +4,11 @@
 //! and loads each page kind `--search-requests` times; the sign-in page, which reads
 //! nothing from the store, is the baseline measured the same way in the same run.
 
-use std::time::Instant;
-
 use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use super::fill::fill;
-use super::templates::make_templates;
-use super::{Rng, other_accounts};
-use crate::server::start_cascade;
+use super::Rng;
 use crate::{APP, Cli, SECRET};
 
 /// Returns the table rows: (measurement, result).
@@ -25,20 +20,14 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
         "{} is missing: run .ci/run (or make the venv from tests/web/requirements.txt)",
         python.display()
     );
-    let started = Instant::now();
-    let run = start_cascade(cli).await?;
-    let client = reqwest::Client::new();
-    let templates = make_templates(&client, &run).await?;
-    let others = other_accounts(&client, &run).await?;
-    let filled = fill(
-        run.store.as_ref(),
-        &run.account,
-        &others,
-        &templates,
-        cli.search_flows,
-    )
-    .await?;
-    eprintln!("filled in {:.0} s", started.elapsed().as_secs_f64());
+    let super::FilledServer {
+        run,
+        templates,
+        filled,
+        fill_secs,
+        ..
+    } = super::filled_server(cli).await?;
+    eprintln!("filled in {fill_secs:.0} s");
 
     let mut rng = Rng(0xC0DE);
     // The copies the fill imported carry no timeline (import stores a flow's state, not

@@ -35,9 +35,18 @@ use templates::make_templates;
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Returns the table rows: (measurement, result).
-pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
-    let started = Instant::now();
+/// A server whose store holds the templates and `--search-flows` copies of them.
+struct FilledServer {
+    run: Running,
+    client: reqwest::Client,
+    templates: Vec<templates::Template>,
+    filled: fill::Filled,
+    /// How long the fill took (the templates not included).
+    fill_secs: f64,
+}
+
+/// Start Cascade and fill its store as the search measurements want it.
+async fn filled_server(cli: &Cli) -> anyhow::Result<FilledServer> {
     let run = start_cascade(cli).await?;
     let client = reqwest::Client::new();
     let templates = make_templates(&client, &run).await?;
@@ -51,7 +60,25 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
         cli.search_flows,
     )
     .await?;
-    let fill_secs = fill_started.elapsed().as_secs_f64();
+    Ok(FilledServer {
+        run,
+        client,
+        templates,
+        filled,
+        fill_secs: fill_started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Returns the table rows: (measurement, result).
+pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
+    let started = Instant::now();
+    let FilledServer {
+        run,
+        client,
+        templates,
+        filled,
+        fill_secs,
+    } = filled_server(cli).await?;
     let bytes = match &cli.database_url {
         Some(url) => postgres_size(url).await?,
         None => store_size(&run.db)?,
@@ -179,10 +206,7 @@ impl Rng {
 
 /// Three more accounts, made through the admin API, to own the flows that are not the
 /// bench account's (search must pass over them).
-pub(crate) async fn other_accounts(
-    client: &reqwest::Client,
-    run: &Running,
-) -> anyhow::Result<Vec<String>> {
+async fn other_accounts(client: &reqwest::Client, run: &Running) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
     for i in 1..=3 {
         let account: Value = client
