@@ -340,11 +340,8 @@ async fn migrate_store(from: &str, to: &str) -> anyhow::Result<u64> {
         anyhow::bail!("--to must be a postgres:// URL (the database to move it into)");
     }
     check_url(to).map_err(|problem| anyhow::anyhow!("--to: {problem}"))?;
-    let path = from
-        .strip_prefix("sqlite://")
-        .or_else(|| from.strip_prefix("sqlite:"))
-        .unwrap_or(from);
-    let path = path.split('?').next().unwrap_or(path);
+    let path =
+        crate::startup::sqlite_file(from).unwrap_or_else(|| from.split('?').next().unwrap_or(from));
     if !std::path::Path::new(path).exists() {
         anyhow::bail!("--from: no store at {path}");
     }

@@ -106,12 +106,18 @@ pub async fn open_postgres(
 /// (`<database>.smsc-<name>.intents`). None on PostgreSQL, where a dead node's jobs go to
 /// other nodes, which cannot read its file.
 fn intent_log_path(url: &str, smsc: &str) -> Option<std::path::PathBuf> {
+    let path = sqlite_file(url)?;
+    (path != ":memory:" && !path.is_empty())
+        .then(|| std::path::PathBuf::from(format!("{path}.smsc-{smsc}.intents")))
+}
+
+/// The file of an SQLite URL (`sqlite://path?options` or `sqlite:path`), its options
+/// left out; None for any other URL.
+pub(crate) fn sqlite_file(url: &str) -> Option<&str> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next().unwrap_or(path);
-    (path != ":memory:" && !path.is_empty())
-        .then(|| std::path::PathBuf::from(format!("{path}.smsc-{smsc}.intents")))
+    Some(path.split('?').next().unwrap_or(path))
 }
 
 /// Open (and create, with its directory) the SQLite store at `url`.
@@ -123,18 +129,13 @@ pub async fn open_sqlite(
     durability: Durability,
     opener: Opener,
 ) -> anyhow::Result<Arc<dyn Store>> {
-    if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
+    if let Some(path) = sqlite_file(url)
+        && path != ":memory:"
+        && let Some(dir) = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
     {
-        let path = path.split('?').next().unwrap_or(path);
-        if path != ":memory:"
-            && let Some(dir) = std::path::Path::new(path)
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let sqlite = SqliteConfig {
         url: url.to_owned(),
