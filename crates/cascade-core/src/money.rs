@@ -25,7 +25,9 @@ impl Micros {
     }
 
     /// Convert a decimal amount read from JSON or TOML. Rounds to the nearest micro, which is
-    /// exact for any amount written with six decimals or fewer.
+    /// exact for any amount written with six decimals or fewer. An amount below zero stays
+    /// below zero (at least one micro), so a sign check on the result is one on the input:
+    /// `-2.3e-206` is not taken as a balance of 0.
     ///
     /// # Errors
     /// Returns [`MoneyError`] for NaN, infinities and amounts beyond ±9 000 000 000 000.
@@ -35,7 +37,8 @@ impl Micros {
         }
         // Truncation is intended: the value was range-checked above and rounded first.
         #[allow(clippy::cast_possible_truncation)]
-        Ok(Self((amount * MICROS_PER_UNIT as f64).round() as i64))
+        let micros = (amount * MICROS_PER_UNIT as f64).round() as i64;
+        Ok(Self(if amount < 0.0 { micros.min(-1) } else { micros }))
     }
 
     /// The amount as the nearest `f64`, used only at the JSON boundary.
@@ -152,6 +155,15 @@ mod tests {
             serde_json::to_value(Micros::new(52_500)).unwrap(),
             serde_json::json!(0.0525)
         );
+    }
+
+    #[test]
+    fn an_amount_below_zero_stays_below_zero_however_little() {
+        assert_eq!(Micros::from_decimal(-2.3e-206).unwrap(), Micros::new(-1));
+        assert_eq!(Micros::from_decimal(-0.0000001).unwrap(), Micros::new(-1));
+        assert_eq!(Micros::from_decimal(-1.5).unwrap(), Micros::new(-1_500_000));
+        assert_eq!(Micros::from_decimal(-0.0).unwrap(), Micros::ZERO);
+        assert_eq!(Micros::from_decimal(0.0000001).unwrap(), Micros::ZERO);
     }
 
     #[test]

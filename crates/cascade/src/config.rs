@@ -638,6 +638,10 @@ countries = { GR = 0.03 }
             ),
             (&[("CASCADE_NODE_ID", &"n".repeat(101))], "CASCADE_NODE_ID"),
             (&[("CASCADE_LEASE_MS", "10")], "CASCADE_LEASE_MS"),
+            (
+                &[("CASCADE_DEFAULT_BALANCE", "-0.0000001")],
+                "CASCADE_DEFAULT_BALANCE",
+            ),
             (&[("CASCADE_LEASE_MS", "soon")], "CASCADE_LEASE_MS"),
             (
                 &[("CASCADE_BOOTSTRAP_APPLICATION", "no-colon")],
