@@ -30,7 +30,6 @@ use futures_util::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use self::batch::{BatchTx, Writer};
 use self::writeset::WriteSet;
@@ -106,7 +105,7 @@ struct OpOutcome {
 pub struct SqliteStore {
     writer: mpsc::Sender<Op>,
     readers: SqlitePool,
-    writer_task: Mutex<Option<JoinHandle<()>>>,
+    writer_thread: Mutex<Option<WriterThread>>,
     /// Held by the store's server until the store is closed (or the process ends).
     owner: Mutex<Option<owner::OwnerLock>>,
 }
@@ -166,11 +165,11 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(run_writer_until_stopped(conn, rx));
+        let thread = WriterThread::start(conn, rx)?;
         Ok(SqliteStore {
             writer: tx,
             readers,
-            writer_task: Mutex::new(Some(task)),
+            writer_thread: Mutex::new(Some(thread)),
             owner: Mutex::new(lock),
         })
     }
@@ -250,17 +249,16 @@ impl SqliteStore {
     /// Stop accepting writes, finish the queued ones, close the connections and let go of
     /// the store (its owner lock).
     pub async fn shutdown(&self) {
-        let task = self
-            .writer_task
+        let thread = self
+            .writer_thread
             .lock()
             .expect("no panics while holding this lock")
             .take();
         // Closing happens when every sender is gone; this store keeps one, so instead the
-        // task is aborted after the queue is drained by a final no-op write.
+        // writer is stopped after the queue is drained by a final no-op write.
         let _ = self.write_after_flush(|_| Box::pin(async { Ok(()) })).await;
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
+        if let Some(thread) = thread {
+            thread.stop().await;
         }
         self.readers.close().await;
         // Closed: another server may take the store from here on.
@@ -311,6 +309,45 @@ fn outcome<T: Send + 'static>(result: Result<T>, reply: oneshot::Sender<Result<T
                 let _ = reply.send(Err(e));
             }),
         },
+    }
+}
+
+/// The writer runs on a thread of its own, on a single-threaded runtime: each of its
+/// statements is a round trip to sqlx's SQLite worker thread, and on the shared runtime
+/// the writer waited after every one of them for a worker busy with HTTP and providers.
+/// The batch is the store's bottleneck, so it gets a thread that does nothing else.
+struct WriterThread {
+    stop: oneshot::Sender<()>,
+    done: oneshot::Receiver<()>,
+}
+
+impl WriterThread {
+    fn start(conn: SqliteConnection, rx: mpsc::Receiver<Op>) -> Result<WriterThread> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Io(format!("the store writer's runtime: {e}")))?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (finished, done) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("cascade-writer".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        () = run_writer_until_stopped(conn, rx) => {}
+                        _ = stopped => {}
+                    }
+                });
+                let _ = finished.send(());
+            })
+            .map_err(|e| StoreError::Io(format!("the store writer's thread: {e}")))?;
+        Ok(WriterThread { stop, done })
+    }
+
+    /// Stop the writer between two batches' awaits and wait until its thread is done.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.done.await;
     }
 }
 
