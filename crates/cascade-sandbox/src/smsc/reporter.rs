@@ -1,7 +1,8 @@
 //! Sending receipts as they fall due, to a receiving bind of the ESME that sent the
 //! message; a receipt is deleted only once the ESME acknowledged it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use cascade_core::Timestamp;
 use cascade_smpp::driver::{ConnId, DeliverOutcome};
 use cascade_store::SandboxReport;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::receipt::deliver_pdu;
@@ -24,13 +26,12 @@ const ACKED_MEMORY: Duration = Duration::from_secs(30);
 /// How long a refused or unanswered receipt waits before it goes again.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
-/// What the reporter knows of a receipt row, by row id and message id (SQLite reuses the
-/// row ids of deleted rows).
-type InFlight = HashMap<(i64, String), Sending>;
+/// A receipt row, by row id and message id (SQLite reuses the row ids of deleted rows).
+type Key = (i64, String);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sending {
-    /// The `deliver_sm` is out.
+    /// The `deliver_sm` is out, or acknowledged and waiting to be deleted.
     Now,
     /// Acknowledged and deleted at that moment (a read begun before the delete may
     /// still list it).
@@ -39,8 +40,79 @@ enum Sending {
     RetryAt(Instant),
 }
 
+impl Sending {
+    /// When the entry may be forgotten; `None` while the receipt is out.
+    fn forget_at(self) -> Option<Instant> {
+        match self {
+            Sending::Now => None,
+            Sending::Done(at) => Some(at + ACKED_MEMORY),
+            Sending::RetryAt(at) => Some(at),
+        }
+    }
+}
+
+/// What the reporter knows of receipt rows, with their deadlines in time order so that
+/// forgetting the old ones costs only what is forgotten (at thousands of receipts a
+/// second, 30 s of memory is ~100 000 entries, too many to walk every few ms).
+#[derive(Debug, Default)]
+struct InFlight {
+    rows: HashMap<Key, Sending>,
+    deadlines: BinaryHeap<Reverse<(Instant, Key)>>,
+}
+
+impl InFlight {
+    fn get(&self, key: &Key) -> Option<Sending> {
+        self.rows.get(key).copied()
+    }
+
+    fn set(&mut self, key: Key, sending: Sending) {
+        if let Some(at) = sending.forget_at() {
+            self.deadlines.push(Reverse((at, key.clone())));
+        }
+        self.rows.insert(key, sending);
+    }
+
+    /// Forget entries whose deadline passed; an entry changed since its deadline was
+    /// pushed stays (its newer deadline is in the heap too).
+    fn expire(&mut self, now: Instant) {
+        while let Some(Reverse((at, _))) = self.deadlines.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, key))) = self.deadlines.pop() else {
+                break;
+            };
+            if self.rows.get(&key).and_then(|s| s.forget_at()) == Some(at) {
+                self.rows.remove(&key);
+            }
+        }
+    }
+}
+
+/// A receipt the ESME acknowledged, waiting for its row to be deleted.
+#[derive(Debug)]
+struct Acked {
+    key: Key,
+    final_report: bool,
+}
+
+/// Receipts acknowledged since the last delete: one store write takes all of them, so
+/// the writer sees one operation per round instead of one per receipt.
+#[derive(Debug, Default)]
+struct Acks {
+    pending: Mutex<Vec<Acked>>,
+    wake: Notify,
+}
+
 pub(super) async fn run_reporter_until_stopped(state: Arc<SimState>, stop: CancellationToken) {
     let in_flight: Arc<Mutex<InFlight>> = Arc::default();
+    let acks: Arc<Acks> = Arc::default();
+    tokio::spawn(run_acker_until_stopped(
+        Arc::clone(&state),
+        Arc::clone(&in_flight),
+        Arc::clone(&acks),
+        stop.clone(),
+    ));
     let mut next_conn = 0usize;
     loop {
         // Only the receipts of ESMEs bound now, each ESME on its own: receipts owed to
@@ -58,7 +130,7 @@ pub(super) async fn run_reporter_until_stopped(state: Arc<SimState>, stop: Cance
                 Ok(mut due) => {
                     // The prefix also matches longer system_ids; keep this one's.
                     due.retain(|r| r.provider == provider);
-                    sent += dispatch_due(&state, &in_flight, due, &mut next_conn);
+                    sent += dispatch_due(&state, &in_flight, &acks, due, &mut next_conn);
                 }
                 Err(e) => tracing::warn!(error = %e, "sandbox SMSC could not read due receipts"),
             }
@@ -87,6 +159,7 @@ pub(super) async fn run_reporter_until_stopped(state: Arc<SimState>, stop: Cance
 fn dispatch_due(
     state: &Arc<SimState>,
     in_flight: &Arc<Mutex<InFlight>>,
+    acks: &Arc<Acks>,
     due: Vec<SandboxReport>,
     next_conn: &mut usize,
 ) -> usize {
@@ -98,17 +171,13 @@ fn dispatch_due(
         r.sort();
         r
     };
-    lock(in_flight).retain(|_, sending| match *sending {
-        Sending::Now => true,
-        Sending::Done(at) => at.elapsed() < ACKED_MEMORY,
-        Sending::RetryAt(at) => Instant::now() < at,
-    });
+    lock(in_flight).expire(Instant::now());
     let mut busy_messages: HashSet<String> = HashSet::new();
     let mut started = 0;
     for report in due {
         let key = (report.id, report.provider_message_id.clone());
         let mut flying = lock(in_flight);
-        if flying.contains_key(&key) {
+        if flying.get(&key).is_some() {
             busy_messages.insert(report.provider_message_id.clone());
             continue;
         }
@@ -129,7 +198,7 @@ fn dispatch_due(
         }
         let conn = candidates[*next_conn % candidates.len()];
         *next_conn = next_conn.wrapping_add(1);
-        flying.insert(key.clone(), Sending::Now);
+        flying.set(key.clone(), Sending::Now);
         drop(flying);
         let original = lock(&state.originals)
             .get(&report.provider_message_id)
@@ -138,38 +207,126 @@ fn dispatch_due(
         let delivery = state.server.send_deliver_sm(conn, deliver);
         let state = Arc::clone(state);
         let in_flight = Arc::clone(in_flight);
+        let acks = Arc::clone(acks);
         started += 1;
         tokio::spawn(async move {
             let outcome = delivery.await;
             if outcome == DeliverOutcome::Acked {
-                match state.store.ack_sandbox_reports(&[report.id]).await {
-                    Ok(()) => {
-                        // Kept a while: a read of due receipts that began before the
-                        // delete may still list it.
-                        lock(&in_flight).insert(key.clone(), Sending::Done(Instant::now()));
-                        state.receipts_sent.fetch_add(1, Ordering::Relaxed);
-                        if report.delivery.is_final_report() {
-                            lock(&state.originals).remove(&report.provider_message_id);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "sandbox SMSC could not mark a receipt sent; it will go again")
-                    }
-                }
-            } else {
-                tracing::debug!(
-                    ?outcome,
-                    "sandbox SMSC: receipt not acknowledged; it will go again"
-                );
+                lock(&acks.pending).push(Acked {
+                    key,
+                    final_report: report.delivery.is_final_report(),
+                });
+                acks.wake.notify_one();
+                return;
             }
-            {
-                let mut flying = lock(&in_flight);
-                if flying.get(&key) == Some(&Sending::Now) {
-                    flying.insert(key, Sending::RetryAt(Instant::now() + RETRY_DELAY));
-                }
-            }
+            tracing::debug!(
+                ?outcome,
+                "sandbox SMSC: receipt not acknowledged; it will go again"
+            );
+            retry_later(&in_flight, key);
             state.wake_reporter.notify_one();
         });
     }
     started
+}
+
+/// A receipt still out after its attempt goes again after [`RETRY_DELAY`].
+fn retry_later(in_flight: &Mutex<InFlight>, key: Key) {
+    let mut flying = lock(in_flight);
+    if flying.get(&key) == Some(Sending::Now) {
+        flying.set(key, Sending::RetryAt(Instant::now() + RETRY_DELAY));
+    }
+}
+
+/// Deletes the rows of acknowledged receipts, all those waiting in one write.
+async fn run_acker_until_stopped(
+    state: Arc<SimState>,
+    in_flight: Arc<Mutex<InFlight>>,
+    acks: Arc<Acks>,
+    stop: CancellationToken,
+) {
+    loop {
+        let acked = std::mem::take(&mut *lock(&acks.pending));
+        if acked.is_empty() {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = acks.wake.notified() => {}
+            }
+            continue;
+        }
+        let ids: Vec<i64> = acked.iter().map(|a| a.key.0).collect();
+        match state.store.ack_sandbox_reports(&ids).await {
+            Ok(()) => {
+                let now = Instant::now();
+                let mut flying = lock(&in_flight);
+                for a in &acked {
+                    // Kept a while: a read of due receipts that began before the delete
+                    // may still list it.
+                    flying.set(a.key.clone(), Sending::Done(now));
+                }
+                drop(flying);
+                state
+                    .receipts_sent
+                    .fetch_add(acked.len() as u64, Ordering::Relaxed);
+                let mut originals = lock(&state.originals);
+                for a in acked.iter().filter(|a| a.final_report) {
+                    originals.remove(&a.key.1);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, receipts = acked.len(), "sandbox SMSC could not mark receipts sent; they will go again");
+                for a in acked {
+                    retry_later(&in_flight, a.key);
+                }
+            }
+        }
+        state.wake_reporter.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: i64) -> Key {
+        (id, format!("m{id}"))
+    }
+
+    #[test]
+    fn in_flight_entries_are_forgotten_at_their_deadline_and_never_while_out() {
+        let t0 = Instant::now();
+        let mut f = InFlight::default();
+        f.set(key(1), Sending::Now);
+        f.set(key(2), Sending::Done(t0));
+        f.set(key(3), Sending::RetryAt(t0 + RETRY_DELAY));
+        f.expire(t0 + RETRY_DELAY);
+        assert_eq!(f.get(&key(1)), Some(Sending::Now), "out: kept");
+        assert_eq!(
+            f.get(&key(2)),
+            Some(Sending::Done(t0)),
+            "acked lately: kept"
+        );
+        assert_eq!(f.get(&key(3)), None, "its retry time came");
+        f.expire(t0 + ACKED_MEMORY);
+        assert_eq!(f.get(&key(2)), None, "acked long ago: forgotten");
+        f.expire(t0 + ACKED_MEMORY * 10);
+        assert_eq!(f.get(&key(1)), Some(Sending::Now), "still out: kept");
+        assert!(f.deadlines.is_empty());
+    }
+
+    #[test]
+    fn an_entry_changed_after_its_deadline_was_set_keeps_its_new_state() {
+        let t0 = Instant::now();
+        let mut f = InFlight::default();
+        f.set(key(1), Sending::RetryAt(t0));
+        // Sent again before the old deadline was reached, then acknowledged.
+        f.set(key(1), Sending::Now);
+        f.expire(t0 + Duration::from_millis(1));
+        assert_eq!(f.get(&key(1)), Some(Sending::Now));
+        f.set(key(1), Sending::Done(t0 + Duration::from_secs(1)));
+        f.expire(t0 + ACKED_MEMORY);
+        assert!(f.get(&key(1)).is_some(), "its new deadline is later");
+        f.expire(t0 + ACKED_MEMORY + Duration::from_secs(1));
+        assert_eq!(f.get(&key(1)), None);
+    }
 }
