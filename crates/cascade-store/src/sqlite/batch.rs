@@ -2,7 +2,8 @@
 //! reads go through the operation's own writes, the batch's, the writer's flow cache and
 //! finally the database; writes stay in memory until the batch is flushed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cascade_core::machines::{Report, TimelineEntry, TimerKind};
@@ -60,6 +61,65 @@ pub(super) struct Writer {
     pub next_job_id: i64,
     /// Rows in `orphan_reports`; `None` when unknown (after a failed batch).
     pub held_reports: Option<i64>,
+    /// Client references of the sandbox sends written lately.
+    pub recent_refs: RecentRefs,
+}
+
+/// The client references of sandbox sends this writer wrote in the last
+/// [`RecentRefs::WINDOW`], so that a send looked up on a reader (which sees what was
+/// committed before the lookup began) needs no second lookup in the writer.
+#[derive(Debug)]
+pub(super) struct RecentRefs {
+    /// Since when the set is complete: the writer's start, or its last failed batch.
+    since: Instant,
+    order: VecDeque<(Instant, String)>,
+    refs: HashSet<String>,
+}
+
+impl RecentRefs {
+    const WINDOW: Duration = Duration::from_secs(10);
+    /// A lookup older than this is not trusted: its commits may have left the window
+    /// (a batch takes milliseconds; the margin is generous).
+    const LOOKUP_AGE: Duration = Duration::from_secs(5);
+
+    fn new(now: Instant) -> RecentRefs {
+        RecentRefs {
+            since: now,
+            order: VecDeque::new(),
+            refs: HashSet::new(),
+        }
+    }
+
+    /// Whether every send committed after a lookup begun at `checked_at` is in the set.
+    pub fn covers(&self, checked_at: Instant) -> bool {
+        checked_at >= self.since && checked_at.elapsed() < Self::LOOKUP_AGE
+    }
+
+    pub fn contains(&self, client_ref: &str) -> bool {
+        self.refs.contains(client_ref)
+    }
+
+    /// Written (about to be committed) at `now`.
+    fn add(&mut self, now: Instant, refs: impl IntoIterator<Item = String>) {
+        while let Some((at, _)) = self.order.front() {
+            if now.duration_since(*at) < Self::WINDOW {
+                break;
+            }
+            if let Some((_, r)) = self.order.pop_front() {
+                self.refs.remove(&r);
+            }
+        }
+        for r in refs {
+            if self.refs.insert(r.clone()) {
+                self.order.push_back((now, r));
+            }
+        }
+    }
+
+    /// A batch failed: what it wrote is gone, and the set starts again from now.
+    fn reset(&mut self, now: Instant) {
+        *self = RecentRefs::new(now);
+    }
 }
 
 const REF_CACHE_CAPACITY: usize = 100_000;
@@ -80,6 +140,7 @@ impl Writer {
             batch: WriteSet::default(),
             next_job_id: max_job.unwrap_or(0) + 1,
             held_reports: Some(held),
+            recent_refs: RecentRefs::new(Instant::now()),
         })
     }
 
@@ -90,6 +151,7 @@ impl Writer {
         self.scenarios = None;
         self.held_reports = None;
         self.batch = WriteSet::default();
+        self.recent_refs.reset(Instant::now());
     }
 
     /// The scenario rules, loaded when not cached.
@@ -131,7 +193,9 @@ impl Writer {
                 .map(|(k, v)| (*k, *v))
                 .collect();
             let taken = i64::try_from(self.batch.held_deletes.len()).unwrap_or(i64::MAX);
+            let sandbox_refs: Vec<String> = self.batch.sandbox_refs.keys().cloned().collect();
             let flows = self.batch.flush(&mut self.conn).await?;
+            self.recent_refs.add(Instant::now(), sandbox_refs);
             for f in flows {
                 self.cache.put(f);
             }
@@ -538,3 +602,47 @@ impl FlowTx for BatchTx {
 }
 
 pub(super) use crate::rows::to_u32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_refs_cover_lookups_begun_since_they_are_complete_and_lately() {
+        let start = Instant::now();
+        let mut recent = RecentRefs::new(start);
+        assert!(recent.covers(start), "a lookup begun at the start");
+        assert!(
+            !recent.covers(start - Duration::from_millis(1)),
+            "a lookup begun before the set was complete"
+        );
+        recent.add(start, ["a".to_owned(), "b".to_owned()]);
+        assert!(recent.contains("a") && recent.contains("b") && !recent.contains("c"));
+        // A failed batch: what it wrote is gone, and lookups begun before it are not
+        // covered any more.
+        let failed = Instant::now();
+        recent.reset(failed);
+        assert!(!recent.contains("a"));
+        assert!(!recent.covers(start));
+        assert!(recent.covers(failed));
+    }
+
+    #[test]
+    fn recent_refs_forget_what_left_the_window_and_never_an_old_lookup() {
+        let t0 = Instant::now();
+        let mut recent = RecentRefs::new(t0);
+        recent.add(t0, ["old".to_owned()]);
+        recent.add(t0 + Duration::from_secs(3), ["newer".to_owned()]);
+        recent.add(t0 + RecentRefs::WINDOW, ["latest".to_owned()]);
+        assert!(!recent.contains("old"), "left the window");
+        assert!(recent.contains("newer") && recent.contains("latest"));
+        assert_eq!(recent.order.len(), recent.refs.len());
+        // The same reference twice is kept once.
+        recent.add(t0 + RecentRefs::WINDOW, ["latest".to_owned()]);
+        assert_eq!(recent.order.len(), 2);
+        // A lookup older than LOOKUP_AGE is never trusted, whatever the set holds.
+        if let Some(long_ago) = Instant::now().checked_sub(RecentRefs::LOOKUP_AGE) {
+            assert!(!RecentRefs::new(long_ago).covers(long_ago));
+        }
+    }
+}

@@ -57,6 +57,7 @@ macro_rules! with_every_case {
                 search::search_filters_pages_and_counts_within_one_account,
                 sandbox::the_newest_matching_rule_with_sends_left_is_chosen,
                 sandbox::a_resend_gets_its_first_ids_and_schedules_nothing,
+                sandbox::sends_of_one_reference_racing_each_other_record_it_once,
                 sandbox::owed_reports_fall_due_and_go_when_acknowledged,
                 sandbox::rules_and_messages_are_listed_and_deleted,
                 tenancy::accounts_applications_senders_tokens_and_settings,

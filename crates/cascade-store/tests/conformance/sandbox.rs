@@ -74,6 +74,52 @@ pub async fn the_newest_matching_rule_with_sends_left_is_chosen(f: &Fixture) {
     );
 }
 
+/// An SMSC cannot tell a resend from a first send, so every one is looked up; sends of
+/// one reference that race each other (in one batch, or one committing while the other
+/// is looked up) still record it once and all get its first ids.
+pub async fn sends_of_one_reference_racing_each_other_record_it_once(f: &Fixture) {
+    let refs: Vec<String> = (0..20).map(|i| format!("race-{i}")).collect();
+    let mut sends = Vec::new();
+    for round in 0..3 {
+        for r in &refs {
+            let mut s = send(r, "+306912345678");
+            s.provider_ids = vec![format!("pid-{r}-{round}")];
+            sends.push(f.store.sandbox_send(s, at(round)));
+        }
+    }
+    let outcomes = futures_util::future::join_all(sends).await;
+    for r in &refs {
+        let mine: Vec<_> = outcomes
+            .iter()
+            .zip((0..3).flat_map(|_| refs.iter()))
+            .filter(|(_, of)| *of == r)
+            .map(|(o, _)| o.as_ref().expect("sent"))
+            .collect();
+        assert_eq!(mine.len(), 3);
+        assert_eq!(
+            mine.iter().filter(|o| !o.duplicate).count(),
+            1,
+            "{r}: one first send"
+        );
+        let stored = f.store.sandbox_provider_ids(r).await.unwrap();
+        for o in &mine {
+            assert_eq!(
+                Some(&o.provider_ids),
+                stored.as_ref(),
+                "{r}: the stored ids"
+            );
+        }
+    }
+    let messages = f.store.sandbox_messages(1000).await.unwrap();
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| m.client_ref.starts_with("race-"))
+            .count(),
+        refs.len()
+    );
+}
+
 pub async fn a_resend_gets_its_first_ids_and_schedules_nothing(f: &Fixture) {
     let first = f
         .store
