@@ -153,6 +153,8 @@ pub struct Runtime {
     callback_secrets: callbacks::SecretCache,
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// This runtime, for writes that must outlive their caller ([`Runtime::committed`]).
+    me: std::sync::Weak<Runtime>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -176,7 +178,8 @@ impl Runtime {
         // when its one server opens it; a shared database lets them run out.
         let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
         let callback_client = callbacks::http_client(&config.callbacks);
-        let runtime = Arc::new(Runtime {
+        let runtime = Arc::new_cyclic(|me| Runtime {
+            me: me.clone(),
             store,
             providers,
             clock,
@@ -303,9 +306,45 @@ impl Runtime {
     /// # Errors
     /// The store's error; nothing was stored then.
     pub async fn accept(&self, def: FlowDefinition) -> Result<Applied, StoreError> {
-        let applied = self.store.accept_flow(def, self.clock.now()).await?;
-        self.absorb(&applied);
-        Ok(applied)
+        let store = Arc::clone(&self.store);
+        let now = self.clock.now();
+        self.committed(async move { store.accept_flow(def, now).await }, |a| {
+            Some(a)
+        })
+        .await
+    }
+
+    /// Runs a store write that commits engine work, and [`Runtime::absorb`]s what it
+    /// committed, in a task of its own. The caller is often an HTTP request, whose future
+    /// is dropped when its client hangs up; the write goes on in the store's writer
+    /// regardless, and without this its jobs would wait for their lease (minutes) instead
+    /// of being dispatched now.
+    async fn committed<T, F>(
+        &self,
+        write: F,
+        applied: fn(&T) -> Option<&Applied>,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let Some(me) = self.me.upgrade() else {
+            return Err(StoreError::Closed);
+        };
+        let task = self.tasks.spawn(async move {
+            let written = write.await;
+            if let Ok(value) = &written
+                && let Some(a) = applied(value)
+            {
+                me.absorb(a);
+            }
+            written
+        });
+        match task.await {
+            Ok(written) => written,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Closed),
+        }
     }
 
     /// Store and start a flow completing its claimed idempotency key (see
@@ -318,14 +357,16 @@ impl Runtime {
         def: FlowDefinition,
         request: IdempotentRequest,
     ) -> Result<IdempotentAccept, StoreError> {
-        let outcome = self
-            .store
-            .accept_flow_idempotent(def, request, self.clock.now())
-            .await?;
-        if let IdempotentAccept::Accepted(applied) = &outcome {
-            self.absorb(applied);
-        }
-        Ok(outcome)
+        let store = Arc::clone(&self.store);
+        let now = self.clock.now();
+        self.committed(
+            async move { store.accept_flow_idempotent(def, request, now).await },
+            |outcome| match outcome {
+                IdempotentAccept::Accepted(applied) => Some(applied),
+                _ => None,
+            },
+        )
+        .await
     }
 
     /// An application's webhook secret changed: sign its next callbacks with the new one.
@@ -439,9 +480,20 @@ impl ReportSink for Runtime {
         let price = report.provider_price.clone().filter(|_| {
             report.status.is_final() && report.status != cascade_core::StatusKind::Seen
         });
+        let store = Arc::clone(&self.store);
+        let (provider_owned, ids, now) = (
+            provider.to_owned(),
+            provider_message_ids.to_vec(),
+            self.clock.now(),
+        );
         let recorded = self
-            .store
-            .apply_report(provider, provider_message_ids, report, self.clock.now())
+            .committed(
+                async move { store.apply_report(&provider_owned, &ids, report, now).await },
+                |outcome| match outcome {
+                    ReportOutcome::Applied(applied) => Some(applied),
+                    ReportOutcome::Held => None,
+                },
+            )
             .await;
         if recorded.is_ok()
             && let Some(price) = &price
@@ -449,10 +501,7 @@ impl ReportSink for Runtime {
             self.count_cost(provider, price);
         }
         match recorded {
-            Ok(ReportOutcome::Applied(applied)) => {
-                self.absorb(&applied);
-                Ok(Recorded::Applied)
-            }
+            Ok(ReportOutcome::Applied(_)) => Ok(Recorded::Applied),
             Ok(ReportOutcome::Held) => {
                 tracing::debug!(
                     provider,
@@ -467,13 +516,20 @@ impl ReportSink for Runtime {
 
     async fn inbound(&self, message: cascade_core::inbound::InboundMessage) -> Result<(), String> {
         let channel = message.channel;
-        match self.store.record_inbound(message, self.clock.now()).await {
+        let store = Arc::clone(&self.store);
+        let now = self.clock.now();
+        let recorded = self
+            .committed(
+                async move { store.record_inbound(message, now).await },
+                |(record, applied)| record.as_ref().map(|_| applied),
+            )
+            .await;
+        match recorded {
             Ok((None, _)) => {
                 tracing::debug!("inbound message already recorded; the repeat is ignored");
                 Ok(())
             }
-            Ok((Some(record), applied)) => {
-                self.absorb(&applied);
+            Ok((Some(record), _)) => {
                 self.inbound_counts.count(channel, record.matched.is_some());
                 tracing::info!(
                     inbound_id = record.id,

@@ -14,6 +14,7 @@ mod chaos;
 mod cli;
 mod client_cli;
 mod console;
+mod hangups;
 mod idempotency;
 mod interop;
 mod logs;

@@ -25,6 +25,8 @@ mod callbacks;
 mod cli;
 #[path = "../api/client_cli.rs"]
 mod client_cli;
+#[path = "../api/hangups.rs"]
+mod hangups;
 #[path = "../api/idempotency.rs"]
 mod idempotency;
 #[path = "../api/interop.rs"]
