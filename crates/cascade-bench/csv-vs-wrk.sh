@@ -10,19 +10,7 @@ PORT=${PORT:-18181}
 WORK=$(mktemp -d)
 trap 'kill $(cat $WORK/pid) 2>/dev/null || true; rm -rf $WORK' EXIT
 
-serve() {
-  rm -rf "$WORK/data"; mkdir -p "$WORK/data"
-  CASCADE_LISTEN=127.0.0.1:$PORT CASCADE_SANDBOX_SMPP_LISTEN=127.0.0.1:0 \
-  CASCADE_DATABASE_URL="sqlite://$WORK/data/cascade.db" CASCADE_RATE_LIMIT_PER_SECOND=0 \
-  CASCADE_DEFAULT_BALANCE=100000000 CASCADE_BOOTSTRAP_APPLICATION=bench:bench-secret-0123 \
-  RUST_LOG=warn "$BIN" serve > "$WORK/serve.out" 2>&1 &
-  echo $! > "$WORK/pid"
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-  TOKEN=$(curl -s -u bench:bench-secret-0123 -d grant_type=client_credentials \
-    "http://127.0.0.1:$PORT/oauth/token" | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
-  export TOKEN
-}
-stop() { kill "$(cat $WORK/pid)"; wait "$(cat $WORK/pid)" 2>/dev/null || true; }
+. "$ROOT/crates/cascade-bench/serve-lib.sh"
 
 echo "## POST /failover under wrk (64 connections, 10 s)"
 serve; wrk -t2 -c64 -d10s -s "$ROOT/crates/cascade-bench/wrk/post-flow.lua" "http://127.0.0.1:$PORT/failover" | grep -E "Requests/sec|Latency|Non-2xx"; stop

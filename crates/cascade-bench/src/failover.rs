@@ -1,6 +1,8 @@
 //! `failover`: how fast the next step starts once a step has failed — from the report
 //! that fails step 1 to step 2's start and to its submission, read from each flow's
-//! timeline (millisecond timestamps).
+//! timeline (millisecond timestamps), and to the moment step 2's `submit_sm` reached
+//! the SMSC (the sandbox SMSC's own record of the message: the provider's side, before
+//! it writes the message and answers).
 //!
 //! Every flow is SMS → SMS: the sandbox reports step 1 `Undelivered` 5 ms after it is
 //! sent, step 2 goes to another number and is delivered. Three phases on one server:
@@ -83,7 +85,7 @@ pub async fn run(cli: &Cli, background_rate: u32) -> anyhow::Result<Vec<(String,
         if let Some(p) = pacer {
             p.await?;
         }
-        let (to_start, to_submit) = reactions(&run, &ids).await?;
+        let (to_start, to_smsc, to_submit) = reactions(&run, &ids).await?;
         let describe = |v: &[i64]| {
             format!(
                 "p50 {} ms, p99 {} ms, max {} ms",
@@ -103,6 +105,10 @@ pub async fn run(cli: &Cli, background_rate: u32) -> anyhow::Result<Vec<(String,
         rows.push((
             format!("Failover reaction, {label}: report failing step 1 → step 2 started"),
             format!("{} ({} flows)", describe(&to_start), to_start.len()),
+        ));
+        rows.push((
+            format!("Failover reaction, {label}: report failing step 1 → step 2 at the SMSC"),
+            describe(&to_smsc),
         ));
         rows.push((
             format!("Failover reaction, {label}: report failing step 1 → step 2 submitted"),
@@ -212,11 +218,36 @@ async fn pace(
     }
 }
 
-/// Per flow, milliseconds from the report that failed step 1 to step 2's start and to
-/// its submission; each list sorted.
-async fn reactions(run: &Running, ids: &[FlowId]) -> anyhow::Result<(Vec<i64>, Vec<i64>)> {
-    let (mut to_start, mut to_submit) = (Vec::new(), Vec::new());
+/// Per flow, milliseconds from the report that failed step 1 to step 2's start, to its
+/// `submit_sm` reaching the sandbox SMSC and to its submission; each list sorted.
+async fn reactions(
+    run: &Running,
+    ids: &[FlowId],
+) -> anyhow::Result<(Vec<i64>, Vec<i64>, Vec<i64>)> {
+    // The SMSC's messages by client reference (Cascade sends the step's message id).
+    let at_smsc: std::collections::HashMap<String, cascade_core::Timestamp> = run
+        .store
+        .sandbox_messages(u32::MAX)
+        .await?
+        .into_iter()
+        .map(|m| (m.client_ref, m.received_at))
+        .collect();
+    let (mut to_start, mut to_smsc, mut to_submit) = (Vec::new(), Vec::new(), Vec::new());
     for &id in ids {
+        let flow = run
+            .store
+            .flow(&run.account, id)
+            .await?
+            .context("the flow")?;
+        let second = flow
+            .state
+            .steps
+            .iter()
+            .find(|s| s.order == 2)
+            .context("step 2's state")?;
+        let reached = at_smsc
+            .get(&second.message_id)
+            .with_context(|| format!("step 2 of {id} is not among the SMSC's messages"))?;
         let timeline = run
             .store
             .timeline(&run.account, id)
@@ -236,11 +267,13 @@ async fn reactions(run: &Running, ids: &[FlowId]) -> anyhow::Result<(Vec<i64>, V
             anyhow::bail!("flow {id} did not fail over: {timeline:?}");
         };
         to_start.push(started.millis_since(failed));
+        to_smsc.push(reached.millis_since(failed));
         to_submit.push(submitted.millis_since(failed));
     }
     to_start.sort_unstable();
+    to_smsc.sort_unstable();
     to_submit.sort_unstable();
-    Ok((to_start, to_submit))
+    Ok((to_start, to_smsc, to_submit))
 }
 
 fn pct(sorted: &[i64], p: usize) -> i64 {
