@@ -182,6 +182,17 @@ pub struct SandboxSendOutcome {
     pub scenario: Option<Scenario>,
 }
 
+impl SandboxSendOutcome {
+    /// A send whose `client_ref` was sent before: its first send's ids, nothing new.
+    pub(crate) fn repeat_of(provider_ids: Vec<String>) -> Self {
+        SandboxSendOutcome {
+            provider_ids,
+            duplicate: true,
+            scenario: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SandboxReport {
     pub id: i64,

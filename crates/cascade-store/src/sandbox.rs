@@ -72,11 +72,7 @@ pub(crate) async fn send<T: SandboxTx + ?Sized>(
     now: Timestamp,
 ) -> Result<SandboxSendOutcome> {
     if let Some(provider_ids) = tx.sent_before(&send.client_ref, send.first_attempt).await? {
-        return Ok(SandboxSendOutcome {
-            provider_ids,
-            duplicate: true,
-            scenario: None,
-        });
+        return Ok(SandboxSendOutcome::repeat_of(provider_ids));
     }
     let rules = tx.scenario_rules().await?;
     let mut chosen = choose_rule(&rules, send.channel, &send.to, |id| tx.uses_pending(id)).cloned();

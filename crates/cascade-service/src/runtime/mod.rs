@@ -481,11 +481,9 @@ impl ReportSink for Runtime {
             report.status.is_final() && report.status != cascade_core::StatusKind::Seen
         });
         let store = Arc::clone(&self.store);
-        let (provider_owned, ids, now) = (
-            provider.to_owned(),
-            provider_message_ids.to_vec(),
-            self.clock.now(),
-        );
+        let provider_owned = provider.to_owned();
+        let ids = provider_message_ids.to_vec();
+        let now = self.clock.now();
         let recorded = self
             .committed(
                 async move { store.apply_report(&provider_owned, &ids, report, now).await },

@@ -193,9 +193,11 @@ impl Writer {
                 .map(|(k, v)| (*k, *v))
                 .collect();
             let taken = i64::try_from(self.batch.held_deletes.len()).unwrap_or(i64::MAX);
-            let sandbox_refs: Vec<String> = self.batch.sandbox_refs.keys().cloned().collect();
+            // The flush only forgets these (the rows come from `sandbox_messages`).
+            let sandbox_refs = std::mem::take(&mut self.batch.sandbox_refs);
             let flows = self.batch.flush(&mut self.conn).await?;
-            self.recent_refs.add(Instant::now(), sandbox_refs);
+            self.recent_refs
+                .add(Instant::now(), sandbox_refs.into_keys());
             for f in flows {
                 self.cache.put(f);
             }

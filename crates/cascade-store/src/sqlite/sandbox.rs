@@ -71,11 +71,7 @@ impl SandboxStore for SqliteStore {
         if !send.first_attempt {
             let started = std::time::Instant::now();
             if let Some(provider_ids) = self.sandbox_provider_ids(&send.client_ref).await? {
-                return Ok(SandboxSendOutcome {
-                    provider_ids,
-                    duplicate: true,
-                    scenario: None,
-                });
+                return Ok(SandboxSendOutcome::repeat_of(provider_ids));
             }
             checked_at = Some(started);
         }
