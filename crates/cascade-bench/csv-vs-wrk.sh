@@ -4,12 +4,8 @@
 # `cargo build --release -p cascade`. ROWS rows for the CSV run (default 20000).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=$ROOT/target/release/cascade
 ROWS=${ROWS:-20000}
 PORT=${PORT:-18181}
-WORK=$(mktemp -d)
-trap 'kill $(cat $WORK/pid) 2>/dev/null || true; rm -rf $WORK' EXIT
-
 . "$ROOT/crates/cascade-bench/serve-lib.sh"
 
 echo "## POST /failover under wrk (64 connections, 10 s)"

@@ -1,6 +1,12 @@
 # Sourced by the shell benches: start and stop the release binary on a fresh SQLite store
-# with the bench application, as a new user would run it. The caller sets BIN, PORT and
-# WORK (a scratch directory); `serve [RUST_LOG]` exports TOKEN, a bearer token.
+# with the bench application, as a new user would run it. The caller sets ROOT and PORT
+# (and BIN to measure another build); this makes WORK, a scratch directory removed at
+# exit with the server and any load generator whose pid is in WRK. `serve [RUST_LOG]`
+# exports TOKEN, a bearer token.
+BIN=${BIN:-$ROOT/target/release/cascade}
+WORK=$(mktemp -d)
+WRK=
+trap 'kill $(cat "$WORK/pid" 2>/dev/null) 2>/dev/null || true; [ -z "$WRK" ] || kill "$WRK" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 serve() {
   rm -rf "$WORK/data"; mkdir -p "$WORK/data"
   CASCADE_LISTEN=127.0.0.1:$PORT CASCADE_SANDBOX_SMPP_LISTEN=127.0.0.1:0 \

@@ -6,12 +6,9 @@
 # size on disk. Needs wrk, sqlite3 and `cargo build --release -p cascade`.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${BIN:-$ROOT/target/release/cascade}
 SOAK_SECONDS=${SOAK_SECONDS:-600}
 SAMPLE_SECONDS=${SAMPLE_SECONDS:-30}
 PORT=${PORT:-18183}
-WORK=$(mktemp -d)
-trap 'kill $(cat $WORK/pid 2>/dev/null) 2>/dev/null || true; kill $WRK 2>/dev/null || true; rm -rf $WORK' EXIT
 . "$ROOT/crates/cascade-bench/serve-lib.sh"
 
 serve

@@ -12,13 +12,10 @@
 # CONNECTIONS (default 64).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${BIN:-$ROOT/target/release/cascade}  # BIN=... measures another build (a baseline)
 SECONDS_RUN=${SECONDS_RUN:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 PORT=${PORT:-18182}
-WORK=$(mktemp -d)
-trap 'kill $(cat $WORK/pid 2>/dev/null) 2>/dev/null || true; rm -rf $WORK' EXIT
-
+# BIN=... measures another build (a baseline).
 . "$ROOT/crates/cascade-bench/serve-lib.sh"
 written() { awk '/^write_bytes/ {print $2}' "/proc/$(cat $WORK/pid)/io"; }
 flows() { sqlite3 "$WORK/data/cascade.db" "SELECT COUNT(*) FROM flows"; }
