@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "call_dials",
         include_str!("../../migrations/sqlite/0009_call_dials.sql"),
     ),
+    (
+        10,
+        "step_weights",
+        include_str!("../../migrations/sqlite/0010_step_weights.sql"),
+    ),
 ];
 
 pub(super) async fn run(conn: &mut SqliteConnection) -> Result<()> {

@@ -25,14 +25,16 @@
 //! requested order and checks each one. That is right when many flows match (the page
 //! fills early) and wrong when few do (a recipient's 3 flows among a million). So each
 //! positive `to` filter is first *estimated*: its matching steps are counted on the
-//! index, stopping at [`BROAD_LIMIT`] (a range) or [`DRIVE_LIMIT`] (a scan). If one
-//! matches fewer than [`DRIVE_LIMIT`], the query starts from its steps (`f.id IN (…)`,
-//! with the account's indexes switched off by a unary `+`) and sorts the few flows
-//! found. A `contains` term of 3 characters or more is estimated on the trigram index
-//! instead (its candidates, in every account, up to [`TRIGRAM_LIMIT`]) and, below that,
-//! its steps are read there too; a commoner term's steps are read by scanning the
-//! account's steps, like a shorter term's. The estimate also chooses how the total
-//! reads the steps ([`Steps`]).
+//! index, stopping at [`drive_limit`], which grows with the square root of the account's
+//! flows (from `flow_counts`) times the end of the page: about where reading each
+//! match's flow starts to cost more than walking until the page is full. The filter
+//! estimated to match fewest, under that limit, drives: the query starts from its steps
+//! (`f.id IN (…)`, with the account's indexes switched off by a unary `+`) and sorts the
+//! few flows found. A `contains` term of 3 characters or more is estimated on the
+//! trigram index instead (its candidates, in every account, up to [`trigram_limit`])
+//! and, below that, its steps are read there too; a commoner term's steps are read by
+//! scanning the account's steps, like a shorter term's. The estimate also chooses how
+//! the total reads the steps ([`Steps`]).
 //!
 //! Paging: the page's rowids are found from index entries alone (`LIMIT`/`OFFSET` skip
 //! entries, not rows) and only then are the page's rows and definitions read.
@@ -42,13 +44,14 @@
 //!   `flow_counts` rows (one per UTC day, status and channel set, kept by triggers in the
 //!   writer's transaction) over the whole days of the date range, plus a `COUNT(*)` of
 //!   the flows in the partial days at either end.
-//! - One positive `to` filter alone: `COUNT(DISTINCT flow_id)` over its steps (with the
-//!   date range on the step's copy of the flow's `created_at`): a flow's steps carry its
-//!   account and creation time, so the answer is the same without touching `flows`.
-//!   Read from a recipient range, the flow ids are de-duplicated in a temporary b-tree
-//!   (~4 µs each); past [`BROAD_LIMIT`] steps, and for a scan, the account's steps are
-//!   read in flow order instead (`flow_steps_account_flow`, ~0.3 µs a step), where
-//!   de-duplicating is a comparison with the previous one.
+//! - One positive `to` filter alone: over its steps (with the date range on the step's
+//!   copy of the flow's `created_at`; a flow's steps carry its account and creation
+//!   time, so `flows` is not touched), `SUM(weight)` plus `COUNT(DISTINCT flow_id)` of
+//!   the steps whose weight is NULL. A flow whose steps all go to one recipient has its
+//!   first step weigh 1 and the others 0 (migration 0010), so it counts once from index
+//!   entries alone; only flows with several recipients are told apart in a temporary
+//!   b-tree (~4 µs each). Steps read by a scan come in flow order, where
+//!   `COUNT(DISTINCT flow_id)` is a comparison with the previous one.
 //! - Otherwise `COUNT(*)` under the page's conditions, which costs one index entry per
 //!   flow the conditions cannot exclude by index (all the account's flows when nothing
 //!   narrows them).
@@ -62,23 +65,35 @@ use super::SqliteStore;
 use crate::search::SearchPage;
 use crate::{Result, SearchStore, StoredFlow};
 
-/// A `to` filter estimated to match fewer steps than this drives the query. Around
-/// here reading each match's flow (a random row read) starts to cost more than walking
-/// the account's flows in order until a page is full (measured at 100 000 flows: a 1 %
-/// prefix took 26 ms driven, 16 ms walked).
-const DRIVE_LIMIT: i64 = 1_000;
+/// Where a `to` filter starts driving the query. Walking the account's flows in order
+/// checks about `page_end × flows / matches` of them before the page is full (a covering
+/// seek each); driving reads every match's flow (a row read each) and sorts them. The two
+/// cost about the same per flow (measured at 100 000 flows: a 1 % prefix, 1 000 matches,
+/// took 26 ms driven and 16 ms walked for page 0), so driving is cheaper while
+/// `matches² < page_end × flows`: 1 000 matches for page 0 of 100 000 flows, 10 000 of
+/// 10 M. Never under [`DRIVE_FLOOR`], where either way is quick.
+fn drive_limit(flows: i64, page_end: i64) -> i64 {
+    flows
+        .saturating_mul(page_end.max(1))
+        .max(0)
+        .isqrt()
+        .max(DRIVE_FLOOR)
+}
+
+/// The least [`drive_limit`], whatever the account's size.
+const DRIVE_FLOOR: i64 = 100;
 
 /// Candidates of a `contains` term on the trigram index beyond which its steps are
 /// found by scanning the account's steps instead: each candidate costs a random read
-/// of its step row (to check the account and the term), a scan entry about a tenth of
-/// that, so past this many the scan of a large account is cheaper.
-const TRIGRAM_LIMIT: i64 = 50_000;
+/// of its step row (to check the account and the term), a scan entry about a
+/// twentieth of that (measured at 1 M flows), so the trigram index wins below one
+/// candidate per 20 of the account's flows. Never under [`TRIGRAM_FLOOR`].
+fn trigram_limit(flows: i64) -> i64 {
+    (flows / 20).max(TRIGRAM_FLOOR)
+}
 
-/// Steps in a recipient range beyond which its flows are counted by reading all the
-/// account's steps in flow order rather than de-duplicating the range's flow ids in a
-/// temporary b-tree, about 13 times dearer per step (measured at 1M flows: 900 000
-/// matches took 4.0 s through the b-tree, the ordered scan of 1.4 M steps 0.43 s).
-const BROAD_LIMIT: i64 = 100_000;
+/// The least [`trigram_limit`].
+const TRIGRAM_FLOOR: i64 = 50_000;
 
 /// `flow_counts.day` is `created_at` in whole UTC days (floored).
 const DAY_MS: i64 = 86_400_000;
@@ -158,21 +173,41 @@ struct Plan<'a> {
 impl<'a> Plan<'a> {
     /// Estimate each positive `to` filter and choose how to read its steps and which
     /// one, if any, drives the query: the one estimated to match fewest steps, when
-    /// that is under [`DRIVE_LIMIT`].
+    /// that is under [`drive_limit`] for the account's size and the page.
     async fn choose(
         conn: &mut SqliteConnection,
         account_id: &'a str,
         query: &'a SearchQuery,
     ) -> Result<Plan<'a>> {
         let mut steps = vec![Steps::Range; query.filters.len()];
+        if !query
+            .filters
+            .iter()
+            .any(|f| positive_recipient(f).is_some())
+        {
+            return Ok(Plan {
+                account_id,
+                query,
+                driver: None,
+                steps,
+            });
+        }
+        let flows = account_flows(conn, account_id, query).await?;
+        let page_end = i64::try_from(query.offset())
+            .unwrap_or(i64::MAX)
+            .saturating_add(i64::from(query.size.get()));
+        let limits = Limits {
+            drive: drive_limit(flows, page_end),
+            trigrams: trigram_limit(flows),
+        };
         let mut best: Option<(usize, i64)> = None;
         for (i, filter) in query.filters.iter().enumerate() {
             let Some((op, term)) = positive_recipient(filter) else {
                 continue;
             };
-            let (n, how) = estimate(conn, account_id, op, term).await?;
+            let (n, how) = estimate(conn, account_id, op, term, limits).await?;
             steps[i] = how;
-            if n < DRIVE_LIMIT && best.is_none_or(|(_, m)| n < m) {
+            if n < limits.drive && best.is_none_or(|(_, m)| n < m) {
                 best = Some((i, n));
             }
         }
@@ -214,9 +249,24 @@ impl<'a> Plan<'a> {
             && let Some((op, term)) = positive_recipient(filter)
         {
             // The flows it selects are exactly those of the steps it selects.
-            let mut q = QueryBuilder::new("SELECT COUNT(DISTINCT s.flow_id) ");
-            push_matching_steps(&mut q, self.account_id, op, term, self.steps[0]);
+            let how = self.steps[0];
+            if how == Steps::Scan {
+                // In flow order: telling the flows apart is a comparison with the last.
+                let mut q = QueryBuilder::new("SELECT COUNT(DISTINCT s.flow_id) ");
+                push_matching_steps(&mut q, self.account_id, op, term, how);
+                self.push_date_range(&mut q, "s");
+                return q;
+            }
+            // Each one-recipient flow by the weights of its steps (one step weighs 1),
+            // the few with several recipients by id (migration 0010).
+            let mut q = QueryBuilder::new("SELECT (SELECT COALESCE(SUM(s.weight), 0) ");
+            push_matching_steps(&mut q, self.account_id, op, term, how);
             self.push_date_range(&mut q, "s");
+            q.push(") + (SELECT COUNT(DISTINCT s.flow_id) ");
+            push_matching_steps(&mut q, self.account_id, op, term, how);
+            q.push(" AND s.weight IS NULL");
+            self.push_date_range(&mut q, "s");
+            q.push(")");
             return q;
         }
         let mut q = QueryBuilder::new("SELECT COUNT(*) FROM flows f WHERE ");
@@ -361,18 +411,49 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// How the account's steps matching a positive `to` filter are best read, and about how
-/// many there are: exactly when under [`DRIVE_LIMIT`], which is what the choice of a
+/// The account's flows a search's walk may pass: those of the days its date range
+/// touches (all of them without one), from the `flow_counts` rows.
+async fn account_flows(
+    conn: &mut SqliteConnection,
+    account_id: &str,
+    query: &SearchQuery,
+) -> Result<i64> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT COALESCE(SUM(c.n), 0) FROM flow_counts c WHERE c.account_id = ",
+    );
+    q.push_bind(account_id.to_owned());
+    if let Some(start) = query.date_start {
+        q.push(" AND c.day >= ");
+        q.push_bind(start.as_millis().div_euclid(DAY_MS));
+    }
+    if let Some(end) = query.date_end {
+        q.push(" AND c.day <= ");
+        q.push_bind(end.as_millis().div_euclid(DAY_MS));
+    }
+    Ok(q.build_query_scalar().fetch_one(&mut *conn).await?)
+}
+
+/// The limits a search's estimates stop at, for the account's size and the page.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// [`drive_limit`].
+    drive: i64,
+    /// [`trigram_limit`].
+    trigrams: i64,
+}
+
+/// How the account's steps that match a positive `to` filter are best read, and about how
+/// many there are: exactly when under `limits.drive`, which is what the choice of a
 /// driver needs. A `contains` term of 3 characters or more is counted on the trigram
-/// index (its candidates in every account, up to [`TRIGRAM_LIMIT`]), which then reads
+/// index (its candidates in every account, up to `limits.trigrams`), which then reads
 /// its steps unless it has that many; other `contains` terms are counted by a scan,
-/// which stops at [`DRIVE_LIMIT`]; a range, on the recipient index up to
-/// [`BROAD_LIMIT`], beyond which its steps are read by the scan.
+/// which stops at `limits.drive`; a range, on the recipient index, up to `limits.drive`.
 async fn estimate(
     conn: &mut SqliteConnection,
     account_id: &str,
     op: TextOperator,
     term: &SearchText,
+    limits: Limits,
 ) -> Result<(i64, Steps)> {
     if op == TextOperator::Contains
         && let Some(expr) = trigram_query(term.as_ref())
@@ -383,25 +464,25 @@ async fn estimate(
         );
         q.push_bind(expr);
         q.push(" LIMIT ");
-        q.push_bind(TRIGRAM_LIMIT);
+        q.push_bind(limits.trigrams);
         q.push(")");
         let candidates: i64 = q.build_query_scalar().fetch_one(&mut *conn).await?;
-        if candidates < TRIGRAM_LIMIT {
+        if candidates < limits.trigrams {
             return Ok((candidates, Steps::Trigrams));
         }
     }
-    let (how, limit) = if op == TextOperator::Contains {
-        (Steps::Scan, DRIVE_LIMIT)
+    let how = if op == TextOperator::Contains {
+        Steps::Scan
     } else {
-        (Steps::Range, BROAD_LIMIT)
+        Steps::Range
     };
     let mut q = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM (SELECT 1 ");
     push_matching_steps(&mut q, account_id, op, term, how);
     q.push(" LIMIT ");
-    q.push_bind(limit);
+    q.push_bind(limits.drive);
     q.push(")");
     let n: i64 = q.build_query_scalar().fetch_one(&mut *conn).await?;
-    Ok((n, if n < limit { how } else { Steps::Scan }))
+    Ok((n, how))
 }
 
 /// A filter on a column of the flow itself (`status`, `terminationChannel`,
@@ -736,12 +817,21 @@ mod tests {
         let a = add(&store, "acc", 0, &["+306912345678"]).await;
         let b = add(&store, "acc", 1, &["+306900000001", "+306912345678"]).await;
         let c = add(&store, "acc", 2, &["+441234567890"]).await;
-        add(&store, "other", 3, &["+306912345678"]).await;
+        // Three steps to one recipient: one flow, whichever step matches.
+        let d = add(&store, "acc", 3, &["+447700900123"; 3]).await;
+        add(&store, "other", 4, &["+306912345678"]).await;
         let newest_first = |ids: &[FlowId]| ids.iter().rev().copied().collect::<Vec<_>>();
 
         let cases: Vec<(Filter, Vec<FlowId>)> = vec![
             (to(TextOperator::Is, "+306912345678"), newest_first(&[a, b])),
-            (to(TextOperator::IsNot, "+306912345678"), vec![c]),
+            (
+                to(TextOperator::IsNot, "+306912345678"),
+                newest_first(&[c, d]),
+            ),
+            (to(TextOperator::Is, "+447700900123"), vec![d]),
+            (to(TextOperator::StartsWith, "+44"), newest_first(&[c, d])),
+            (to(TextOperator::EndsWith, "0123"), vec![d]),
+            (to(TextOperator::Contains, "7700900"), vec![d]),
             (to(TextOperator::StartsWith, "+3069"), newest_first(&[a, b])),
             (to(TextOperator::StartsWith, "+30690"), vec![b]),
             (to(TextOperator::EndsWith, "7890"), vec![c]),
@@ -946,8 +1036,8 @@ mod tests {
                 vec![CREATED, PER_FLOW], vec![RECIPIENT]),
             ("to starts_with", query(vec![to(TextOperator::StartsWith, "+3069")]), Some(0), Range,
                 vec![BY_ID, PREFIX], vec![PREFIX, "USE TEMP B-TREE FOR count(DISTINCT)"]),
-            ("to starts_with, broad", query(vec![to(TextOperator::StartsWith, "+3069")]), None, Scan,
-                vec![CREATED, PER_FLOW], vec![ACCOUNT_STEPS]),
+            ("to starts_with, broad", query(vec![to(TextOperator::StartsWith, "+3069")]), None, Range,
+                vec![CREATED, PER_FLOW], vec![PREFIX]),
             ("to ends_with", query(vec![to(TextOperator::EndsWith, "5678")]), Some(0), Range,
                 vec![BY_ID, "COVERING INDEX flow_steps_recipient_rev (account_id=? AND recipient_rev>? AND recipient_rev<?)"],
                 vec!["COVERING INDEX flow_steps_recipient_rev (account_id=? AND recipient_rev>? AND recipient_rev<?)"]),
@@ -1199,9 +1289,10 @@ mod tests {
 
     /// A store written before migration 0006 (its schema up to 0005, the same rows the
     /// writer wrote then) migrates to what the writer writes now: the channel sets, the
-    /// counters and the trigram index, and so the same search answers.
+    /// counters and the trigram index (0006), the steps' weights (0010), and so the same
+    /// search answers.
     #[tokio::test]
-    async fn migration_0006_brings_an_older_store_up_to_date() {
+    async fn migrations_from_0006_bring_an_older_store_up_to_date() {
         use Channel::{Sms, Viber, Voice};
         use sqlx::Connection;
         use sqlx::sqlite::SqliteConnectOptions;
@@ -1217,9 +1308,12 @@ mod tests {
         ];
         let numbers = ["+306912345678", "+306900000001", "+441234567890"];
         for i in 0..30_usize {
+            // Every fifth flow's steps go to different recipients.
+            let spread = usize::from(i % 5 == 4);
             let steps: Vec<(Channel, &str)> = combos[i % combos.len()]
                 .iter()
-                .map(|c| (*c, numbers[i % numbers.len()]))
+                .enumerate()
+                .map(|(k, c)| (*c, numbers[(i + k * spread) % numbers.len()]))
                 .collect();
             let account = if i % 7 == 6 { "other" } else { "acc" };
             let id = add_steps(&store, account, (i as i64 - 10) * 9 * 3_600_000, &steps).await;
@@ -1276,6 +1370,9 @@ mod tests {
              WHERE t.flow_steps_trigram MATCH '\"000\" AND \"001\"' ORDER BY 1",
             "SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger') \
              AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            "SELECT sql FROM sqlite_master WHERE name LIKE 'flow_steps_recipient%' ORDER BY name",
+            "SELECT id || ' ' || flow_id || ' ' || IFNULL(weight, 'several') FROM flow_steps \
+             ORDER BY id",
         ];
         for sql in facts {
             let mut rows = Vec::new();
@@ -1307,6 +1404,8 @@ mod tests {
             ],
             vec![to(TextOperator::Contains, "0000")],
             vec![to(TextOperator::StartsWith, "+3069")],
+            vec![to(TextOperator::StartsWith, "+44")],
+            vec![to(TextOperator::Is, "+306900000001")],
         ];
         for filters in searches {
             let q = query(filters);

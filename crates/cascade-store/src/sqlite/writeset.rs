@@ -177,7 +177,8 @@ impl WriteSet {
         let steps: Vec<SearchStepRow> = new.iter().flat_map(|f| SearchStepRow::of(f)).collect();
         for chunk in chunks(&steps) {
             let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO flow_steps (flow_id, account_id, channel, recipient, recipient_rev, created_at) ",
+                "INSERT INTO flow_steps (flow_id, account_id, channel, recipient, recipient_rev, created_at, \
+                 weight) ",
             );
             q.push_values(chunk, |mut b, s| {
                 b.push_bind(s.flow.as_str())
@@ -185,7 +186,8 @@ impl WriteSet {
                     .push_bind(s.channel)
                     .push_bind(s.recipient.as_str())
                     .push_bind(s.recipient_rev.as_str())
-                    .push_bind(s.created_at);
+                    .push_bind(s.created_at)
+                    .push_bind(s.weight);
             });
             q.build().execute(&mut *conn).await?;
         }
@@ -438,23 +440,46 @@ struct SearchStepRow<'a> {
     recipient: String,
     recipient_rev: String,
     created_at: i64,
+    /// How the step counts its flow in a search's total (migration 0010): 1 for the
+    /// first step of a flow whose steps all go to one recipient, 0 for its later steps,
+    /// `None` for every step of a flow with several recipients.
+    weight: Option<i64>,
 }
 
 impl<'a> SearchStepRow<'a> {
     fn of(flow: &'a LoadedFlow) -> impl Iterator<Item = SearchStepRow<'a>> {
         let id = flow.id().to_string();
-        flow.def.steps.iter().map(move |step| {
-            let recipient = step.recipient().to_lowercase();
-            SearchStepRow {
+        let recipients: Vec<String> = flow
+            .def
+            .steps
+            .iter()
+            .map(|step| step.recipient().to_lowercase())
+            .collect();
+        let weights = step_weights(&recipients);
+        recipients
+            .into_iter()
+            .zip(weights)
+            .zip(&flow.def.steps)
+            .map(move |((recipient, weight), step)| SearchStepRow {
                 flow: id.clone(),
                 account: flow.def.account_id.as_str(),
                 channel: step.channel().name(),
                 recipient_rev: recipient.chars().rev().collect(),
                 recipient,
                 created_at: flow.def.created_at.as_millis(),
-            }
-        })
+                weight,
+            })
     }
+}
+
+/// The `weight` of each step of a flow whose steps go to `recipients`, in step order
+/// (see [`SearchStepRow::weight`]): counting the weights of a flow's matching steps
+/// gives 1 when it has one recipient, whatever condition on the recipient matched.
+fn step_weights(recipients: &[String]) -> Vec<Option<i64>> {
+    let one = recipients.windows(2).all(|w| w[0] == w[1]);
+    (0..recipients.len())
+        .map(|i| one.then_some(i64::from(i == 0)))
+        .collect()
 }
 
 /// `DELETE FROM table WHERE id IN (...)`, in chunks.
@@ -494,5 +519,46 @@ mod tests {
         }
         let sizes: Vec<usize> = chunks(&[0u8; 37]).map(<[u8]>::len).collect();
         assert_eq!(sizes, [32, 4, 1]);
+    }
+
+    #[test]
+    fn a_flow_with_one_recipient_counts_once_and_one_with_several_by_id() {
+        let r = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(step_weights(&r(&["+1"])), [Some(1)]);
+        assert_eq!(
+            step_weights(&r(&["+1", "+1", "+1"])),
+            [Some(1), Some(0), Some(0)]
+        );
+        assert_eq!(step_weights(&r(&["+1", "+2"])), [None, None]);
+        assert_eq!(step_weights(&r(&["+1", "+1", "+2"])), [None, None, None]);
+        assert_eq!(step_weights(&[]), Vec::<Option<i64>>::new());
+    }
+
+    proptest::proptest! {
+        /// Whatever subset of a flow's steps a recipient condition selects (all steps to
+        /// one recipient are selected together), the weights of the selected steps add
+        /// up to 1 for a one-recipient flow, and a flow with several recipients is left
+        /// to be counted by id (every weight `None`).
+        #[test]
+        fn selected_weights_count_a_one_recipient_flow_once(
+            recipients in proptest::collection::vec(0u8..3, 1..6),
+            chosen in 0u8..8,
+        ) {
+            let names: Vec<String> = recipients.iter().map(|r| format!("+{r}")).collect();
+            let weights = step_weights(&names);
+            let selected = |r: u8| chosen & (1 << r) != 0;
+            let one = recipients.iter().all(|r| *r == recipients[0]);
+            if one {
+                let sum: i64 = recipients
+                    .iter()
+                    .zip(&weights)
+                    .filter(|(r, _)| selected(**r))
+                    .map(|(_, w)| w.expect("one recipient: weighted"))
+                    .sum();
+                proptest::prop_assert_eq!(sum, i64::from(selected(recipients[0])));
+            } else {
+                proptest::prop_assert!(weights.iter().all(Option::is_none));
+            }
+        }
     }
 }
