@@ -55,6 +55,10 @@ struct Cli {
     /// Requests per kind of search (each kind also stops after `--seconds`).
     #[arg(long, default_value_t = 200, global = true)]
     search_requests: usize,
+    /// `GET /failover/tracking/{id}` requests per second in the search measurement's
+    /// open-loop run.
+    #[arg(long, default_value_t = 5_000, global = true)]
+    tracking_rate: u32,
     /// Run Cascade on this PostgreSQL database instead of a fresh SQLite file (it should
     /// be empty; `accept`, `complete` and `failover` only).
     #[arg(long, global = true)]

@@ -14,7 +14,10 @@ use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 /// glibc's allocator spends a large share of the time under load on the many short-lived
-/// strings and JSON buffers of each request; mimalloc handles them far faster.
+/// strings and JSON buffers of each request; mimalloc handles them far faster. The
+/// `system-allocator` feature leaves glibc's in place, for heap profilers that hook
+/// `malloc` (heaptrack; BENCHMARKS.md, "Memory").
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -289,6 +289,87 @@ where
     })
 }
 
+/// What an open-loop run at a fixed rate saw.
+pub(super) struct Paced {
+    pub sent: usize,
+    /// Requests answered per second over the whole run.
+    pub rate: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    /// The latest any request was sent after its turn: how far the client fell behind
+    /// the rate (a client that cannot keep up measures less than it claims).
+    pub most_behind: Duration,
+    pub errors: usize,
+}
+
+/// Send `rate` requests a second for `seconds`, open loop: request `i` is due at
+/// `start + i / rate` whatever the earlier ones are doing, so a slow answer does not
+/// slow the load down. `workers` requests may be out at once. Latency is from sending
+/// to the whole body read.
+pub(super) async fn paced<R>(
+    rate: u32,
+    seconds: u64,
+    workers: usize,
+    request: R,
+) -> anyhow::Result<Paced>
+where
+    R: Fn(u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let total = u64::from(rate) * seconds;
+    let next = Arc::new(AtomicU64::new(0));
+    let request = Arc::new(request);
+    let start = tokio::time::Instant::now() + Duration::from_millis(100);
+    let mut tasks = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (next, request) = (next.clone(), request.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut seen = (Vec::new(), Duration::ZERO, 0usize);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return seen;
+                }
+                let due = start + Duration::from_secs_f64(i as f64 / f64::from(rate));
+                tokio::time::sleep_until(due).await;
+                let sent = tokio::time::Instant::now();
+                seen.1 = seen.1.max(sent - due);
+                let ok = match request(i).send().await {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if ok {
+                    seen.0.push(sent.elapsed());
+                } else {
+                    seen.2 += 1;
+                }
+            }
+        }));
+    }
+    let mut latencies = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    let (mut most_behind, mut errors) = (Duration::ZERO, 0);
+    for task in tasks {
+        let (l, behind, e) = task.await?;
+        latencies.extend(l);
+        most_behind = most_behind.max(behind);
+        errors += e;
+    }
+    let elapsed = start.elapsed();
+    anyhow::ensure!(!latencies.is_empty(), "nothing answered");
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    Ok(Paced {
+        sent: latencies.len() + errors,
+        rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        most_behind,
+        errors,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,7 @@ mod measure;
 mod templates;
 
 use fill::fill;
-use measure::{Kind, Measured, check_page, first_day, measure};
+use measure::{Kind, Measured, check_page, first_day, measure, paced};
 use templates::make_templates;
 
 const DAY_MS: i64 = 86_400_000;
@@ -152,6 +152,37 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
             cli.search_flows
         ),
         describe(&m),
+    ));
+
+    // The same lookups at a fixed rate, many at once, as a busy API would see them.
+    let rate = cli.tracking_rate;
+    let ids = std::sync::Arc::new(filled.ids.clone());
+    let (base, token) = (run.base.clone(), run.token.clone());
+    let paced_client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let p = paced(rate, cli.seconds.min(10), 64, move |i| {
+        let mut pick = Rng(i);
+        let id = &ids[pick.below(ids.len() as u64) as usize];
+        paced_client
+            .get(format!("{base}/failover/tracking/{id}"))
+            .bearer_auth(&token)
+    })
+    .await?;
+    rows.push((
+        format!(
+            "Search baseline, {} flows: `GET /failover/tracking/{{id}}` of a random flow at {rate} requests/s (open loop, up to 64 at once)",
+            cli.search_flows
+        ),
+        format!(
+            "{:.0} answered/s, p50 {:.2} ms, p99 {:.2} ms, {} sent, {} errors, client at most {:.1} ms behind its schedule",
+            p.rate,
+            p.p50.as_secs_f64() * 1e3,
+            p.p99.as_secs_f64() * 1e3,
+            p.sent,
+            p.errors,
+            p.most_behind.as_secs_f64() * 1e3,
+        ),
     ));
 
     let url = format!("{}/failover/tracking", run.base);
