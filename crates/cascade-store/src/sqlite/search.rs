@@ -47,10 +47,10 @@
 //! - One positive `to` filter alone: over its steps (with the date range on the step's
 //!   copy of the flow's `created_at`; a flow's steps carry its account and creation
 //!   time, so `flows` is not touched), `SUM(weight)` plus `COUNT(DISTINCT flow_id)` of
-//!   the steps whose weight is NULL. A flow whose steps all go to one recipient has its
-//!   first step weigh 1 and the others 0 (migration 0010), so it counts once from index
-//!   entries alone; only flows with several recipients are told apart in a temporary
-//!   b-tree (~4 µs each). Steps read by a scan come in flow order, where
+//!   the steps whose weight is NULL, in one pass. A flow whose steps all go to one
+//!   recipient has its first step weigh 1 and the others 0 (migration 0010), so it
+//!   counts once from index entries alone; only flows with several recipients are told
+//!   apart in a temporary b-tree (~4 µs each). Steps read by a scan come in flow order, where
 //!   `COUNT(DISTINCT flow_id)` is a comparison with the previous one.
 //! - Otherwise `COUNT(*)` under the page's conditions, which costs one index entry per
 //!   flow the conditions cannot exclude by index (all the account's flows when nothing
@@ -258,15 +258,14 @@ impl<'a> Plan<'a> {
                 return q;
             }
             // Each one-recipient flow by the weights of its steps (one step weighs 1),
-            // the few with several recipients by id (migration 0010).
-            let mut q = QueryBuilder::new("SELECT (SELECT COALESCE(SUM(s.weight), 0) ");
+            // the few with several recipients by id (migration 0010), in one pass
+            // (at 10 M flows, 21 ms for a 1 % prefix against 30 ms in two).
+            let mut q = QueryBuilder::new(
+                "SELECT COALESCE(SUM(s.weight), 0) \
+                 + COUNT(DISTINCT CASE WHEN s.weight IS NULL THEN s.flow_id END) ",
+            );
             push_matching_steps(&mut q, self.account_id, op, term, how);
             self.push_date_range(&mut q, "s");
-            q.push(") + (SELECT COUNT(DISTINCT s.flow_id) ");
-            push_matching_steps(&mut q, self.account_id, op, term, how);
-            q.push(" AND s.weight IS NULL");
-            self.push_date_range(&mut q, "s");
-            q.push(")");
             return q;
         }
         let mut q = QueryBuilder::new("SELECT COUNT(*) FROM flows f WHERE ");
