@@ -2,7 +2,7 @@
 //! message; a receipt is deleted only once the ESME acknowledged it.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,9 +20,6 @@ const REPORT_BATCH: u32 = 512;
 const IDLE_POLL_MS: i64 = 1_000;
 /// After a round that sent something, look again this soon.
 const BUSY_POLL_MS: i64 = 5;
-/// How long a delivered receipt's row id is remembered, so that a stale read of due
-/// receipts cannot send it twice.
-const ACKED_MEMORY: Duration = Duration::from_secs(30);
 /// How long a refused or unanswered receipt waits before it goes again.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
@@ -41,23 +38,25 @@ enum Sending {
 }
 
 impl Sending {
-    /// When the entry may be forgotten; `None` while the receipt is out.
+    /// When a retry entry may be forgotten; `None` while the receipt is out, and for an
+    /// acknowledged one, which is forgotten by rounds ([`InFlight::forget_done_before`]).
     fn forget_at(self) -> Option<Instant> {
         match self {
-            Sending::Now => None,
-            Sending::Done(at) => Some(at + ACKED_MEMORY),
+            Sending::Now | Sending::Done(_) => None,
             Sending::RetryAt(at) => Some(at),
         }
     }
 }
 
 /// What the reporter knows of receipt rows, with their deadlines in time order so that
-/// forgetting the old ones costs only what is forgotten (at thousands of receipts a
-/// second, 30 s of memory is ~100 000 entries, too many to walk every few ms).
+/// forgetting the old ones costs only what is forgotten (thousands of receipts a second
+/// go through it).
 #[derive(Debug, Default)]
 struct InFlight {
     rows: HashMap<Key, Sending>,
     deadlines: BinaryHeap<Reverse<(Instant, Key)>>,
+    /// Acknowledged receipts in the order their deletes committed.
+    done: VecDeque<(Instant, Key)>,
 }
 
 impl InFlight {
@@ -69,7 +68,29 @@ impl InFlight {
         if let Some(at) = sending.forget_at() {
             self.deadlines.push(Reverse((at, key.clone())));
         }
+        if let Sending::Done(at) = sending {
+            self.done.push_back((at, key.clone()));
+        }
         self.rows.insert(key, sending);
+    }
+
+    /// Forget the receipts whose deletes committed before `began`, once every read of due
+    /// receipts begun since then has been dealt with: the reads are one at a time, in
+    /// the reporter's loop, so a later read cannot list a row deleted before `began`
+    /// either. An acknowledged receipt is thus remembered for one round (milliseconds
+    /// under load), not for a fixed time.
+    fn forget_done_before(&mut self, began: Instant) {
+        while let Some((at, _)) = self.done.front() {
+            if *at >= began {
+                break;
+            }
+            let Some((at, key)) = self.done.pop_front() else {
+                break;
+            };
+            if self.rows.get(&key) == Some(&Sending::Done(at)) {
+                self.rows.remove(&key);
+            }
+        }
     }
 
     /// Forget entries whose deadline passed; an entry changed since its deadline was
@@ -115,6 +136,7 @@ pub(super) async fn run_reporter_until_stopped(state: Arc<SimState>, stop: Cance
     ));
     let mut next_conn = 0usize;
     loop {
+        let round_began = Instant::now();
         // Only the receipts of ESMEs bound now, each ESME on its own: receipts owed to
         // one that is away must not hold up everybody else's.
         let systems: BTreeSet<String> = lock(&state.receivers).values().cloned().collect();
@@ -138,6 +160,8 @@ pub(super) async fn run_reporter_until_stopped(state: Arc<SimState>, stop: Cance
                 next_due = Some(next_due.map_or(due, |n| n.min(due)));
             }
         }
+        // Every read of this round began after the deletes committed before it began.
+        lock(&in_flight).forget_done_before(round_began);
         let now = state.clock.now();
         let wake_at = if sent > 0 {
             now.plus_millis(BUSY_POLL_MS)
@@ -260,8 +284,8 @@ async fn run_acker_until_stopped(
                 let now = Instant::now();
                 let mut flying = lock(&in_flight);
                 for a in &acked {
-                    // Kept a while: a read of due receipts that began before the delete
-                    // may still list it.
+                    // Kept until a round of reads begun after the delete is over: a
+                    // read begun before it may still list the row.
                     flying.set(a.key.clone(), Sending::Done(now));
                 }
                 drop(flying);
@@ -307,11 +331,25 @@ mod tests {
             "acked lately: kept"
         );
         assert_eq!(f.get(&key(3)), None, "its retry time came");
-        f.expire(t0 + ACKED_MEMORY);
-        assert_eq!(f.get(&key(2)), None, "acked long ago: forgotten");
-        f.expire(t0 + ACKED_MEMORY * 10);
+        f.expire(t0 + Duration::from_secs(3600));
+        assert_eq!(
+            f.get(&key(2)),
+            Some(Sending::Done(t0)),
+            "acked: kept until a round of reads begun after it"
+        );
+        f.forget_done_before(t0);
+        assert!(
+            f.get(&key(2)).is_some(),
+            "a read begun with the delete may list it"
+        );
+        f.forget_done_before(t0 + Duration::from_millis(1));
+        assert_eq!(
+            f.get(&key(2)),
+            None,
+            "a round begun after the delete: forgotten"
+        );
         assert_eq!(f.get(&key(1)), Some(Sending::Now), "still out: kept");
-        assert!(f.deadlines.is_empty());
+        assert!(f.deadlines.is_empty() && f.done.is_empty());
     }
 
     #[test]
@@ -324,9 +362,19 @@ mod tests {
         f.expire(t0 + Duration::from_millis(1));
         assert_eq!(f.get(&key(1)), Some(Sending::Now));
         f.set(key(1), Sending::Done(t0 + Duration::from_secs(1)));
-        f.expire(t0 + ACKED_MEMORY);
-        assert!(f.get(&key(1)).is_some(), "its new deadline is later");
-        f.expire(t0 + ACKED_MEMORY + Duration::from_secs(1));
+        f.expire(t0 + Duration::from_secs(3600));
+        assert!(f.get(&key(1)).is_some(), "acked: no deadline");
+        // Refused and acknowledged again: only the newer acknowledgement counts.
+        f.set(key(2), Sending::Done(t0 + Duration::from_millis(1200)));
+        f.set(key(2), Sending::Now);
+        f.set(key(2), Sending::Done(t0 + Duration::from_secs(2)));
+        f.forget_done_before(t0 + Duration::from_millis(1500));
         assert_eq!(f.get(&key(1)), None);
+        assert_eq!(
+            f.get(&key(2)),
+            Some(Sending::Done(t0 + Duration::from_secs(2)))
+        );
+        f.forget_done_before(t0 + Duration::from_secs(3));
+        assert_eq!(f.get(&key(2)), None);
     }
 }

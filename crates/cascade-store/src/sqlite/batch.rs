@@ -20,31 +20,51 @@ use cascade_core::sandbox::Scenario;
 
 /// Flows the writer has seen recently. The writer is the only process changing flows, so
 /// after a commit the cache equals the rows; after a failed commit it is cleared.
+///
+/// Flows still running are what comes back (their reports, timers and next steps), so
+/// they are kept up to [`CACHE_CAPACITY`]; a finished flow rarely does (a late or
+/// repeated report), so only the last [`FINISHED_CAPACITY`] finished are kept. At full
+/// rate that holds the flows in flight rather than the last 20 000 accepted, most of
+/// them long finished (BENCHMARKS.md, "Memory").
 #[derive(Debug, Default)]
 pub(super) struct FlowCache {
-    flows: HashMap<FlowId, LoadedFlow>,
+    running: HashMap<FlowId, LoadedFlow>,
+    finished: HashMap<FlowId, LoadedFlow>,
 }
 
 const CACHE_CAPACITY: usize = 20_000;
+const FINISHED_CAPACITY: usize = 2_048;
 
 impl FlowCache {
     pub fn get(&self, id: &FlowId) -> Option<&LoadedFlow> {
-        self.flows.get(id)
+        self.running.get(id).or_else(|| self.finished.get(id))
     }
 
     pub fn put(&mut self, flow: LoadedFlow) {
-        if self.flows.len() >= CACHE_CAPACITY {
-            // Finished flows rarely come back; drop them first, then anything.
-            self.flows.retain(|_, f| !f.state.is_final());
-            if self.flows.len() >= CACHE_CAPACITY / 2 {
-                self.flows.clear();
+        let id = flow.id();
+        if flow.state.is_final() {
+            self.running.remove(&id);
+            if self.finished.len() >= FINISHED_CAPACITY {
+                self.finished.clear();
             }
+            self.finished.insert(id, flow);
+        } else {
+            self.finished.remove(&id);
+            if self.running.len() >= CACHE_CAPACITY {
+                self.running.clear();
+            }
+            self.running.insert(id, flow);
         }
-        self.flows.insert(flow.id(), flow);
     }
 
     pub fn clear(&mut self) {
-        self.flows.clear();
+        self.running.clear();
+        self.finished.clear();
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> (usize, usize) {
+        (self.running.len(), self.finished.len())
     }
 }
 
@@ -53,7 +73,7 @@ pub(super) struct Writer {
     pub conn: SqliteConnection,
     pub cache: FlowCache,
     /// Provider message ids recorded recently, so most reports match without a read.
-    pub refs: HashMap<(String, String), Vec<MessageRef>>,
+    pub refs: ProviderRefs,
     /// The sandbox's scenario rules (`times_left` as committed); loaded on first use.
     pub scenarios: Option<Vec<Scenario>>,
     /// Writes of the batch so far (merged operations).
@@ -122,7 +142,42 @@ impl RecentRefs {
     }
 }
 
-const REF_CACHE_CAPACITY: usize = 100_000;
+/// The provider message ids the writer recorded lately, in two generations: lookups see
+/// both, new ids go to the young one, and when it is full the old one is dropped and the
+/// young one takes its place. So the last [`ProviderRefs::GENERATION`] ids, at least,
+/// are always there (a report usually follows its submission within seconds), memory is
+/// bounded, and nothing is walked to evict.
+#[derive(Debug, Default)]
+pub(super) struct ProviderRefs {
+    young: HashMap<(String, String), Vec<MessageRef>>,
+    old: HashMap<(String, String), Vec<MessageRef>>,
+}
+
+impl ProviderRefs {
+    /// 25 000: five seconds of submissions at 5 000 flows/s.
+    const GENERATION: usize = 25_000;
+
+    /// The messages recorded under `key`, oldest first; `None` when not known here.
+    pub fn get(&self, key: &(String, String)) -> Option<Vec<MessageRef>> {
+        let (old, young) = (self.old.get(key), self.young.get(key));
+        if old.is_none() && young.is_none() {
+            return None;
+        }
+        Some(old.into_iter().chain(young).flatten().copied().collect())
+    }
+
+    pub fn add(&mut self, key: (String, String), parts: Vec<MessageRef>) {
+        if self.young.len() >= Self::GENERATION && !self.young.contains_key(&key) {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.entry(key).or_default().extend(parts);
+    }
+
+    pub fn clear(&mut self) {
+        self.young.clear();
+        self.old.clear();
+    }
+}
 
 impl Writer {
     pub async fn new(mut conn: SqliteConnection) -> Result<Writer> {
@@ -135,7 +190,7 @@ impl Writer {
         Ok(Writer {
             conn,
             cache: FlowCache::default(),
-            refs: HashMap::new(),
+            refs: ProviderRefs::default(),
             scenarios: None,
             batch: WriteSet::default(),
             next_job_id: max_job.unwrap_or(0) + 1,
@@ -201,11 +256,8 @@ impl Writer {
             for f in flows {
                 self.cache.put(f);
             }
-            if self.refs.len() + refs.len() > REF_CACHE_CAPACITY {
-                self.refs.clear();
-            }
             for (key, parts) in refs {
-                self.refs.entry(key).or_default().extend(parts);
+                self.refs.add(key, parts);
             }
             if let Some(list) = self.scenarios.as_mut() {
                 for (id, n) in uses {
@@ -407,7 +459,7 @@ impl FlowTx for BatchTx {
             return Ok(pending);
         }
         if let Some(parts) = self.w.refs.get(&key) {
-            return Ok(parts.clone());
+            return Ok(parts);
         }
         let rows = sqlx::query(
             "SELECT flow_id, step_order, part FROM provider_refs
@@ -608,6 +660,109 @@ pub(super) use crate::rows::to_u32;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn flow(n: i64, status: cascade_core::machines::FlowStatus) -> LoadedFlow {
+        use cascade_core::flow::{AcceptContext, TtlClock, parse_flow};
+        use cascade_core::pricing::{OperatorTable, PriceList};
+        use cascade_core::{FlowId, Timestamp};
+
+        let now = Timestamp::from_millis(1_780_000_000_000 + n);
+        let senders = HashMap::new();
+        let (prices, operators) = (PriceList::default(), OperatorTable::default());
+        let ctx = AcceptContext {
+            tracking_id: FlowId::new_v7(now.as_millis()),
+            now,
+            account_id: "acc",
+            application_id: "app",
+            viber_senders: &senders,
+            prices: &prices,
+            operators: &operators,
+            ttl_clock: TtlClock::default(),
+        };
+        let body = serde_json::json!({"flow": [{"type": "Sms", "order": 1, "from": "Cascade",
+            "to": "+306912345678", "message": {"body": "Hi"}}]});
+        let def = parse_flow(&body, &ctx).expect("a valid flow");
+        let mut state = cascade_core::machines::FlowState::new(now);
+        state.status = status;
+        LoadedFlow {
+            def_json: "{}".into(),
+            def: std::sync::Arc::new(def),
+            state,
+            event_seq: 0,
+            is_new: false,
+            callback_seq: 0,
+        }
+    }
+
+    #[test]
+    fn provider_refs_keep_at_least_a_generation_and_merge_both() {
+        let key = |n: usize| ("smsc".to_owned(), format!("m{n}"));
+        let part = |n: u32| MessageRef {
+            flow: cascade_core::FlowId::new_v7(1_780_000_000_000),
+            order: 1,
+            part: n,
+        };
+        let mut refs = ProviderRefs::default();
+        refs.add(key(0), vec![part(1)]);
+        for n in 1..ProviderRefs::GENERATION {
+            refs.add(key(n), vec![part(1)]);
+        }
+        // The young generation is full: the next new id retires it whole.
+        refs.add(key(usize::MAX), vec![part(1)]);
+        assert!(refs.get(&key(0)).is_some(), "retired, still found");
+        // An id seen in both generations answers with every part, oldest first.
+        refs.add(key(0), vec![part(2)]);
+        let parts: Vec<u32> = refs
+            .get(&key(0))
+            .expect("known")
+            .iter()
+            .map(|r| r.part)
+            .collect();
+        assert_eq!(parts, [1, 2]);
+        for n in 0..ProviderRefs::GENERATION {
+            refs.add(key(1_000_000 + n), vec![part(1)]);
+        }
+        assert!(refs.get(&key(5)).is_none(), "two generations ago: gone");
+        assert!(refs.young.len() + refs.old.len() <= 2 * ProviderRefs::GENERATION);
+        refs.clear();
+        assert!(refs.get(&key(usize::MAX)).is_none());
+    }
+
+    #[test]
+    fn the_flow_cache_keeps_running_flows_and_only_the_last_finished_ones() {
+        use cascade_core::machines::FlowStatus::{InProgress, Succeeded};
+        let mut cache = FlowCache::default();
+        let running: Vec<LoadedFlow> = (0..100).map(|n| flow(n, InProgress)).collect();
+        for f in &running {
+            cache.put(f.clone());
+        }
+        // Finished flows past their bound push out older finished ones, never a
+        // running one.
+        let finished: Vec<LoadedFlow> = (0..FINISHED_CAPACITY as i64 + 10)
+            .map(|n| flow(1_000 + n, Succeeded))
+            .collect();
+        for f in &finished {
+            cache.put(f.clone());
+        }
+        assert!(running.iter().all(|f| cache.get(&f.id()).is_some()));
+        let (r, f) = cache.len();
+        assert_eq!(r, 100);
+        assert!(f > 0 && f <= FINISHED_CAPACITY, "{f}");
+        let newest = finished.last().expect("some").id();
+        assert!(cache.get(&newest).is_some(), "the newest finished flow");
+        assert!(cache.get(&finished[0].id()).is_none(), "the oldest is gone");
+        // A running flow that finishes moves: one copy, the new one.
+        let mut done = running[0].clone();
+        done.state.status = Succeeded;
+        cache.put(done);
+        assert_eq!(cache.len().0, 99);
+        assert_eq!(
+            cache.get(&running[0].id()).map(|f| f.state.status),
+            Some(Succeeded)
+        );
+        cache.clear();
+        assert_eq!(cache.len(), (0, 0));
+    }
 
     #[test]
     fn recent_refs_cover_lookups_begun_since_they_are_complete_and_lately() {
