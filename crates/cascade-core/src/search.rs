@@ -23,6 +23,10 @@ use crate::time::Timestamp;
 pub const DEFAULT_PAGE_SIZE: u32 = 10;
 /// Largest `size` accepted.
 pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// The last page number accepted: Spring's `page` is a Java `int`, and the API document
+/// declares it as a 32-bit integer.
+pub const MAX_PAGE: u32 = i32::MAX as u32;
 /// Most filters one request may carry (each becomes a clause of the store's query).
 pub const MAX_FILTERS: usize = 32;
 /// Longest free-text `searchTerm`, in characters.
@@ -211,10 +215,18 @@ pub fn parse_search(
 
     let page = match param("page") {
         None => 0,
-        Some(text) => text.trim().parse::<u32>().unwrap_or_else(|_| {
-            r.report("page", "must be a whole number, 0 or more");
-            0
-        }),
+        Some(text) => text
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|page| *page <= MAX_PAGE)
+            .unwrap_or_else(|| {
+                r.report(
+                    "page",
+                    format!("must be a whole number from 0 to {MAX_PAGE}"),
+                );
+                0
+            }),
     };
     let size = match param("size") {
         None => PageSize::default(),
@@ -649,6 +661,7 @@ mod tests {
             ("page a word", vec![("page", "first")], Value::Null, "page"),
             ("page empty", vec![("page", "")], Value::Null, "page"),
             ("page too large", vec![("page", "4294967296")], Value::Null, "page"),
+            ("page past a 32-bit int", vec![("page", "2147483648")], Value::Null, "page"),
             ("size zero", vec![("size", "0")], Value::Null, "size"),
             ("size over the maximum", vec![("size", "1001")], Value::Null, "size"),
             ("size negative", vec![("size", "-10")], Value::Null, "size"),
@@ -738,7 +751,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_valid_paging_and_sort_parses_back(
-            page in any::<u32>(),
+            page in 0..=MAX_PAGE,
             size in 1u32..=MAX_PAGE_SIZE,
             updated in any::<bool>(),
             descending in any::<bool>(),

@@ -32,7 +32,7 @@ use crate::openapi::{AppErrors, JsonErrors};
     params(
         ("dateStart" = Option<String>, Query, nullable = false, format = DateTime, description = "RFC 3339 (minutes-only forms like `2026-05-05T15:00Z` accepted); `createdAt` at or after it."),
         ("dateEnd" = Option<String>, Query, nullable = false, format = DateTime, description = "RFC 3339; `createdAt` before it."),
-        ("page" = Option<u32>, Query, nullable = false, minimum = 0, description = "From 0 (default 0)."),
+        ("page" = Option<u32>, Query, nullable = false, minimum = 0, maximum = 2147483647, description = "From 0 (default 0) to 2147483647."),
         ("size" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 1000, description = "1 to 1000 (default 10)."),
         ("sort" = Option<String>, Query, nullable = false, pattern = "^(createdAt|updatedAt),(asc|desc)$", description = "`createdAt,desc` (default), `createdAt,asc`, `updatedAt,asc` or `updatedAt,desc`; ties are broken by trackingId."),
     ),
