@@ -37,7 +37,10 @@
 //! the total reads the steps ([`Steps`]).
 //!
 //! Paging: the page's rowids are found from index entries alone (`LIMIT`/`OFFSET` skip
-//! entries, not rows) and only then are the page's rows and definitions read.
+//! entries, not rows) and only then are the page's rows and definitions read. A driven
+//! search sorted by `createdAt` whose filters are all on `to` goes further: its page is
+//! found on the steps' own entries (each carries its flow's creation time), without
+//! reading the row of every match to sort them ([`Plan::page_from_steps`]).
 //!
 //! Counting (`totalElements` is exact):
 //! - Filters on `status` and `type` only (or none): the sum of the account's
@@ -50,8 +53,8 @@
 //!   the steps whose weight is NULL, in one pass. A flow whose steps all go to one
 //!   recipient has its first step weigh 1 and the others 0 (migration 0010), so it
 //!   counts once from index entries alone; only flows with several recipients are told
-//!   apart in a temporary b-tree (~4 µs each). Steps read by a scan come in flow order, where
-//!   `COUNT(DISTINCT flow_id)` is a comparison with the previous one.
+//!   apart in a temporary b-tree (~4 µs each). Steps read by a scan come in flow order,
+//!   where `COUNT(DISTINCT flow_id)` is a comparison with the previous one.
 //! - Otherwise `COUNT(*)` under the page's conditions, which costs one index entry per
 //!   flow the conditions cannot exclude by index (all the account's flows when nothing
 //!   narrows them).
