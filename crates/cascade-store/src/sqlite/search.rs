@@ -183,29 +183,19 @@ impl<'a> Plan<'a> {
         query: &'a SearchQuery,
     ) -> Result<Plan<'a>> {
         let mut steps = vec![Steps::Range; query.filters.len()];
-        if !query
+        let mut best: Option<(usize, i64)> = None;
+        // The limits need the account's size: read only for a search that estimates.
+        let limits = if query
             .filters
             .iter()
             .any(|f| positive_recipient(f).is_some())
         {
-            return Ok(Plan {
-                account_id,
-                query,
-                driver: None,
-                steps,
-            });
-        }
-        let flows = account_flows(conn, account_id, query).await?;
-        let page_end = i64::try_from(query.offset())
-            .unwrap_or(i64::MAX)
-            .saturating_add(i64::from(query.size.get()));
-        let limits = Limits {
-            drive: drive_limit(flows, page_end),
-            trigrams: trigram_limit(flows),
+            Some(Limits::of(conn, account_id, query).await?)
+        } else {
+            None
         };
-        let mut best: Option<(usize, i64)> = None;
         for (i, filter) in query.filters.iter().enumerate() {
-            let Some((op, term)) = positive_recipient(filter) else {
+            let (Some((op, term)), Some(limits)) = (positive_recipient(filter), limits) else {
                 continue;
             };
             let (n, how) = estimate(conn, account_id, op, term, limits).await?;
@@ -256,34 +246,18 @@ impl<'a> Plan<'a> {
         self.push_date_range(&mut q, "s");
         q.push(") m WHERE 1");
         for (i, filter) in self.query.filters.iter().enumerate() {
-            if i == driver {
-                continue;
-            }
-            q.push(" AND ");
-            match filter {
-                Filter::To {
-                    op: TextOperator::IsNot,
+            if let Filter::To { op, term } = filter
+                && i != driver
+            {
+                q.push(" AND ");
+                push_step_filter(
+                    &mut q,
+                    self.account_id,
+                    *op,
                     term,
-                } => {
-                    q.push("m.flow_id NOT IN (SELECT s.flow_id ");
-                    push_matching_steps(
-                        &mut q,
-                        self.account_id,
-                        TextOperator::Is,
-                        term,
-                        Steps::Range,
-                    );
-                    q.push(")");
-                }
-                Filter::To { op, term } => {
-                    q.push(
-                        "EXISTS (SELECT 1 FROM flow_steps s INDEXED BY flow_steps_account_flow \
-                         WHERE s.account_id = m.account_id AND s.flow_id = m.flow_id AND ",
-                    );
-                    push_recipient_match(&mut q, *op, term);
-                    q.push(")");
-                }
-                _ => unreachable!("only `to` filters take this way"),
+                    "m.account_id",
+                    "m.flow_id",
+                );
             }
         }
         self.push_page_end(&mut q, "f.id = p.id");
@@ -459,32 +433,61 @@ impl<'a> Plan<'a> {
     /// Filter `i` of the query, on `flows f`.
     fn push_filter(&self, q: &mut QueryBuilder<'static, Sqlite>, i: usize, filter: &Filter) {
         match filter {
-            Filter::To {
-                op: TextOperator::IsNot,
-                term,
-            } => {
-                // The few flows that do have a step to the recipient, set aside once.
-                q.push("f.id NOT IN (SELECT s.flow_id ");
-                push_matching_steps(q, self.account_id, TextOperator::Is, term, Steps::Range);
-                q.push(")");
-            }
             Filter::To { op, term } if self.driver == Some(i) => {
                 q.push("f.id IN (SELECT s.flow_id ");
                 push_matching_steps(q, self.account_id, *op, term, self.steps[i]);
                 q.push(")");
             }
             Filter::To { op, term } => {
-                // One covering seek per flow. Named: SQLite could otherwise take the
-                // account's whole recipient range for each flow.
-                q.push(
-                    "EXISTS (SELECT 1 FROM flow_steps s INDEXED BY flow_steps_account_flow \
-                     WHERE s.account_id = f.account_id AND s.flow_id = f.id AND ",
-                );
-                push_recipient_match(q, *op, term);
-                q.push(")");
+                push_step_filter(q, self.account_id, *op, term, "f.account_id", "f.id");
             }
             _ => push_flow_filter(q, "f", filter),
         }
+    }
+}
+
+/// A `to` filter that does not drive the query, on the flow whose account and id are the
+/// columns `account` and `id` of the outer query (`flows f`, or the driver's steps).
+fn push_step_filter(
+    q: &mut QueryBuilder<'static, Sqlite>,
+    account_id: &str,
+    op: TextOperator,
+    term: &SearchText,
+    account: &str,
+    id: &str,
+) {
+    if op == TextOperator::IsNot {
+        // The few flows that do have a step to the recipient, set aside once.
+        q.push(format!("{id} NOT IN (SELECT s.flow_id "));
+        push_matching_steps(q, account_id, TextOperator::Is, term, Steps::Range);
+        q.push(")");
+    } else {
+        // One covering seek per flow. Named: SQLite could otherwise take the account's
+        // whole recipient range for each flow.
+        q.push(format!(
+            "EXISTS (SELECT 1 FROM flow_steps s INDEXED BY flow_steps_account_flow \
+             WHERE s.account_id = {account} AND s.flow_id = {id} AND "
+        ));
+        push_recipient_match(q, op, term);
+        q.push(")");
+    }
+}
+
+impl Limits {
+    /// The limits for `query` over the account's flows.
+    async fn of(
+        conn: &mut SqliteConnection,
+        account_id: &str,
+        query: &SearchQuery,
+    ) -> Result<Self> {
+        let flows = account_flows(conn, account_id, query).await?;
+        let page_end = i64::try_from(query.offset())
+            .unwrap_or(i64::MAX)
+            .saturating_add(i64::from(query.size.get()));
+        Ok(Limits {
+            drive: drive_limit(flows, page_end),
+            trigrams: trigram_limit(flows),
+        })
     }
 }
 
