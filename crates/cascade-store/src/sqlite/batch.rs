@@ -662,26 +662,11 @@ mod tests {
     use super::*;
 
     fn flow(n: i64, status: cascade_core::machines::FlowStatus) -> LoadedFlow {
-        use cascade_core::flow::{AcceptContext, TtlClock, parse_flow};
-        use cascade_core::pricing::{OperatorTable, PriceList};
-        use cascade_core::{FlowId, Timestamp};
+        use cascade_core::{Channel, Timestamp};
 
         let now = Timestamp::from_millis(1_780_000_000_000 + n);
-        let senders = HashMap::new();
-        let (prices, operators) = (PriceList::default(), OperatorTable::default());
-        let ctx = AcceptContext {
-            tracking_id: FlowId::new_v7(now.as_millis()),
-            now,
-            account_id: "acc",
-            application_id: "app",
-            viber_senders: &senders,
-            prices: &prices,
-            operators: &operators,
-            ttl_clock: TtlClock::default(),
-        };
-        let body = serde_json::json!({"flow": [{"type": "Sms", "order": 1, "from": "Cascade",
-            "to": "+306912345678", "message": {"body": "Hi"}}]});
-        let def = parse_flow(&body, &ctx).expect("a valid flow");
+        let def =
+            super::super::test_flows::definition("acc", now, &[(Channel::Sms, "+306912345678")]);
         let mut state = cascade_core::machines::FlowState::new(now);
         state.status = status;
         LoadedFlow {

@@ -20,6 +20,8 @@ mod owner;
 mod sandbox;
 mod search;
 mod tenancy;
+#[cfg(test)]
+mod test_flows;
 mod writeset;
 
 use std::str::FromStr;

@@ -711,14 +711,9 @@ fn prefix_successor(prefix: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
-    use cascade_core::flow::{AcceptContext, TtlClock, parse_flow};
     use cascade_core::machines::FlowStatus;
-    use cascade_core::pricing::{OperatorTable, PriceList};
     use cascade_core::search::{PageSize, Sort};
     use cascade_core::{FlowId, Micros, Timestamp};
-    use serde_json::{Value, json};
 
     use super::*;
     use crate::sqlite::SqliteConfig;
@@ -762,30 +757,10 @@ mod tests {
         steps: &[(Channel, &str)],
     ) -> FlowId {
         let now = Timestamp::from_millis(T0 + at_ms);
-        let steps: Vec<Value> = steps
-            .iter()
-            .enumerate()
-            .map(|(i, (channel, to))| match channel {
-                Channel::Sms => json!({"type": "Sms", "order": i + 1, "from": "Cascade", "to": to, "message": {"body": "Hi"}}),
-                Channel::Viber => json!({"type": "Viber", "order": i + 1, "senderInfoTrackingId": "snd-1", "to": to, "message": {"text": "Hi"}}),
-                Channel::Voice => json!({"type": "Voice", "order": i + 1, "from": "+306900000000", "to": to, "dialPlan": {"verbs": [{"type": "SAY", "message": {"text": "Hi"}}]}}),
-            })
-            .collect();
-        let senders = HashMap::from([("snd-1".to_owned(), "Brand".to_owned())]);
-        let (prices, operators) = (PriceList::default(), OperatorTable::default());
-        let ctx = AcceptContext {
-            tracking_id: FlowId::new_v7(now.as_millis()),
-            now,
-            account_id: account,
-            application_id: "app",
-            viber_senders: &senders,
-            prices: &prices,
-            operators: &operators,
-            ttl_clock: TtlClock::default(),
-        };
-        let def = parse_flow(&json!({ "flow": steps }), &ctx).expect("a valid flow");
+        let def = super::super::test_flows::definition(account, now, steps);
+        let id = def.tracking_id;
         store.accept_flow(def, now).await.expect("accepted");
-        ctx.tracking_id
+        id
     }
 
     /// Set a flow's status in the row (as the writer's upsert does when it changes).
