@@ -30,6 +30,14 @@ impl Load {
     }
 }
 
+/// The `p` quantile (0–1) of `sorted` latencies, nearest rank; zero when there are none.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
 /// Run `concurrency` clients for `seconds`, each sending `request()` in a loop.
 pub async fn drive<F, Fut>(concurrency: usize, seconds: u64, request: F) -> Load
 where
@@ -77,15 +85,10 @@ where
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
     Load {
         rate: all.len() as f64 / elapsed,
-        p50: pct(0.50),
-        p99: pct(0.99),
+        p50: percentile(&all, 0.50),
+        p99: percentile(&all, 0.99),
         errors: errors.load(Ordering::Relaxed),
     }
 }

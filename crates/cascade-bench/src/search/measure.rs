@@ -11,6 +11,7 @@ use super::fill::Filled;
 use super::templates::Template;
 use super::{DAY_MS, Rng};
 use crate::Cli;
+use crate::load::percentile;
 use crate::server::Running;
 
 #[derive(Debug, Clone, Copy)]
@@ -276,10 +277,9 @@ where
     }
     anyhow::ensure!(!latencies.is_empty(), "nothing measured");
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     Ok(Measured {
-        p50: pct(0.50),
-        p99: pct(0.99),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
         requests: latencies.len(),
         totals: if least == most {
             format!("{least}")
@@ -359,12 +359,11 @@ where
     let elapsed = start.elapsed();
     anyhow::ensure!(!latencies.is_empty(), "nothing answered");
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     Ok(Paced {
         sent: latencies.len() + errors,
         rate: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: pct(0.50),
-        p99: pct(0.99),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
         most_behind,
         errors,
     })
