@@ -3,6 +3,8 @@
 //! - [`g711`]: PCMU (μ-law) and PCMA (A-law), the two codecs Cascade offers;
 //! - [`rtp`]: the RTP fixed header (RFC 3550 §5.1), written and read;
 //! - [`playback`]: what a call plays (verbs, repeats, gaps) and the TTS command and voices;
+//! - [`remote`]: whose RTP is the callee's and where Cascade's goes (symmetric RTP,
+//!   learned only for a private answer, after a probation);
 //! - [`sdp`]: the offer (PCMU, PCMA, telephone events) and what an answer means;
 //! - [`stream`]: the RTP sender on absolute 20 ms deadlines and the receiver's 20 ms frames;
 //! - [`wav`]: the WAV a TTS command writes (16-bit PCM, streamed headers accepted);
@@ -21,6 +23,7 @@
 pub mod amd;
 pub mod g711;
 pub mod playback;
+pub mod remote;
 pub mod resample;
 pub mod rtp;
 pub mod sdp;

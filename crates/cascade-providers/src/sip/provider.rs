@@ -28,6 +28,7 @@ use cascade_core::sip_outcome::{CallEnd, outcome};
 use cascade_core::{Clock, StatusKind, reasons};
 use cascade_media::g711::Codec;
 use cascade_media::playback::{self, Segment};
+use cascade_media::remote::Remote;
 use cascade_media::rtp::Packet;
 use cascade_media::stream::{Receiver, Sender};
 use cascade_media::{FRAME_SAMPLES, sdp};
@@ -408,9 +409,8 @@ fn rand_u32() -> u32 {
 
 /// The media of an answered call.
 struct Media {
-    remote: SocketAddr,
-    /// The callee's RTP came from here (symmetric RTP: sent there from then on).
-    learned: bool,
+    /// Where the callee's RTP comes from and Cascade's goes.
+    remote: Remote,
     codec: Codec,
     sender: Sender,
     receiver: Receiver,
@@ -504,11 +504,9 @@ impl LiveCall {
                 }
                 Wake::Rtp(Ok((len, from))) => {
                     let Some(m) = media.as_mut() else { continue };
-                    if let Ok(packet) = Packet::parse(&buf[..len]) {
-                        if packet.is_audio() && !m.learned {
-                            m.remote = from;
-                            m.learned = true;
-                        }
+                    if let Ok(packet) = Packet::parse(&buf[..len])
+                        && m.remote.accept(from, &packet)
+                    {
                         m.receiver.push(packet);
                     }
                     Vec::new()
@@ -635,7 +633,11 @@ impl LiveCall {
             done = end >= self.audio.len();
         }
         let packet = m.sender.next_packet(m.codec.encode_all(&samples), now);
-        if let Err(e) = self.rtp.send_to(&packet.to_bytes(), m.remote).await {
+        if let Err(e) = self
+            .rtp
+            .send_to(&packet.to_bytes(), m.remote.destination())
+            .await
+        {
             tracing::debug!(error = %e, "RTP send");
         }
         if done {
@@ -717,8 +719,7 @@ impl LiveCall {
 fn start_media(answer: &sdp::Answer) -> Media {
     let start = std::time::Instant::now();
     Media {
-        remote: SocketAddr::new(answer.address, answer.rtp_port),
-        learned: false,
+        remote: Remote::new(SocketAddr::new(answer.address, answer.rtp_port)),
         codec: answer.codec,
         sender: Sender::new(
             start,

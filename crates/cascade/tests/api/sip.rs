@@ -5,6 +5,7 @@
 //! with a `kind = "sip"` provider section. Ring timeouts are shortened to 3 s.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -551,11 +552,42 @@ async fn five_calls_at_once_each_complete_on_their_own_dialog() {
 }
 
 /// RTP as the callee receives it: payload type, 20 ms pacing, timestamps, sequence.
-async fn pacing_at_the_peer(pcma: bool, codecs: &str) {
+/// With `stray`, another stream (in sequence, one SSRC, every 10 ms) reaches the call's
+/// RTP port from before the call to its end, as a stream meant for an earlier call on
+/// that port would: the callee answered from loopback, so it is not taken as the
+/// callee's and the call's audio still goes where the answer said.
+async fn pacing_at_the_peer(pcma: bool, stray: bool) {
     let sink = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let rtp_port = sink.local_addr().unwrap().port();
     let peer = sipp(Uas::MediaTo { rtp_port, pcma }, Transport::Udp, 1);
-    let app = app_with(peer.addr, codecs).await;
+    let mut toml = section(peer.addr, "");
+    let mut strays = None;
+    if stray {
+        // A range of one usable port, so the stray stream is aimed at the call's.
+        let call_port = 33_100;
+        toml = toml.replace("32000-32999", &format!("{call_port}-{}", call_port + 1));
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sent = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = Arc::clone(&sent);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            for sequence in 0u16.. {
+                tick.tick().await;
+                let packet = cascade_media::rtp::Packet {
+                    marker: false,
+                    payload_type: 0,
+                    sequence,
+                    timestamp: u32::from(sequence) * 160,
+                    ssrc: 0x5747_A4A4,
+                    payload: vec![0xFF; 160],
+                };
+                let _ = socket.send_to(&packet.to_bytes(), ("127.0.0.1", call_port));
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        strays = Some((task, sent));
+    }
+    let app = spawn_app_with_file(&toml, &[]).await;
     let id = app
         .send_flow(&flow(vec![voice(
             json!(PHONE),
@@ -598,16 +630,29 @@ async fn pacing_at_the_peer(pcma: bool, codecs: &str) {
     assert!(p99 < 40.0, "p99 gap {p99:.2} ms");
     let call = wait_call(&app, &id).await;
     assert_eq!(status_of(&call), "Completed", "{call:#}");
+    if let Some((task, sent)) = strays {
+        task.abort();
+        let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            sent > 300,
+            "the stray stream ran through the call: {sent} packets"
+        );
+    }
 }
 
 #[tokio::test]
 async fn rtp_reaches_the_callee_every_20_ms_in_pcmu() {
-    pacing_at_the_peer(false, "").await;
+    pacing_at_the_peer(false, false).await;
 }
 
 #[tokio::test]
 async fn a_callee_that_takes_only_pcma_gets_pcma() {
-    pacing_at_the_peer(true, "").await;
+    pacing_at_the_peer(true, false).await;
+}
+
+#[tokio::test]
+async fn a_stray_stream_on_the_call_port_does_not_take_the_callees_audio() {
+    pacing_at_the_peer(false, true).await;
 }
 
 #[tokio::test]
