@@ -306,6 +306,10 @@ pub(super) struct Paced {
 /// `start + i / rate` whatever the earlier ones are doing, so a slow answer does not
 /// slow the load down. `workers` requests may be out at once. Latency is from sending
 /// to the whole body read.
+///
+/// The client runs on a runtime of its own, on its own thread, with its own connection
+/// pool: an in-process server's tasks then do not queue in front of the client's
+/// timers and reads on the same workers (the two still share the machine's cores).
 pub(super) async fn paced<R>(
     rate: u32,
     seconds: u64,
@@ -313,18 +317,40 @@ pub(super) async fn paced<R>(
     request: R,
 ) -> anyhow::Result<Paced>
 where
-    R: Fn(u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    R: Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("paced-client".into())
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(paced_here(rate, seconds, workers, request)));
+            let _ = tx.send(result);
+        })?;
+    rx.await?
+}
+
+async fn paced_here<R>(rate: u32, seconds: u64, workers: usize, request: R) -> anyhow::Result<Paced>
+where
+    R: Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
 {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
 
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(workers)
+        .build()?;
     let total = u64::from(rate) * seconds;
     let next = Arc::new(AtomicU64::new(0));
     let request = Arc::new(request);
     let start = tokio::time::Instant::now() + Duration::from_millis(100);
     let mut tasks = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let (next, request) = (next.clone(), request.clone());
+        let (next, request, client) = (next.clone(), request.clone(), client.clone());
         tasks.push(tokio::spawn(async move {
             let mut seen = (Vec::new(), Duration::ZERO, 0usize);
             loop {
@@ -336,7 +362,7 @@ where
                 tokio::time::sleep_until(due).await;
                 let sent = tokio::time::Instant::now();
                 seen.1 = seen.1.max(sent - due);
-                let ok = match request(i).send().await {
+                let ok = match request(&client, i).send().await {
                     Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                     Err(_) => false,
                 };
@@ -369,9 +395,127 @@ where
     })
 }
 
+/// The server's own `cascade_http_request_duration_seconds` histogram for one route and
+/// method: cumulative counts by upper bound in seconds, ascending, `+Inf` last. It times
+/// each request from routing to the response's head inside the server, so beside a
+/// client's figures it tells the server's share of a tail from the client's and the
+/// kernel's.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ServerHistogram(Vec<(f64, u64)>);
+
+impl ServerHistogram {
+    /// Scraped from the node's `/metrics` (admin token).
+    pub async fn scrape(
+        client: &reqwest::Client,
+        base: &str,
+        admin: &str,
+        route: &str,
+        method: &str,
+    ) -> anyhow::Result<ServerHistogram> {
+        let text = client
+            .get(format!("{base}/metrics"))
+            .bearer_auth(admin)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        Ok(ServerHistogram::parse(&text, route, method))
+    }
+
+    fn parse(text: &str, route: &str, method: &str) -> ServerHistogram {
+        let (route, method) = (format!("route=\"{route}\""), format!("method=\"{method}\""));
+        let mut buckets: Vec<(f64, u64)> = text
+            .lines()
+            .filter_map(|line| {
+                let labels = line.strip_prefix("cascade_http_request_duration_seconds_bucket{")?;
+                let (labels, value) = labels.split_once("} ")?;
+                if !labels.split(',').any(|l| l == route) || !labels.split(',').any(|l| l == method)
+                {
+                    return None;
+                }
+                let le = labels.split(',').find_map(|l| l.strip_prefix("le=\""))?;
+                let le = le.trim_end_matches('"');
+                let bound = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((bound, value.trim().parse().ok()?))
+            })
+            .collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        ServerHistogram(buckets)
+    }
+
+    /// What was counted after `earlier`.
+    pub fn since(&self, earlier: &ServerHistogram) -> ServerHistogram {
+        ServerHistogram(
+            self.0
+                .iter()
+                .map(|&(bound, n)| {
+                    let before = earlier.0.iter().find(|b| b.0 == bound).map_or(0, |b| b.1);
+                    (bound, n.saturating_sub(before))
+                })
+                .collect(),
+        )
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.last().map_or(0, |b| b.1)
+    }
+
+    /// The smallest bound within which at least `q` of the requests were answered.
+    pub fn bound(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let wanted = (total as f64 * q).ceil() as u64;
+        self.0.iter().find(|b| b.1 >= wanted).map(|b| b.0)
+    }
+
+    /// The share of the requests answered within `seconds`, when that is a bound.
+    pub fn share_within(&self, seconds: f64) -> Option<f64> {
+        let total = self.count();
+        let n = self.0.iter().find(|b| b.0 == seconds)?.1;
+        (total > 0).then(|| n as f64 / total as f64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_servers_histogram_of_one_route() {
+        let text = "\
+# TYPE cascade_http_request_duration_seconds histogram
+cascade_http_request_duration_seconds_bucket{le=\"0.001\",route=\"/failover/tracking/{id}\",method=\"GET\"} 90
+cascade_http_request_duration_seconds_bucket{le=\"0.002\",route=\"/failover/tracking/{id}\",method=\"GET\"} 99
+cascade_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/failover/tracking/{id}\",method=\"GET\"} 100
+cascade_http_request_duration_seconds_bucket{le=\"0.001\",route=\"/failover/tracking\",method=\"POST\"} 7
+cascade_http_request_duration_seconds_bucket{le=\"0.001\",route=\"/failover/tracking/{id}\",method=\"DELETE\"} 7
+cascade_http_request_duration_seconds_count{route=\"/failover/tracking/{id}\",method=\"GET\"} 100
+";
+        let after = ServerHistogram::parse(text, "/failover/tracking/{id}", "GET");
+        assert_eq!(
+            after,
+            ServerHistogram(vec![(0.001, 90), (0.002, 99), (f64::INFINITY, 100)])
+        );
+        assert_eq!(after.bound(0.5), Some(0.001));
+        assert_eq!(after.bound(0.99), Some(0.002));
+        assert_eq!(after.bound(0.999), Some(f64::INFINITY));
+        assert_eq!(after.share_within(0.002), Some(0.99));
+        assert_eq!(after.share_within(0.003), None, "not a bound");
+        let before = ServerHistogram(vec![(0.001, 50), (0.002, 50), (f64::INFINITY, 50)]);
+        let run = after.since(&before);
+        assert_eq!(run.count(), 50);
+        assert_eq!(run.share_within(0.001), Some(0.8));
+        assert_eq!(run.bound(0.98), Some(0.002));
+        assert_eq!(run.bound(0.99), Some(f64::INFINITY), "one slow of fifty");
+        assert_eq!(ServerHistogram(Vec::new()).bound(0.5), None);
+    }
 
     #[test]
     fn times_round_trip_in_cascades_format() {

@@ -30,7 +30,7 @@ mod measure;
 mod templates;
 
 use fill::fill;
-use measure::{Kind, Measured, check_page, first_day, measure, paced};
+use measure::{Kind, Measured, ServerHistogram, check_page, first_day, measure, paced};
 use templates::make_templates;
 
 const DAY_MS: i64 = 86_400_000;
@@ -158,30 +158,37 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
     let rate = cli.tracking_rate;
     let ids = std::sync::Arc::new(filled.ids.clone());
     let (base, token) = (run.base.clone(), run.token.clone());
-    let paced_client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()?;
-    let p = paced(rate, cli.seconds.min(10), 64, move |i| {
+    let route = "/failover/tracking/{id}";
+    let before = ServerHistogram::scrape(&client, &run.base, ADMIN, route, "GET").await?;
+    let p = paced(rate, cli.seconds.min(10), 64, move |client, i| {
         let mut pick = Rng(i);
         let id = &ids[pick.below(ids.len() as u64) as usize];
-        paced_client
+        client
             .get(format!("{base}/failover/tracking/{id}"))
             .bearer_auth(&token)
     })
     .await?;
+    let server = ServerHistogram::scrape(&client, &run.base, ADMIN, route, "GET")
+        .await?
+        .since(&before);
+    let ms = |bound: Option<f64>| bound.map_or("-".to_owned(), |s| format!("{:.1}", s * 1e3));
     rows.push((
         format!(
-            "Search baseline, {} flows: `GET /failover/tracking/{{id}}` of a random flow at {rate} requests/s (open loop, up to 64 at once)",
+            "Search baseline, {} flows: `GET /failover/tracking/{{id}}` of a random flow at {rate} requests/s (open loop, up to 64 at once, the client on a thread of its own)",
             cli.search_flows
         ),
         format!(
-            "{:.0} answered/s, p50 {:.2} ms, p99 {:.2} ms, {} sent, {} errors, client at most {:.1} ms behind its schedule",
+            "{:.0} answered/s, p50 {:.2} ms, p99 {:.2} ms, {} sent, {} errors, client at most {:.1} ms behind its schedule; inside the server ({} requests): p50 ≤ {} ms, p99 ≤ {} ms, {:.2} % within 2 ms",
             p.rate,
             p.p50.as_secs_f64() * 1e3,
             p.p99.as_secs_f64() * 1e3,
             p.sent,
             p.errors,
             p.most_behind.as_secs_f64() * 1e3,
+            server.count(),
+            ms(server.bound(0.50)),
+            ms(server.bound(0.99)),
+            server.share_within(0.002).unwrap_or(f64::NAN) * 100.0,
         ),
     ));
 
