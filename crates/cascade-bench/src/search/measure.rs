@@ -304,37 +304,14 @@ pub(super) struct Paced {
 
 /// Send `rate` requests a second for `seconds`, open loop: request `i` is due at
 /// `start + i / rate` whatever the earlier ones are doing, so a slow answer does not
-/// slow the load down. `workers` requests may be out at once. Latency is from sending
-/// to the whole body read.
-///
-/// The client runs on a runtime of its own, on its own thread, with its own connection
-/// pool: an in-process server's tasks then do not queue in front of the client's
-/// timers and reads on the same workers (the two still share the machine's cores).
+/// slow the load down. `workers` requests may be out at once, on one connection pool.
+/// Latency is from sending to the whole body read.
 pub(super) async fn paced<R>(
     rate: u32,
     seconds: u64,
     workers: usize,
     request: R,
 ) -> anyhow::Result<Paced>
-where
-    R: Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
-{
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("paced-client".into())
-        .spawn(move || {
-            let result = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(paced_here(rate, seconds, workers, request)));
-            let _ = tx.send(result);
-        })?;
-    rx.await?
-}
-
-async fn paced_here<R>(rate: u32, seconds: u64, workers: usize, request: R) -> anyhow::Result<Paced>
 where
     R: Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
 {

@@ -158,7 +158,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
     let rate = cli.tracking_rate;
     let ids = std::sync::Arc::new(filled.ids.clone());
     let (base, token) = (run.base.clone(), run.token.clone());
-    let route = "/failover/tracking/{id}";
+    let route = "/failover/tracking/{trackingId}";
     let before = ServerHistogram::scrape(&client, &run.base, ADMIN, route, "GET").await?;
     let p = paced(rate, cli.seconds.min(10), 64, move |client, i| {
         let mut pick = Rng(i);
@@ -171,10 +171,16 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
     let server = ServerHistogram::scrape(&client, &run.base, ADMIN, route, "GET")
         .await?
         .since(&before);
+    anyhow::ensure!(
+        server.count() >= p.sent as u64 - p.errors as u64,
+        "the server's histogram for {route} counted {} requests of {}",
+        server.count(),
+        p.sent
+    );
     let ms = |bound: Option<f64>| bound.map_or("-".to_owned(), |s| format!("{:.1}", s * 1e3));
     rows.push((
         format!(
-            "Search baseline, {} flows: `GET /failover/tracking/{{id}}` of a random flow at {rate} requests/s (open loop, up to 64 at once, the client on a thread of its own)",
+            "Search baseline, {} flows: `GET /failover/tracking/{{id}}` of a random flow at {rate} requests/s (open loop, up to 64 at once)",
             cli.search_flows
         ),
         format!(
