@@ -161,9 +161,14 @@ impl SqliteStore {
             tracing::info!(lock = %lock.path().display(), "this server owns the store");
             release_leases(&mut conn).await?;
         }
+        // No test before each acquire: a SQLite connection is a handle in this process
+        // and cannot go stale, and the test is a round trip to the connection's worker
+        // thread (two context switches) on every read. sqlx still checks each one as it
+        // comes back to the pool.
         let readers = SqlitePoolOptions::new()
             .max_connections(config.readers.max(1))
             .min_connections(1)
+            .test_before_acquire(false)
             .connect_with(base.read_only(true))
             .await?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
