@@ -21,16 +21,25 @@ use crate::engine_tx::{LoadedFlow, MessageRef, NewCallback};
 /// Most rows per multi-row statement; well under SQLite's 32 766 bound parameters.
 const CHUNK: usize = 256;
 
-/// Split `items` into chunks whose sizes are powers of two (at most [`CHUNK`]), so a
-/// table's multi-row statements come in a few shapes that stay in the connection's
-/// prepared-statement cache instead of being parsed again for every batch size.
+/// Rows up to which a table's rows go in one statement, whatever their number.
+const EXACT: usize = 16;
+
+/// Split `items` into chunks for multi-row statements: all of them at once up to
+/// [`EXACT`] rows, else powers of two (at most [`CHUNK`]) until at most [`EXACT`] are
+/// left. So a table's statements come in a few shapes (1 to 16 rows, then 32 to 256)
+/// that stay in the connection's prepared-statement cache instead of being parsed
+/// again for every batch size, and a batch writes each table in one statement while it
+/// is small (every statement is a round trip to the connection's thread) and in
+/// two or three when it is large.
 fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let size = if rest.len() >= CHUNK {
+        let size = if rest.len() <= EXACT {
+            rest.len()
+        } else if rest.len() >= CHUNK {
             CHUNK
         } else {
             1 << rest.len().ilog2()
@@ -505,20 +514,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunk_sizes_are_powers_of_two_covering_everything() {
-        for len in [0usize, 1, 2, 3, 7, 37, 255, 256, 257, 1000] {
+    fn chunks_come_in_few_shapes_and_cover_everything() {
+        let shape = |n: usize| n <= EXACT || (n.is_power_of_two() && n <= CHUNK);
+        for len in 0usize..=1100 {
             let items: Vec<usize> = (0..len).collect();
             let parts: Vec<&[usize]> = chunks(&items).collect();
             assert!(
-                parts
-                    .iter()
-                    .all(|c| c.len().is_power_of_two() && c.len() <= CHUNK),
+                parts.iter().all(|c| !c.is_empty() && shape(c.len())),
                 "{len}"
             );
             assert_eq!(parts.concat(), items, "{len}");
+            if len <= EXACT {
+                assert!(parts.len() <= 1, "{len}: one statement");
+            } else if len < CHUNK {
+                // One power of two per bit of the length above EXACT's, then the rest.
+                assert!(
+                    parts.len() <= 1 + (len.ilog2() as usize - 3),
+                    "{len}: {}",
+                    parts.len()
+                );
+            }
         }
-        let sizes: Vec<usize> = chunks(&[0u8; 37]).map(<[u8]>::len).collect();
-        assert_eq!(sizes, [32, 4, 1]);
+        let sizes = |n: usize| chunks(&vec![0u8; n]).map(<[u8]>::len).collect::<Vec<_>>();
+        assert_eq!(sizes(13), [13]);
+        assert_eq!(sizes(29), [16, 13]);
+        assert_eq!(sizes(37), [32, 5]);
+        assert_eq!(sizes(100), [64, 32, 4]);
+        assert_eq!(sizes(600), [256, 256, 64, 16, 8]);
     }
 
     #[test]
