@@ -5,9 +5,13 @@
 //! can reach (a private one), and its packets come from its router's: for such an
 //! answer Cascade learns the source (symmetric RTP), but only a source that sends
 //! [`PROBATION`] packets in sequence under one SSRC, and only once. A public or
-//! loopback answer is never re-pointed. Without these guards any stream that reaches
-//! the call's port first (a stray one, or an attacker's, the "RTP bleed" of 2017)
-//! takes the call's audio and feeds the machine detector.
+//! loopback answer is never re-pointed unless the trunk's section asks for it
+//! ([`Learning::Always`], for a border controller that sends from another port than
+//! it names). Without these guards any stream that reaches the call's port first (a
+//! stray one, or an attacker's, the "RTP bleed" of 2017) takes the call's audio and
+//! feeds the machine detector. With learning, a stream that passes the probation
+//! before the callee's first packet still wins: learning trades that for reaching
+//! callees behind NAT.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
@@ -19,6 +23,16 @@ pub const PROBATION: u8 = 3;
 /// Sources followed at once while learning; a further one replaces the oldest.
 const CANDIDATES: usize = 4;
 
+/// When another source than the answer's address may become the callee's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Learning {
+    /// Only for an answer whose address may be behind NAT ([`may_be_behind_nat`]).
+    #[default]
+    Private,
+    /// For any answer.
+    Always,
+}
+
 /// The callee's media address, as signalled and as learned.
 #[derive(Debug, Clone)]
 pub struct Remote {
@@ -27,6 +41,7 @@ pub struct Remote {
     locked: bool,
     may_learn: bool,
     candidates: Vec<Candidate>,
+    dropped: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -39,14 +54,22 @@ struct Candidate {
 
 impl Remote {
     /// The callee's media as its SDP answer gave it.
-    pub fn new(signalled: SocketAddr) -> Remote {
+    pub fn new(signalled: SocketAddr, learning: Learning) -> Remote {
+        let signalled = canonical(signalled);
         Remote {
             signalled,
             current: signalled,
             locked: false,
-            may_learn: may_be_behind_nat(signalled.ip()),
+            may_learn: learning == Learning::Always || may_be_behind_nat(signalled.ip()),
             candidates: Vec::new(),
+            dropped: 0,
         }
+    }
+
+    /// Packets not taken as the callee's so far (other sources, and a learned source's
+    /// packets while on probation).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// Where Cascade's RTP goes now.
@@ -65,6 +88,14 @@ impl Remote {
     /// may be behind NAT, a source whose [`PROBATION`]th packet in sequence this is
     /// becomes the destination (that packet is the callee's, the ones before it are not).
     pub fn accept(&mut self, from: SocketAddr, packet: &Packet) -> bool {
+        let accepted = self.judge(canonical(from), packet);
+        if !accepted {
+            self.dropped += 1;
+        }
+        accepted
+    }
+
+    fn judge(&mut self, from: SocketAddr, packet: &Packet) -> bool {
         if from == self.current {
             self.settle();
             return true;
@@ -113,6 +144,11 @@ impl Candidate {
     }
 }
 
+/// An IPv4 address as itself, also when a dual-stack socket reports it IPv4-mapped.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
 /// An address a callee behind NAT would signal: private (RFC 1918), shared
 /// (RFC 6598, carrier-grade NAT), link-local, unique local (RFC 4193) or unspecified.
 /// Loopback and public addresses are reachable where they say.
@@ -157,7 +193,7 @@ mod tests {
 
     #[test]
     fn the_signalled_address_is_the_callee() {
-        let mut r = Remote::new(addr("203.0.113.5:4000"));
+        let mut r = Remote::new(addr("203.0.113.5:4000"), Learning::Private);
         assert!(r.accept(addr("203.0.113.5:4000"), &packet(1, 10)));
         assert_eq!(r.destination(), addr("203.0.113.5:4000"));
         assert!(!r.learned());
@@ -166,7 +202,7 @@ mod tests {
     #[test]
     fn a_public_or_loopback_answer_is_never_re_pointed() {
         for signalled in ["203.0.113.5:4000", "127.0.0.1:4000", "[2001:db8::1]:4000"] {
-            let mut r = Remote::new(addr(signalled));
+            let mut r = Remote::new(addr(signalled), Learning::Private);
             // A stray stream on the same host, another port, long and in sequence.
             for seq in 0..50 {
                 assert!(!r.accept(addr("127.0.0.1:20002"), &packet(7, seq)));
@@ -178,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_private_answer_learns_a_source_after_probation() {
-        let mut r = Remote::new(addr("192.168.1.20:4000"));
+        let mut r = Remote::new(addr("192.168.1.20:4000"), Learning::Private);
         let nat = addr("198.51.100.9:61000");
         for seq in 100..100 + u16::from(PROBATION) - 1 {
             assert!(
@@ -203,7 +239,7 @@ mod tests {
 
     #[test]
     fn out_of_sequence_or_another_ssrc_starts_probation_over() {
-        let mut r = Remote::new(addr("10.0.0.2:4000"));
+        let mut r = Remote::new(addr("10.0.0.2:4000"), Learning::Private);
         let from = addr("198.51.100.9:61000");
         assert!(!r.accept(from, &packet(5, 1)));
         assert!(!r.accept(from, &packet(5, 2)));
@@ -217,7 +253,7 @@ mod tests {
 
     #[test]
     fn interleaved_sources_each_keep_their_count() {
-        let mut r = Remote::new(addr("100.64.3.4:4000"));
+        let mut r = Remote::new(addr("100.64.3.4:4000"), Learning::Private);
         let (a, b) = (addr("198.51.100.1:1000"), addr("198.51.100.2:2000"));
         assert!(!r.accept(a, &packet(1, 0)));
         assert!(!r.accept(b, &packet(2, 50)));
@@ -230,12 +266,39 @@ mod tests {
 
     #[test]
     fn the_signalled_address_speaking_first_settles_it() {
-        let mut r = Remote::new(addr("192.168.1.20:4000"));
+        let mut r = Remote::new(addr("192.168.1.20:4000"), Learning::Private);
         assert!(r.accept(addr("192.168.1.20:4000"), &packet(1, 0)));
         for seq in 0..10 {
             assert!(!r.accept(addr("198.51.100.9:61000"), &packet(2, seq)));
         }
         assert_eq!(r.destination(), addr("192.168.1.20:4000"));
+    }
+
+    #[test]
+    fn learning_always_re_points_a_public_answer_after_probation() {
+        let mut r = Remote::new(addr("203.0.113.5:4000"), Learning::Always);
+        let sbc = addr("203.0.113.5:4002");
+        assert!(!r.accept(sbc, &packet(9, 0)));
+        assert!(!r.accept(sbc, &packet(9, 1)));
+        assert!(r.accept(sbc, &packet(9, 2)));
+        assert_eq!(r.destination(), sbc);
+        assert_eq!(r.dropped(), 2, "the probation's packets");
+        assert!(
+            !r.accept(addr("203.0.113.5:4000"), &packet(1, 0)),
+            "settled"
+        );
+        assert_eq!(r.dropped(), 3);
+    }
+
+    #[test]
+    fn an_ipv4_mapped_source_is_the_ipv4_callee() {
+        // A dual-stack RTP socket reports an IPv4 callee as ::ffff:a.b.c.d.
+        let mut r = Remote::new(addr("203.0.113.5:4000"), Learning::Private);
+        assert!(r.accept(addr("[::ffff:203.0.113.5]:4000"), &packet(1, 0)));
+        assert_eq!(r.destination(), addr("203.0.113.5:4000"));
+        assert_eq!(r.dropped(), 0);
+        let mut mapped = Remote::new(addr("[::ffff:203.0.113.5]:4000"), Learning::Private);
+        assert!(mapped.accept(addr("203.0.113.5:4000"), &packet(1, 0)));
     }
 
     #[test]
@@ -277,15 +340,20 @@ mod tests {
         #[test]
         fn the_destination_only_moves_once_and_only_to_an_accepted_source(
             private in any::<bool>(),
-            arrivals in proptest::collection::vec((0u8..4, 0u32..2, 0u16..6), 0..80),
+            always in any::<bool>(),
+            arrivals in proptest::collection::vec((0u8..4, 0u32..2, 0u16..4), 0..80),
         ) {
             let signalled = if private { addr("192.168.7.7:4000") } else { addr("203.0.113.7:4000") };
             let sources = [signalled, addr("198.51.100.1:1000"), addr("198.51.100.2:2000"), addr("127.0.0.1:3000")];
-            let mut r = Remote::new(signalled);
+            let learning = if always { Learning::Always } else { Learning::Private };
+            let mut r = Remote::new(signalled, learning);
+            let mut dropped = 0u64;
             let mut settled: Option<SocketAddr> = None;
             for (source, ssrc, sequence) in arrivals {
                 let from = sources[usize::from(source)];
                 let accepted = r.accept(from, &packet(ssrc, sequence));
+                dropped += u64::from(!accepted);
+                prop_assert_eq!(r.dropped(), dropped);
                 if accepted {
                     prop_assert_eq!(r.destination(), from);
                     if let Some(s) = settled {
@@ -297,7 +365,7 @@ mod tests {
                     Some(s) => prop_assert_eq!(r.destination(), s),
                     None => prop_assert_eq!(r.destination(), signalled),
                 }
-                if !private {
+                if !private && !always {
                     prop_assert_eq!(r.destination(), signalled);
                 }
             }

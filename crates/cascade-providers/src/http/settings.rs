@@ -43,6 +43,7 @@ pub struct ProviderSection {
     pub sip_listen: Option<String>,
     pub external_ip: Option<String>,
     pub rtp_ports: Option<String>,
+    pub symmetric_rtp: Option<String>,
     pub ring_timeout_seconds: Option<u64>,
     pub max_call_seconds: Option<u64>,
     pub codecs: Option<Vec<String>>,
@@ -258,6 +259,7 @@ impl ProviderSection {
         mark(self.sip_listen.is_some(), "sip_listen");
         mark(self.external_ip.is_some(), "external_ip");
         mark(self.rtp_ports.is_some(), "rtp_ports");
+        mark(self.symmetric_rtp.is_some(), "symmetric_rtp");
         mark(self.ring_timeout_seconds.is_some(), "ring_timeout_seconds");
         mark(self.max_call_seconds.is_some(), "max_call_seconds");
         mark(self.codecs.is_some(), "codecs");

@@ -28,7 +28,7 @@ use cascade_core::sip_outcome::{CallEnd, outcome};
 use cascade_core::{Clock, StatusKind, reasons};
 use cascade_media::g711::Codec;
 use cascade_media::playback::{self, Segment};
-use cascade_media::remote::Remote;
+use cascade_media::remote::{Learning, Remote};
 use cascade_media::rtp::Packet;
 use cascade_media::stream::{Receiver, Sender};
 use cascade_media::{FRAME_SAMPLES, sdp};
@@ -504,10 +504,16 @@ impl LiveCall {
                 }
                 Wake::Rtp(Ok((len, from))) => {
                     let Some(m) = media.as_mut() else { continue };
-                    if let Ok(packet) = Packet::parse(&buf[..len])
-                        && m.remote.accept(from, &packet)
-                    {
-                        m.receiver.push(packet);
+                    if let Ok(packet) = Packet::parse(&buf[..len]) {
+                        if m.remote.accept(from, &packet) {
+                            m.receiver.push(packet);
+                        } else if m.remote.dropped() == 1 {
+                            tracing::info!(
+                                %from,
+                                callee = %m.remote.destination(),
+                                "RTP from another source than the callee's dropped (this call's first; see symmetric_rtp)"
+                            );
+                        }
                     }
                     Vec::new()
                 }
@@ -562,7 +568,7 @@ impl LiveCall {
                             match sdp::read_answer(&sdp, &settings.codecs) {
                                 Ok(answer) => {
                                     max_deadline = Some(Instant::now() + settings.max_call);
-                                    media = Some(start_media(&answer));
+                                    media = Some(start_media(&answer, settings.symmetric_rtp));
                                     let mut actions = self.call.handle(Event::Answered, now);
                                     if actions.contains(&Action::ReportAnswered) {
                                         actions.retain(|a| a != &Action::ReportAnswered);
@@ -716,10 +722,10 @@ impl LiveCall {
     }
 }
 
-fn start_media(answer: &sdp::Answer) -> Media {
+fn start_media(answer: &sdp::Answer, learning: Learning) -> Media {
     let start = std::time::Instant::now();
     Media {
-        remote: Remote::new(SocketAddr::new(answer.address, answer.rtp_port)),
+        remote: Remote::new(SocketAddr::new(answer.address, answer.rtp_port), learning),
         codec: answer.codec,
         sender: Sender::new(
             start,

@@ -23,6 +23,7 @@ pub const FIELDS: &[&str] = &[
     "sip_listen",
     "external_ip",
     "rtp_ports",
+    "symmetric_rtp",
     "ring_timeout_seconds",
     "max_call_seconds",
     "codecs",
@@ -83,6 +84,8 @@ pub struct SipSettings {
     pub sip_listen: SocketAddr,
     pub external_ip: Option<IpAddr>,
     pub rtp_ports: RangeInclusive<u16>,
+    /// When a call's RTP may follow where the callee's comes from.
+    pub symmetric_rtp: cascade_media::remote::Learning,
     pub ring_timeout: Duration,
     pub max_call: Duration,
     pub codecs: Vec<Codec>,
@@ -227,6 +230,16 @@ impl SipSettings {
         };
         let rtp_ports = parse_ports(section.rtp_ports.as_deref().unwrap_or("20000-20999"))
             .map_err(|p| err("rtp_ports", p))?;
+        let symmetric_rtp = match section.symmetric_rtp.as_deref() {
+            None | Some("private") => cascade_media::remote::Learning::Private,
+            Some("always") => cascade_media::remote::Learning::Always,
+            Some(other) => {
+                return Err(err(
+                    "symmetric_rtp",
+                    format!("{other:?} is not \"private\" or \"always\""),
+                ));
+            }
+        };
         let ring = section.ring_timeout_seconds.unwrap_or(30);
         if !(1..=300).contains(&ring) {
             return Err(err("ring_timeout_seconds", "must be 1–300".into()));
@@ -273,6 +286,7 @@ impl SipSettings {
             sip_listen,
             external_ip,
             rtp_ports,
+            symmetric_rtp,
             ring_timeout: Duration::from_secs(ring),
             max_call: Duration::from_secs(max_call),
             codecs,
@@ -366,6 +380,7 @@ mod tests {
         );
         assert_eq!(s.sip_listen, "0.0.0.0:5060".parse().unwrap());
         assert_eq!(s.rtp_ports, 20000..=20999);
+        assert_eq!(s.symmetric_rtp, cascade_media::remote::Learning::Private);
         assert_eq!(s.ring_timeout, Duration::from_secs(30));
         assert_eq!(s.max_call, Duration::from_secs(600));
         assert_eq!(s.codecs, vec![Codec::Pcmu, Codec::Pcma]);
@@ -385,6 +400,7 @@ from_user = "+302100000000"
 sip_listen = "127.0.0.1:0"
 external_ip = "203.0.113.7"
 rtp_ports = "30000-30099"
+symmetric_rtp = "always"
 ring_timeout_seconds = 5
 max_call_seconds = 60
 codecs = ["PCMA"]
@@ -399,6 +415,7 @@ maximum_number_of_words = 4
         assert_eq!(s.auth_username.as_deref(), Some("acct-1"));
         assert_eq!(s.external_ip, Some("203.0.113.7".parse().unwrap()));
         assert_eq!(s.codecs, vec![Codec::Pcma]);
+        assert_eq!(s.symmetric_rtp, cascade_media::remote::Learning::Always);
         assert_eq!(s.amd.initial_silence, 2000);
         assert_eq!(s.amd.maximum_number_of_words, 4);
         assert_eq!(s.amd.greeting, 1500);
@@ -443,6 +460,16 @@ maximum_number_of_words = 4
                 "trunk = \"sip:h\"\nrtp_ports = \"2000-2000\"",
                 "rtp_ports",
                 "one port",
+            ),
+            (
+                "trunk = \"sip:h\"\nsymmetric_rtp = \"sometimes\"",
+                "symmetric_rtp",
+                "not \"private\" or \"always\"",
+            ),
+            (
+                "trunk = \"sip:h\"\nsymmetric_rtp = \"\"",
+                "symmetric_rtp",
+                "not \"private\" or \"always\"",
             ),
             (
                 "trunk = \"sip:h\"\nring_timeout_seconds = 0",

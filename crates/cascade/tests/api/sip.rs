@@ -563,8 +563,9 @@ async fn pacing_at_the_peer(pcma: bool, stray: bool) {
     let mut toml = section(peer.addr, "");
     let mut strays = None;
     if stray {
-        // A range of one usable port, so the stray stream is aimed at the call's.
-        let call_port = 33_100;
+        // A range of one usable port, so the stray stream is aimed at the call's; below
+        // Linux's ephemeral ports (32768 up), so no socket bound to port 0 takes it.
+        let call_port = 31_100;
         toml = toml.replace("32000-32999", &format!("{call_port}-{}", call_port + 1));
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let sent = Arc::new(std::sync::atomic::AtomicU32::new(0));
