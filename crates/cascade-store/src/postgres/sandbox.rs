@@ -13,6 +13,10 @@ use crate::model::{SandboxMessage, SandboxReport, SandboxSend, SandboxSendOutcom
 use crate::{Result, SandboxStore, StoreError};
 
 /// How long a node holds the due reports it took before another node may take them.
+/// The node itself reads them again at once while they are not acknowledged: its
+/// reporter sends one report per message at a time and knows what is in flight, so a
+/// report it skipped (a later one of a message whose earlier one went first) must not
+/// wait for the lease (a scripted reply read with its message's receipt waited 15 s).
 const REPORT_LEASE_MS: i64 = 15_000;
 
 #[async_trait]
@@ -62,7 +66,8 @@ impl SandboxStore for PgStore {
         let rows = sqlx::query(&format!(
             "UPDATE sandbox_reports SET claimed_until = $4, claimed_by = $5
              WHERE id IN (SELECT id FROM sandbox_reports
-                          WHERE due_at <= $1 AND (claimed_until <= $1 OR {})
+                          WHERE due_at <= $1
+                            AND (claimed_until <= $1 OR claimed_by = $5 OR {})
                             AND starts_with(provider, $2)
                           ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
              RETURNING id, provider, provider_message_id, report, due_at",
@@ -108,10 +113,12 @@ impl SandboxStore for PgStore {
 
     async fn next_sandbox_report_due(&self, provider_prefix: &str) -> Result<Option<Timestamp>> {
         let due: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(GREATEST(due_at, claimed_until)) FROM sandbox_reports
-             WHERE starts_with(provider, $1)",
+            "SELECT MIN(CASE WHEN claimed_by = $2 THEN due_at
+                             ELSE GREATEST(due_at, claimed_until) END)
+             FROM sandbox_reports WHERE starts_with(provider, $1)",
         )
         .bind(provider_prefix)
+        .bind(&self.node_id)
         .fetch_one(&self.pool)
         .await?;
         Ok(due.map(Timestamp::from_millis))

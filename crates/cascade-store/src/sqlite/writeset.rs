@@ -29,8 +29,8 @@ const EXACT: usize = 16;
 /// left. So a table's statements come in a few shapes (1 to 16 rows, then 32 to 256)
 /// that stay in the connection's prepared-statement cache instead of being parsed
 /// again for every batch size, and a batch writes each table in one statement while it
-/// is small (every statement is a round trip to the connection's thread) and in
-/// two or three when it is large.
+/// is small (every statement is a round trip to the connection's thread) and in one
+/// more per power of two above that when it is large (255 rows: 128, 64, 32, 16, 15).
 fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
     std::iter::from_fn(move || {

@@ -194,6 +194,43 @@ pub async fn owed_reports_fall_due_and_go_when_acknowledged(f: &Fixture) {
     );
 }
 
+/// A report read but not acknowledged (the reporter sent its message's earlier report
+/// first) is due again at once for the reader: on PostgreSQL the read claims it, and the
+/// claim must keep other nodes away, not the node that holds it.
+pub async fn a_report_read_and_not_acknowledged_is_due_again_at_once(f: &Fixture) {
+    f.store
+        .sandbox_send(send("m1", "+306912345678"), at(0))
+        .await
+        .unwrap();
+    let both = f
+        .store
+        .due_sandbox_reports("sandbox-", at(1_000_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 2, "DELIVERED and SEEN: {both:?}");
+    f.store.ack_sandbox_reports(&[both[0].id]).await.unwrap();
+    let next = f
+        .store
+        .next_sandbox_report_due("sandbox-")
+        .await
+        .unwrap()
+        .expect("one report owed");
+    assert!(
+        next <= at(1_000_000),
+        "due already, not at the end of a lease: {next:?}"
+    );
+    let again = f
+        .store
+        .due_sandbox_reports("sandbox-", at(1_000_001), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [both[1].id],
+        "the skipped one, at once"
+    );
+}
+
 pub async fn rules_and_messages_are_listed_and_deleted(f: &Fixture) {
     f.store
         .create_scenario(&rule("*", json!([]), None), at(0))
