@@ -448,7 +448,8 @@ impl ServerHistogram {
         if total == 0 {
             return None;
         }
-        let wanted = (total as f64 * q).ceil() as u64;
+        // Nearest rank; the small margin keeps 0.07 × 100 (7.000000000000001) at 7.
+        let wanted = (total as f64 * q - 1e-9).ceil() as u64;
         self.0.iter().find(|b| b.1 >= wanted).map(|b| b.0)
     }
 
@@ -492,6 +493,8 @@ cascade_http_request_duration_seconds_count{route=\"/failover/tracking/{id}\",me
         assert_eq!(run.bound(0.98), Some(0.002));
         assert_eq!(run.bound(0.99), Some(f64::INFINITY), "one slow of fifty");
         assert_eq!(ServerHistogram(Vec::new()).bound(0.5), None);
+        let hundred = ServerHistogram(vec![(0.001, 7), (0.002, 8), (f64::INFINITY, 100)]);
+        assert_eq!(hundred.bound(0.07), Some(0.001), "the 7th of 100");
     }
 
     #[test]
