@@ -66,6 +66,12 @@ impl Remote {
         }
     }
 
+    /// Whether another source may still become the callee's (nothing settled yet and
+    /// learning allowed for this answer).
+    pub fn learning(&self) -> bool {
+        self.may_learn && !self.locked
+    }
+
     /// Packets not taken as the callee's so far (other sources, and a learned source's
     /// packets while on probation).
     pub fn dropped(&self) -> u64 {
@@ -203,6 +209,7 @@ mod tests {
     fn a_public_or_loopback_answer_is_never_re_pointed() {
         for signalled in ["203.0.113.5:4000", "127.0.0.1:4000", "[2001:db8::1]:4000"] {
             let mut r = Remote::new(addr(signalled), Learning::Private);
+            assert!(!r.learning());
             // A stray stream on the same host, another port, long and in sequence.
             for seq in 0..50 {
                 assert!(!r.accept(addr("127.0.0.1:20002"), &packet(7, seq)));
@@ -223,7 +230,9 @@ mod tests {
             );
             assert_eq!(r.destination(), addr("192.168.1.20:4000"));
         }
+        assert!(r.learning());
         assert!(r.accept(nat, &packet(5, 100 + u16::from(PROBATION) - 1)));
+        assert!(!r.learning(), "settled");
         assert_eq!(r.destination(), nat);
         assert!(r.learned());
         // Settled: another source, however regular, is not the callee.

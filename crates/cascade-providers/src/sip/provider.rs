@@ -411,6 +411,8 @@ fn rand_u32() -> u32 {
 struct Media {
     /// Where the callee's RTP comes from and Cascade's goes.
     remote: Remote,
+    /// A dropped packet of this call has been logged.
+    told_of_drops: bool,
     codec: Codec,
     sender: Sender,
     receiver: Receiver,
@@ -507,11 +509,15 @@ impl LiveCall {
                     if let Ok(packet) = Packet::parse(&buf[..len]) {
                         if m.remote.accept(from, &packet) {
                             m.receiver.push(packet);
-                        } else if m.remote.dropped() == 1 {
+                        } else if !m.remote.learning() && !m.told_of_drops {
+                            // Once a call: a trunk that sends from another address than its
+                            // answer names is heard as silence (a source on probation is
+                            // not news).
+                            m.told_of_drops = true;
                             tracing::info!(
                                 %from,
                                 callee = %m.remote.destination(),
-                                "RTP from another source than the callee's dropped (this call's first; see symmetric_rtp)"
+                                "RTP from another source than the callee's dropped (the call's first; see symmetric_rtp)"
                             );
                         }
                     }
@@ -726,6 +732,7 @@ fn start_media(answer: &sdp::Answer, learning: Learning) -> Media {
     let start = std::time::Instant::now();
     Media {
         remote: Remote::new(SocketAddr::new(answer.address, answer.rtp_port), learning),
+        told_of_drops: false,
         codec: answer.codec,
         sender: Sender::new(
             start,
