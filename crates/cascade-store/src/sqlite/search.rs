@@ -1209,21 +1209,20 @@ mod tests {
                 // The page reads only its own rows: by rowid from the flows' indexes, by id
                 // from the steps' (no row of `flows` before the page is known).
                 if what == "page" {
-                    let (read, before) = if plan.page_from_steps().is_some() {
-                        (
-                            "SEARCH f USING INDEX sqlite_autoindex_flows_1 (id=?)",
-                            "SCAN p",
-                        )
+                    let from_steps = plan.page_from_steps().is_some();
+                    let read = if from_steps {
+                        "SEARCH f USING INDEX sqlite_autoindex_flows_1 (id=?)"
                     } else {
-                        ("SEARCH f USING INTEGER PRIMARY KEY (rowid=?)", "SCAN p")
+                        "SEARCH f USING INTEGER PRIMARY KEY (rowid=?)"
                     };
+                    let before = "SCAN p";
                     let at = |l: &str| lines.iter().position(|x| x == l);
                     assert!(
                         at(read).is_some() && at(before) < at(read),
                         "{name}: {lines:#?}"
                     );
                     // From the steps, no row of `flows` is read before the page is known.
-                    if plan.page_from_steps().is_some() {
+                    if from_steps {
                         let inner = &lines[..at(before).unwrap_or(0)];
                         assert!(
                             inner.iter().all(|l| !l.starts_with("SEARCH f ")),
