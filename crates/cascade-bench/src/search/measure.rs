@@ -407,11 +407,11 @@ impl ServerHistogram {
             .filter_map(|line| {
                 let labels = line.strip_prefix("cascade_http_request_duration_seconds_bucket{")?;
                 let (labels, value) = labels.split_once("} ")?;
-                if !labels.split(',').any(|l| l == route) || !labels.split(',').any(|l| l == method)
-                {
+                let labels: Vec<&str> = labels.split(',').collect();
+                if !labels.contains(&route.as_str()) || !labels.contains(&method.as_str()) {
                     return None;
                 }
-                let le = labels.split(',').find_map(|l| l.strip_prefix("le=\""))?;
+                let le = labels.iter().find_map(|l| l.strip_prefix("le=\""))?;
                 let le = le.trim_end_matches('"');
                 let bound = if le == "+Inf" {
                     f64::INFINITY
