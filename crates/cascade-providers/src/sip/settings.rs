@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cascade_media::amd::AmdSettings;
 use cascade_media::g711::Codec;
+use cascade_media::remote::Learning;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -85,7 +86,7 @@ pub struct SipSettings {
     pub external_ip: Option<IpAddr>,
     pub rtp_ports: RangeInclusive<u16>,
     /// When a call's RTP may follow where the callee's comes from.
-    pub symmetric_rtp: cascade_media::remote::Learning,
+    pub symmetric_rtp: Learning,
     pub ring_timeout: Duration,
     pub max_call: Duration,
     pub codecs: Vec<Codec>,
@@ -231,8 +232,8 @@ impl SipSettings {
         let rtp_ports = parse_ports(section.rtp_ports.as_deref().unwrap_or("20000-20999"))
             .map_err(|p| err("rtp_ports", p))?;
         let symmetric_rtp = match section.symmetric_rtp.as_deref() {
-            None | Some("private") => cascade_media::remote::Learning::Private,
-            Some("always") => cascade_media::remote::Learning::Always,
+            None | Some("private") => Learning::Private,
+            Some("always") => Learning::Always,
             Some(other) => {
                 return Err(err(
                     "symmetric_rtp",
@@ -380,7 +381,7 @@ mod tests {
         );
         assert_eq!(s.sip_listen, "0.0.0.0:5060".parse().unwrap());
         assert_eq!(s.rtp_ports, 20000..=20999);
-        assert_eq!(s.symmetric_rtp, cascade_media::remote::Learning::Private);
+        assert_eq!(s.symmetric_rtp, Learning::Private);
         assert_eq!(s.ring_timeout, Duration::from_secs(30));
         assert_eq!(s.max_call, Duration::from_secs(600));
         assert_eq!(s.codecs, vec![Codec::Pcmu, Codec::Pcma]);
@@ -415,7 +416,7 @@ maximum_number_of_words = 4
         assert_eq!(s.auth_username.as_deref(), Some("acct-1"));
         assert_eq!(s.external_ip, Some("203.0.113.7".parse().unwrap()));
         assert_eq!(s.codecs, vec![Codec::Pcma]);
-        assert_eq!(s.symmetric_rtp, cascade_media::remote::Learning::Always);
+        assert_eq!(s.symmetric_rtp, Learning::Always);
         assert_eq!(s.amd.initial_silence, 2000);
         assert_eq!(s.amd.maximum_number_of_words, 4);
         assert_eq!(s.amd.greeting, 1500);
