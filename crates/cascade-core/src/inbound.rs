@@ -4,13 +4,14 @@
 //! A reply is matched to the newest flow of the last [`MATCH_WINDOW_DAYS`] days that
 //! sent a message to its sender on its channel; an SMS reply must also have been sent to
 //! the address that step sent from. Stores find the candidate flows; the decision is
-//! [`step_answered`].
+//! [`step_answered`] of a step that [`may_be_answered`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::channel::Channel;
 use crate::flow::{Step, StepKind};
+use crate::machines::{StepPhase, StepState};
 use crate::time::Timestamp;
 
 /// How far back a reply looks for the flow it answers.
@@ -42,6 +43,16 @@ impl InboundMessage {
         self.received_at
             .plus_millis(-MATCH_WINDOW_DAYS * 24 * 3600 * 1000)
     }
+}
+
+/// Whether a started step may already have reached its recipient, so a reply can answer
+/// it: recorded as sent, or handed to the provider and not refused. The second case is a
+/// race, not a guess: a provider can pass a reply on before the write that records the
+/// step as sent has committed (the sandbox's replies scripted at `afterMs: 0` do, and on
+/// a shared store the two are written by different tasks). A step still reserving its
+/// price, or refused, never reached anyone.
+pub fn may_be_answered(state: &StepState) -> bool {
+    state.sent_at.is_some() || (state.phase == StepPhase::Submitting && state.outcome.is_none())
 }
 
 /// A number as providers print it (`306912345678`, `+306912345678`, `00306912345678`)
@@ -117,6 +128,33 @@ mod tests {
         ] {
             assert_eq!(e164(n), "+306912345678", "{n}");
         }
+    }
+
+    #[test]
+    fn a_step_handed_to_its_provider_may_be_answered_before_it_is_recorded_as_sent() {
+        let mut state = StepState {
+            order: 1,
+            phase: StepPhase::Reserving,
+            outcome: None,
+            started_at: Timestamp::from_millis(1_000),
+            sent_at: None,
+            message_id: "m-1".into(),
+            reserved: crate::money::Micros::ZERO,
+            messages: Vec::new(),
+        };
+        assert!(!may_be_answered(&state), "still reserving: nothing sent");
+        state.phase = StepPhase::Submitting;
+        assert!(may_be_answered(&state), "the provider may have it");
+        state.outcome = Some(crate::channel::StatusKind::Failed);
+        assert!(!may_be_answered(&state), "refused: nobody got it");
+        state.phase = StepPhase::Sent;
+        state.sent_at = Some(Timestamp::from_millis(1_005));
+        assert!(
+            may_be_answered(&state),
+            "sent, then failed: it may still be answered"
+        );
+        state.outcome = None;
+        assert!(may_be_answered(&state));
     }
 
     #[test]

@@ -338,8 +338,7 @@ pub(crate) async fn record_inbound<T: FlowTx + ?Sized>(
             .filter(|step| inbound::step_answered(step, message))
             .find_map(|step| {
                 let state = flow.state.step(step.order)?;
-                state.sent_at?;
-                Some((step.order, state.message_id.clone()))
+                inbound::may_be_answered(state).then(|| (step.order, state.message_id.clone()))
             });
         if let Some((order, message_id)) = hit {
             found = Some((flow, order, message_id));

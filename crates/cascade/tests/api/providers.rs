@@ -875,6 +875,60 @@ async fn a_sandbox_scenario_scripts_replies_for_viber_and_over_smpp_for_sms() {
     );
 }
 
+/// A reply scripted at once races the write that records the step as sent: the
+/// provider (here the sandbox) answers right after accepting the message, before the
+/// dispatcher's "sent" has committed. The reply still belongs to the step being
+/// submitted, and reaches its `inboundUrl`.
+#[tokio::test]
+async fn a_reply_that_overtakes_the_steps_sent_write_is_still_matched() {
+    let inbox = Inbox::start().await;
+    let app = spawn_app_with(&[("CASCADE_ALLOW_PRIVATE_CALLBACKS", "1")]).await;
+    const FLOWS: usize = 6;
+    let mut ids = Vec::new();
+    for i in 0..FLOWS {
+        let to = format!("+30691000000{i}");
+        let (channel, delivered) = if i % 2 == 0 {
+            ("Sms", "Delivered")
+        } else {
+            ("Viber", "DELIVERED")
+        };
+        app.scenario(json!({"channel": channel, "to": to, "events": [
+            {"afterMs": 0, "inbound": format!("reply {i}")},
+            {"afterMs": 5, "status": delivered}]}))
+            .await;
+        let mut step = if i % 2 == 0 {
+            sms_step(1, "Reply YES")
+        } else {
+            viber_step(1, &app.sender_id)
+        };
+        step["to"] = json!(to);
+        step["inboundUrl"] = json!(inbox.url);
+        ids.push(app.send_flow(&flow(vec![step])).await);
+    }
+    // Every reply is stored (matched or not) before it is forwarded: wait for all of
+    // them, then say which were left unmatched.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let listed = loop {
+        let listed = admin_inbound(&app, "").await;
+        if listed.len() >= FLOWS || tokio::time::Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(listed.len(), FLOWS, "{listed:?}");
+    let unmatched: Vec<_> = listed.iter().filter(|m| m["forwarded"] != true).collect();
+    assert!(unmatched.is_empty(), "left unmatched: {unmatched:?}");
+    let got = inbox.wait_for(FLOWS).await;
+    for (i, id) in ids.iter().enumerate() {
+        let body = got
+            .iter()
+            .map(|(_, b)| b)
+            .find(|b| b["trackingId"] == id.as_str())
+            .unwrap_or_else(|| panic!("the reply of flow {i} ({id}): {got:?}"));
+        assert_eq!(body["text"], format!("reply {i}"));
+    }
+}
+
 /// `cascade serve` as its own process, so it can be killed with SIGKILL.
 async fn serve(
     dir: &std::path::Path,
