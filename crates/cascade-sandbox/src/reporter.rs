@@ -59,7 +59,7 @@ async fn deliver_due(
     clock: &dyn Clock,
 ) -> Result<usize, StoreError> {
     let due = store
-        .due_sandbox_reports(PROVIDER_PREFIX, clock.now(), REPORT_BATCH)
+        .due_sandbox_reports(PROVIDER_PREFIX, clock.now(), REPORT_BATCH, &[])
         .await?;
     if due.is_empty() {
         return Ok(0);

@@ -20,13 +20,19 @@ pub trait SandboxStore: Send + Sync {
     async fn sandbox_send(&self, send: SandboxSend, now: Timestamp) -> Result<SandboxSendOutcome>;
 
     /// Up to `limit` reports due at `now` from providers whose name starts with
-    /// `provider_prefix`, in due order. They stay until acknowledged, so a crash between
-    /// delivering and acknowledging delivers again (at least once).
+    /// `provider_prefix`, in due order, leaving out the rows whose ids are in `skip`.
+    /// They stay until acknowledged, so a crash between delivering and acknowledging
+    /// delivers again (at least once).
+    ///
+    /// `skip` holds the reports the caller is delivering already: read again on every
+    /// round they would cost as much as the new ones, and `limit` of them would keep the
+    /// new ones from being read at all.
     async fn due_sandbox_reports(
         &self,
         provider_prefix: &str,
         now: Timestamp,
         limit: u32,
+        skip: &[i64],
     ) -> Result<Vec<SandboxReport>>;
     async fn ack_sandbox_reports(&self, ids: &[i64]) -> Result<()>;
     /// When the next report of providers named `provider_prefix...` falls due.

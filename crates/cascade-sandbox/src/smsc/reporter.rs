@@ -93,6 +93,17 @@ impl InFlight {
         }
     }
 
+    /// The rows out now or waiting to go again: the next read leaves them out. An
+    /// acknowledged row is not among them: it is deleted, and SQLite may give its id to
+    /// a new row, which must not wait.
+    fn delivering(&self) -> Vec<i64> {
+        self.rows
+            .iter()
+            .filter(|(_, s)| !matches!(s, Sending::Done(_)))
+            .map(|((id, _), _)| *id)
+            .collect()
+    }
+
     /// Forget entries whose deadline passed; an entry changed since its deadline was
     /// pushed stays (its newer deadline is in the heap too).
     fn expire(&mut self, now: Instant) {
@@ -142,11 +153,16 @@ pub(super) async fn run_reporter_until_stopped(state: Arc<SimState>, stop: Cance
         let systems: BTreeSet<String> = lock(&state.receivers).values().cloned().collect();
         let mut sent = 0;
         let mut next_due: Option<Timestamp> = None;
+        let skip = {
+            let mut flying = lock(&in_flight);
+            flying.expire(Instant::now());
+            flying.delivering()
+        };
         for system in &systems {
             let provider = format!("{PROVIDER_PREFIX}{system}");
             match state
                 .store
-                .due_sandbox_reports(&provider, state.clock.now(), REPORT_BATCH)
+                .due_sandbox_reports(&provider, state.clock.now(), REPORT_BATCH, &skip)
                 .await
             {
                 Ok(mut due) => {
@@ -316,13 +332,29 @@ mod tests {
         (id, format!("m{id}"))
     }
 
-    #[test]
-    fn in_flight_entries_are_forgotten_at_their_deadline_and_never_while_out() {
+    /// Row 1 out, row 2 acknowledged at `t0`, row 3 to go again after the retry delay.
+    fn one_of_each() -> (Instant, InFlight) {
         let t0 = Instant::now();
         let mut f = InFlight::default();
         f.set(key(1), Sending::Now);
         f.set(key(2), Sending::Done(t0));
         f.set(key(3), Sending::RetryAt(t0 + RETRY_DELAY));
+        (t0, f)
+    }
+
+    #[test]
+    fn the_next_read_leaves_out_what_is_out_or_waiting_but_not_what_was_acknowledged() {
+        let (t0, mut f) = one_of_each();
+        let mut skip = f.delivering();
+        skip.sort_unstable();
+        assert_eq!(skip, [1, 3], "row 2 is deleted: its id may come back");
+        f.expire(t0 + RETRY_DELAY);
+        assert_eq!(f.delivering(), [1], "row 3's retry is due: read it again");
+    }
+
+    #[test]
+    fn in_flight_entries_are_forgotten_at_their_deadline_and_never_while_out() {
+        let (t0, mut f) = one_of_each();
         f.expire(t0 + RETRY_DELAY);
         assert_eq!(f.get(&key(1)), Some(Sending::Now), "out: kept");
         assert_eq!(

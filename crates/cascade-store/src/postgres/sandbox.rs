@@ -62,6 +62,7 @@ impl SandboxStore for PgStore {
         provider_prefix: &str,
         now: Timestamp,
         limit: u32,
+        skip: &[i64],
     ) -> Result<Vec<SandboxReport>> {
         let rows = sqlx::query(&format!(
             "UPDATE sandbox_reports SET claimed_until = $4, claimed_by = $5
@@ -69,6 +70,7 @@ impl SandboxStore for PgStore {
                           WHERE due_at <= $1
                             AND (claimed_until <= $1 OR claimed_by = $5 OR {})
                             AND starts_with(provider, $2)
+                            AND NOT (id = ANY($7))
                           ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
              RETURNING id, provider, provider_message_id, report, due_at",
             Self::holder_gone("sandbox_reports", 6)
@@ -79,6 +81,7 @@ impl SandboxStore for PgStore {
         .bind(now.plus_millis(REPORT_LEASE_MS).as_millis())
         .bind(&self.node_id)
         .bind(self.live_since())
+        .bind(skip)
         .fetch_all(&self.pool)
         .await?;
         let mut out: Vec<(i64, i64, SandboxReport)> = rows

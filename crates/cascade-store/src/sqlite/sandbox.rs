@@ -96,14 +96,18 @@ impl SandboxStore for SqliteStore {
         provider_prefix: &str,
         now: Timestamp,
         limit: u32,
+        skip: &[i64],
     ) -> Result<Vec<SandboxReport>> {
         let rows = sqlx::query(
             "SELECT id, provider, provider_message_id, report FROM sandbox_reports
-             WHERE due_at <= ? AND substr(provider, 1, ?) = ? ORDER BY due_at, id LIMIT ?",
+             WHERE due_at <= ? AND substr(provider, 1, ?) = ?
+               AND id NOT IN (SELECT value FROM json_each(?))
+             ORDER BY due_at, id LIMIT ?",
         )
         .bind(now.as_millis())
         .bind(i64::try_from(provider_prefix.len()).unwrap_or(i64::MAX))
         .bind(provider_prefix)
+        .bind(serde_json::to_string(skip)?)
         .bind(i64::from(limit))
         .fetch_all(self.readers())
         .await?;

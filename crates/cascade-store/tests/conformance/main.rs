@@ -60,6 +60,7 @@ macro_rules! with_every_case {
                 sandbox::sends_of_one_reference_racing_each_other_record_it_once,
                 sandbox::owed_reports_fall_due_and_go_when_acknowledged,
                 sandbox::a_report_read_and_not_acknowledged_is_due_again_at_once,
+                sandbox::reports_being_delivered_are_left_out_of_the_next_read,
                 sandbox::rules_and_messages_are_listed_and_deleted,
                 tenancy::accounts_applications_senders_tokens_and_settings,
                 tenancy::accounts_and_applications_are_listed_and_flows_found_by_id

@@ -1,7 +1,7 @@
 //! The sandbox providers' rules, sends and owed reports.
 
 use cascade_core::sandbox::{NewScenario, SendKind};
-use cascade_core::{Channel, StatusKind};
+use cascade_core::{Channel, StatusKind, Timestamp};
 use cascade_store::SandboxSend;
 use serde_json::json;
 
@@ -14,6 +14,20 @@ fn rule(to: &str, events: serde_json::Value, times: Option<u32>) -> NewScenario 
         rule: json!({"events": events}),
         times,
     }
+}
+
+/// The reports due at `now`, as a reporter reads them.
+async fn due(
+    f: &Fixture,
+    prefix: &str,
+    now: Timestamp,
+    limit: u32,
+    skip: &[i64],
+) -> Vec<cascade_store::SandboxReport> {
+    f.store
+        .due_sandbox_reports(prefix, now, limit, skip)
+        .await
+        .unwrap()
 }
 
 fn send(client_ref: &str, to: &str) -> SandboxSend {
@@ -136,11 +150,7 @@ pub async fn a_resend_gets_its_first_ids_and_schedules_nothing(f: &Fixture) {
         f.store.sandbox_provider_ids("m1").await.unwrap(),
         Some(first.provider_ids)
     );
-    let due = f
-        .store
-        .due_sandbox_reports("sandbox-", at(1_000_000), 100)
-        .await
-        .unwrap();
+    let due = due(f, "sandbox-", at(1_000_000), 100, &[]).await;
     assert_eq!(
         due.len(),
         2,
@@ -157,35 +167,17 @@ pub async fn owed_reports_fall_due_and_go_when_acknowledged(f: &Fixture) {
         f.store.next_sandbox_report_due("sandbox-").await.unwrap(),
         Some(at(20))
     );
+    assert!(due(f, "sandbox-", at(19), 10, &[]).await.is_empty());
+    let first = due(f, "sandbox-", at(20), 10, &[]).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].report().unwrap().status, StatusKind::Delivered);
+    assert_eq!(first[0].provider_message_id, "pid-m1");
     assert!(
-        f.store
-            .due_sandbox_reports("sandbox-", at(19), 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let due = f
-        .store
-        .due_sandbox_reports("sandbox-", at(20), 10)
-        .await
-        .unwrap();
-    assert_eq!(due.len(), 1);
-    assert_eq!(due[0].report().unwrap().status, StatusKind::Delivered);
-    assert_eq!(due[0].provider_message_id, "pid-m1");
-    assert!(
-        f.store
-            .due_sandbox_reports("smsc-sim:", at(20), 10)
-            .await
-            .unwrap()
-            .is_empty(),
+        due(f, "smsc-sim:", at(20), 10, &[]).await.is_empty(),
         "by provider prefix"
     );
-    f.store.ack_sandbox_reports(&[due[0].id]).await.unwrap();
-    let rest = f
-        .store
-        .due_sandbox_reports("sandbox-", at(100), 10)
-        .await
-        .unwrap();
+    f.store.ack_sandbox_reports(&[first[0].id]).await.unwrap();
+    let rest = due(f, "sandbox-", at(100), 10, &[]).await;
     assert_eq!(
         rest.iter()
             .map(|r| r.report().unwrap().status)
@@ -202,11 +194,7 @@ pub async fn a_report_read_and_not_acknowledged_is_due_again_at_once(f: &Fixture
         .sandbox_send(send("m1", "+306912345678"), at(0))
         .await
         .unwrap();
-    let both = f
-        .store
-        .due_sandbox_reports("sandbox-", at(1_000_000), 10)
-        .await
-        .unwrap();
+    let both = due(f, "sandbox-", at(1_000_000), 10, &[]).await;
     assert_eq!(both.len(), 2, "DELIVERED and SEEN: {both:?}");
     f.store.ack_sandbox_reports(&[both[0].id]).await.unwrap();
     let next = f
@@ -219,11 +207,7 @@ pub async fn a_report_read_and_not_acknowledged_is_due_again_at_once(f: &Fixture
         next <= at(1_000_000),
         "due already, not at the end of a lease: {next:?}"
     );
-    let again = f
-        .store
-        .due_sandbox_reports("sandbox-", at(1_000_001), 10)
-        .await
-        .unwrap();
+    let again = due(f, "sandbox-", at(1_000_001), 10, &[]).await;
     assert_eq!(
         again.iter().map(|r| r.id).collect::<Vec<_>>(),
         [both[1].id],
@@ -246,4 +230,38 @@ pub async fn rules_and_messages_are_listed_and_deleted(f: &Fixture) {
     assert_eq!(messages[0].payload, json!({"text": "hi"}));
     assert_eq!(f.store.delete_scenarios().await.unwrap(), 1);
     assert!(f.store.scenarios().await.unwrap().is_empty());
+}
+
+/// The reports a reporter is delivering already are left out of its next read, and the
+/// limit counts only the others: a full page of reports in flight must not hide the
+/// ones that fell due since.
+pub async fn reports_being_delivered_are_left_out_of_the_next_read(f: &Fixture) {
+    for m in ["m1", "m2", "m3"] {
+        f.store
+            .sandbox_send(send(m, "+306912345678"), at(0))
+            .await
+            .unwrap();
+    }
+    let page = due(f, "sandbox-", at(1_000_000), 2, &[]).await;
+    assert_eq!(page.len(), 2, "{page:?}");
+    let skip: Vec<i64> = page.iter().map(|r| r.id).collect();
+    let next = due(f, "sandbox-", at(1_000_000), 2, &skip).await;
+    assert_eq!(next.len(), 2, "{next:?}");
+    assert!(
+        next.iter().all(|r| !skip.contains(&r.id)),
+        "none of {skip:?} again: {next:?}"
+    );
+    let all = due(f, "sandbox-", at(1_000_000), 100, &[]).await;
+    assert_eq!(all.len(), 6, "two per message, none acknowledged: {all:?}");
+    let rest: Vec<i64> = all
+        .iter()
+        .map(|r| r.id)
+        .filter(|id| !skip.contains(id))
+        .collect();
+    let without = due(f, "sandbox-", at(1_000_000), 100, &skip).await;
+    assert_eq!(
+        without.iter().map(|r| r.id).collect::<Vec<_>>(),
+        rest,
+        "the others, in due order"
+    );
 }
