@@ -8,7 +8,7 @@ pub enum StoreError {
     /// The database could not be reached or refused the work (I/O, locked, closed).
     /// Retrying later may succeed.
     #[error("the store is unavailable")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A unique key is already taken.
     #[error("already exists: {0}")]
     Conflict(String),
@@ -42,7 +42,22 @@ impl From<sqlx::Error> for StoreError {
         {
             return StoreError::Conflict(db.message().to_owned());
         }
-        StoreError::Unavailable(e)
+        StoreError::Unavailable(Box::new(e))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(failure, message) = &e
+            && matches!(
+                failure.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            )
+        {
+            return StoreError::Conflict(message.clone().unwrap_or_else(|| failure.to_string()));
+        }
+        StoreError::Unavailable(Box::new(e))
     }
 }
 

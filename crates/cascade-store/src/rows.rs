@@ -22,29 +22,31 @@ pub(crate) trait StoreRow {
 }
 
 macro_rules! store_row {
-    ($row:ty) => {
+    ($row:ty, $get:ident) => {
         impl StoreRow for $row {
             fn text(&self, i: usize) -> Result<String> {
-                Ok(self.try_get(i)?)
+                Ok(self.$get(i)?)
             }
             fn opt_text(&self, i: usize) -> Result<Option<String>> {
-                Ok(self.try_get(i)?)
+                Ok(self.$get(i)?)
             }
             fn int(&self, i: usize) -> Result<i64> {
-                Ok(self.try_get(i)?)
+                Ok(self.$get(i)?)
             }
             fn opt_int(&self, i: usize) -> Result<Option<i64>> {
-                Ok(self.try_get(i)?)
+                Ok(self.$get(i)?)
             }
             fn flag(&self, i: usize) -> Result<bool> {
-                Ok(self.try_get(i)?)
+                Ok(self.$get(i)?)
             }
         }
     };
 }
 
-store_row!(sqlx::sqlite::SqliteRow);
-store_row!(sqlx::postgres::PgRow);
+store_row!(sqlx::sqlite::SqliteRow, try_get);
+store_row!(sqlx::postgres::PgRow, try_get);
+// The SQLite writer's rows.
+store_row!(rusqlite::Row<'_>, get);
 
 pub(crate) fn to_u32(v: i64) -> Result<u32> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is out of range")))

@@ -132,7 +132,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
-            .map_err(StoreError::Unavailable)?;
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         migrate::run(&pool).await?;
         let lease_ms = config.lease_ms.max(1_000);
         heartbeat(&pool, &config.node_id, lease_ms).await?;

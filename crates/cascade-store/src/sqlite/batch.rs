@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use cascade_core::machines::{Report, TimelineEntry, TimerKind};
 use cascade_core::{FlowId, Micros, Timestamp};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use rusqlite::OptionalExtension;
 
+use super::WriteConn;
 use super::writeset::{Balance, JobRow, WriteSet};
 use crate::engine_tx::{FlowTx, LoadedFlow, MessageRef, NewCallback};
 use crate::model::InboundMatch;
@@ -70,7 +71,7 @@ impl FlowCache {
 
 /// What the writer task owns.
 pub(super) struct Writer {
-    pub conn: SqliteConnection,
+    pub conn: WriteConn,
     pub cache: FlowCache,
     /// Provider message ids recorded recently, so most reports match without a read.
     pub refs: ProviderRefs,
@@ -180,13 +181,9 @@ impl ProviderRefs {
 }
 
 impl Writer {
-    pub async fn new(mut conn: SqliteConnection) -> Result<Writer> {
-        let max_job: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM jobs")
-            .fetch_one(&mut conn)
-            .await?;
-        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orphan_reports")
-            .fetch_one(&mut conn)
-            .await?;
+    pub fn new(conn: WriteConn) -> Result<Writer> {
+        let max_job: Option<i64> = conn.query_row("SELECT MAX(id) FROM jobs", [], |r| r.get(0))?;
+        let held: i64 = conn.query_row("SELECT COUNT(*) FROM orphan_reports", [], |r| r.get(0))?;
         Ok(Writer {
             conn,
             cache: FlowCache::default(),
@@ -210,27 +207,25 @@ impl Writer {
     }
 
     /// The scenario rules, loaded when not cached.
-    pub async fn scenarios(&mut self) -> Result<&[Scenario]> {
+    pub fn scenarios(&mut self) -> Result<&[Scenario]> {
         if self.scenarios.is_none() {
-            let rows = sqlx::query(&format!(
+            let mut stmt = self.conn.prepare_cached(&format!(
                 "SELECT {} FROM sandbox_scenarios ORDER BY id",
                 super::sandbox::SCENARIO_COLUMNS
-            ))
-            .fetch_all(&mut self.conn)
-            .await?;
-            let list = rows
-                .iter()
-                .map(crate::rows::scenario)
-                .collect::<Result<Vec<_>>>()?;
+            ))?;
+            let mut rows = stmt.query([])?;
+            let mut list = Vec::new();
+            while let Some(row) = rows.next()? {
+                list.push(crate::rows::scenario(row)?);
+            }
             self.scenarios = Some(list);
         }
         Ok(self.scenarios.as_deref().unwrap_or_default())
     }
 
-    /// Write the batch so far to the open transaction. (Boxed to keep the writer future
-    /// provably `Send`; see `run_batch`.)
-    pub fn flush(&mut self) -> futures_util::future::BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
+    /// Write the batch so far to the open transaction.
+    pub fn flush(&mut self) -> Result<()> {
+        {
             if self.batch.is_empty() {
                 self.batch.balances.clear();
                 return Ok(());
@@ -250,7 +245,7 @@ impl Writer {
             let taken = i64::try_from(self.batch.held_deletes.len()).unwrap_or(i64::MAX);
             // The flush only forgets these (the rows come from `sandbox_messages`).
             let sandbox_refs = std::mem::take(&mut self.batch.sandbox_refs);
-            let flows = self.batch.flush(&mut self.conn).await?;
+            let flows = self.batch.flush(&self.conn)?;
             self.recent_refs
                 .add(Instant::now(), sandbox_refs.into_keys());
             for f in flows {
@@ -268,7 +263,7 @@ impl Writer {
             }
             self.held_reports = self.held_reports.map(|h| (h - taken).max(0));
             Ok(())
-        })
+        }
     }
 }
 
@@ -288,11 +283,12 @@ impl BatchTx {
         {
             return Ok(Some(b.value));
         }
-        let value: Option<i64> =
-            sqlx::query_scalar("SELECT balance_micros FROM accounts WHERE id = ?")
-                .bind(account_id)
-                .fetch_optional(&mut self.w.conn)
-                .await?;
+        let value: Option<i64> = self
+            .w
+            .conn
+            .prepare_cached("SELECT balance_micros FROM accounts WHERE id = ?")?
+            .query_row([account_id], |r| r.get(0))
+            .optional()?;
         let value = value.map(Micros::new);
         if let Some(v) = value {
             self.own.balances.insert(
@@ -325,15 +321,17 @@ impl FlowTx for BatchTx {
         {
             return Ok(Some(f.clone()));
         }
-        let row = sqlx::query(
-            "SELECT d.definition, f.state, f.event_seq, f.callback_seq
-             FROM flows f JOIN flow_definitions d ON d.id = f.id WHERE f.id = ?",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&mut self.w.conn)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let flow = crate::rows::loaded_flow(&row)?;
+        let flow = {
+            let mut stmt = self.w.conn.prepare_cached(
+                "SELECT d.definition, f.state, f.event_seq, f.callback_seq
+                 FROM flows f JOIN flow_definitions d ON d.id = f.id WHERE f.id = ?",
+            )?;
+            let mut rows = stmt.query([id.to_string()])?;
+            let Some(row) = rows.next()? else {
+                return Ok(None);
+            };
+            crate::rows::loaded_flow(row)?
+        };
         self.w.cache.put(flow.clone());
         Ok(Some(flow))
     }
@@ -461,25 +459,22 @@ impl FlowTx for BatchTx {
         if let Some(parts) = self.w.refs.get(&key) {
             return Ok(parts);
         }
-        let rows = sqlx::query(
+        let mut stmt = self.w.conn.prepare_cached(
             "SELECT flow_id, step_order, part FROM provider_refs
              WHERE provider = ? AND provider_message_id = ? ORDER BY flow_id, step_order, part",
-        )
-        .bind(provider)
-        .bind(pmid)
-        .fetch_all(&mut self.w.conn)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let flow = FlowId::parse(row.try_get::<&str, _>(0)?)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok(MessageRef {
-                    flow,
-                    order: to_u32(row.try_get(1)?)?,
-                    part: to_u32(row.try_get(2)?)?,
-                })
-            })
-            .collect()
+        )?;
+        let mut rows = stmt.query([provider, pmid])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let flow = FlowId::parse(&row.get::<_, String>(0)?)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push(MessageRef {
+                flow,
+                order: to_u32(row.get(1)?)?,
+                part: to_u32(row.get(2)?)?,
+            });
+        }
+        Ok(out)
     }
 
     async fn enqueue_callback(&mut self, callback: &NewCallback) -> Result<()> {
@@ -503,18 +498,18 @@ impl FlowTx for BatchTx {
     ) -> Result<()> {
         let group = uuid::Uuid::now_v7().to_string();
         let report = serde_json::to_string(report)?;
+        let mut stmt = self.w.conn.prepare_cached(
+            "INSERT INTO orphan_reports (provider, provider_message_id, report, received_at, hold_group)
+             VALUES (?, ?, ?, ?, ?)",
+        )?;
         for pmid in candidates {
-            sqlx::query(
-                "INSERT INTO orphan_reports (provider, provider_message_id, report, received_at, hold_group)
-                 VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(provider)
-            .bind(pmid)
-            .bind(&report)
-            .bind(now.as_millis())
-            .bind(&group)
-            .execute(&mut self.w.conn)
-            .await?;
+            stmt.execute(rusqlite::params![
+                provider,
+                pmid,
+                report,
+                now.as_millis(),
+                group
+            ])?;
         }
         let n = i64::try_from(candidates.len()).unwrap_or(i64::MAX);
         self.w.held_reports = self.w.held_reports.map(|h| h + n);
@@ -529,24 +524,27 @@ impl FlowTx for BatchTx {
         limit: u32,
     ) -> Result<Vec<FlowId>> {
         // One index seek per account (`flow_steps_recipient` leads with the account).
-        let rows = sqlx::query(
+        let mut stmt = self.w.conn.prepare_cached(
             "SELECT DISTINCT flow_id, created_at FROM flow_steps
              WHERE account_id IN (SELECT id FROM accounts) AND recipient = ?
                AND created_at >= ? AND channel = ?
              ORDER BY created_at DESC LIMIT ?",
-        )
-        .bind(recipient)
-        .bind(since.as_millis())
-        .bind(channel)
-        .bind(i64::from(limit))
-        .fetch_all(&mut self.w.conn)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("flow_id")?;
-                FlowId::parse(&id).map_err(|e| StoreError::Corrupt(format!("flow id {id}: {e}")))
-            })
-            .collect()
+        )?;
+        let mut rows = stmt.query(rusqlite::params![
+            recipient,
+            since.as_millis(),
+            channel,
+            i64::from(limit)
+        ])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            out.push(
+                FlowId::parse(&id)
+                    .map_err(|e| StoreError::Corrupt(format!("flow id {id}: {e}")))?,
+            );
+        }
+        Ok(out)
     }
 
     /// Written at once (not batched): the only write of its operation.
@@ -557,28 +555,30 @@ impl FlowTx for BatchTx {
         provider: &str,
         now: Timestamp,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO call_dials (flow_id, step_order, provider, dialled_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(flow.to_string())
-        .bind(i64::from(order))
-        .bind(provider)
-        .bind(now.as_millis())
-        .execute(&mut self.w.conn)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .w
+            .conn
+            .prepare_cached(
+                "INSERT INTO call_dials (flow_id, step_order, provider, dialled_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(rusqlite::params![
+                flow.to_string(),
+                i64::from(order),
+                provider,
+                now.as_millis()
+            ])?;
+        Ok(done == 1)
     }
 
     async fn inbound_known(&mut self, provider: &str, provider_message_id: &str) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT 1 FROM inbound_messages WHERE provider = ? AND provider_message_id = ?",
-        )
-        .bind(provider)
-        .bind(provider_message_id)
-        .fetch_optional(&mut self.w.conn)
-        .await?;
-        Ok(row.is_some())
+        Ok(self
+            .w
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM inbound_messages WHERE provider = ? AND provider_message_id = ?",
+            )?
+            .exists([provider, provider_message_id])?)
     }
 
     /// Written at once (not batched), as the last write of its operation.
@@ -588,26 +588,28 @@ impl FlowTx for BatchTx {
         matched: Option<&InboundMatch>,
         forwarded: bool,
     ) -> Result<i64> {
-        let row = sqlx::query(
-            "INSERT INTO inbound_messages
-               (received_at, channel, sender, recipient, body, provider, provider_message_id,
-                flow_id, step_order, message_id, forwarded)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(message.received_at.as_millis())
-        .bind(message.channel.name())
-        .bind(&message.from)
-        .bind(&message.to)
-        .bind(&message.text)
-        .bind(&message.provider)
-        .bind(&message.provider_message_id)
-        .bind(matched.map(|m| m.flow.to_string()))
-        .bind(matched.map(|m| i64::from(m.order)))
-        .bind(matched.map(|m| m.message_id.clone()))
-        .bind(forwarded)
-        .fetch_one(&mut self.w.conn)
-        .await?;
-        Ok(row.try_get("id")?)
+        self.w
+            .conn
+            .prepare_cached(
+                "INSERT INTO inbound_messages
+                   (received_at, channel, sender, recipient, body, provider, provider_message_id,
+                    flow_id, step_order, message_id, forwarded)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(rusqlite::params![
+                message.received_at.as_millis(),
+                message.channel.name(),
+                message.from,
+                message.to,
+                message.text,
+                message.provider,
+                message.provider_message_id,
+                matched.map(|m| m.flow.to_string()),
+                matched.map(|m| i64::from(m.order)),
+                matched.map(|m| m.message_id.as_str()),
+                forwarded
+            ])?;
+        Ok(self.w.conn.last_insert_rowid())
     }
 
     async fn take_held_reports(
@@ -619,35 +621,30 @@ impl FlowTx for BatchTx {
             return Ok(Vec::new());
         }
         // Every row of a matched report's hold group goes, whichever candidate matched.
-        let mut q = QueryBuilder::<Sqlite>::new(
+        // The ids as one JSON array: one statement shape whatever their number.
+        let mut stmt = self.w.conn.prepare_cached(
             "SELECT o.id, m.provider_message_id, o.report, o.hold_group
              FROM orphan_reports m JOIN orphan_reports o
                ON o.provider = m.provider AND (o.hold_group = m.hold_group OR o.id = m.id)
-             WHERE m.provider = ",
-        );
-        q.push_bind(provider)
-            .push(" AND m.provider_message_id IN (");
-        let mut sep = q.separated(", ");
-        for id in ids {
-            sep.push_bind(id.as_str());
-        }
-        q.push(") ORDER BY o.id");
-        let rows = q.build().fetch_all(&mut self.w.conn).await?;
+             WHERE m.provider = ? AND m.provider_message_id IN (SELECT value FROM json_each(?))
+             ORDER BY o.id",
+        )?;
+        let mut rows = stmt.query([provider, &serde_json::to_string(ids)?])?;
         let mut out = Vec::new();
         let mut groups_seen: Vec<String> = Vec::new();
-        for row in rows {
-            let id: i64 = row.try_get(0)?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
             if self.own.held_deletes.contains(&id) || self.w.batch.held_deletes.contains(&id) {
                 continue;
             }
             self.own.held_deletes.push(id);
-            let group: Option<String> = row.try_get(3)?;
+            let group: Option<String> = row.get(3)?;
             let group = group.unwrap_or_else(|| format!("row-{id}"));
             if !groups_seen.contains(&group) {
                 groups_seen.push(group);
                 out.push((
-                    row.try_get(1)?,
-                    serde_json::from_str(row.try_get::<&str, _>(2)?)?,
+                    row.get(1)?,
+                    serde_json::from_str(&row.get::<_, String>(2)?)?,
                 ));
             }
         }

@@ -26,26 +26,27 @@ impl CallbackStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Callback>> {
         self.write_after_flush(move |conn| {
-            Box::pin(async move {
-                let rows = sqlx::query(
-                    "UPDATE callbacks SET claimed_until = ?1
-                     WHERE id IN (
-                        SELECT c.id FROM callbacks c
-                        WHERE c.state = 'pending' AND c.next_at <= ?2 AND c.claimed_until <= ?2
-                          AND NOT EXISTS (SELECT 1 FROM callbacks p
-                                          WHERE p.flow_id = c.flow_id AND p.state = 'pending' AND p.seq < c.seq)
-                        ORDER BY c.next_at, c.id LIMIT ?3)
-                     RETURNING id, event_id, flow_id, seq, application_id, url, body, attempts, first_attempt_at",
-                )
-                .bind(now.plus_millis(lease_ms).as_millis())
-                .bind(now.as_millis())
-                .bind(i64::from(limit))
-                .fetch_all(&mut *conn)
-                .await?;
-                let mut out = rows.iter().map(crate::rows::callback).collect::<Result<Vec<_>>>()?;
-                out.sort_by_key(|c| c.id);
-                Ok(out)
-            })
+            let mut stmt = conn.prepare_cached(
+                "UPDATE callbacks SET claimed_until = ?1
+                 WHERE id IN (
+                    SELECT c.id FROM callbacks c
+                    WHERE c.state = 'pending' AND c.next_at <= ?2 AND c.claimed_until <= ?2
+                      AND NOT EXISTS (SELECT 1 FROM callbacks p
+                                      WHERE p.flow_id = c.flow_id AND p.state = 'pending' AND p.seq < c.seq)
+                    ORDER BY c.next_at, c.id LIMIT ?3)
+                 RETURNING id, event_id, flow_id, seq, application_id, url, body, attempts, first_attempt_at",
+            )?;
+            let mut rows = stmt.query(rusqlite::params![
+                now.plus_millis(lease_ms).as_millis(),
+                now.as_millis(),
+                i64::from(limit)
+            ])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(crate::rows::callback(row)?);
+            }
+            out.sort_by_key(|c| c.id);
+            Ok(out)
         })
         .await
     }
@@ -102,19 +103,18 @@ impl SqliteStore {
     /// Put dead callbacks back with a fresh retry schedule; returns how many.
     async fn redeliver_dead(&self, which: Dead, now: Timestamp) -> Result<u64> {
         self.write_after_flush(move |conn| {
-            Box::pin(async move {
-                let mut q = QueryBuilder::<Sqlite>::new(
-                    "UPDATE callbacks SET state = 'pending', attempts = 0, first_attempt_at = NULL, next_at = ",
-                );
-                q.push_bind(now.as_millis()).push(
-                    ", claimed_until = 0, last_error = NULL WHERE state = 'dead' AND ",
-                );
-                match which {
-                    Dead::One(id) => q.push("id = ").push_bind(id),
-                    Dead::OfFlow(flow) => q.push("flow_id = ").push_bind(flow.to_string()),
-                };
-                Ok(q.build().execute(&mut *conn).await?.rows_affected())
-            })
+            const SET: &str = "UPDATE callbacks SET state = 'pending', attempts = 0, \
+                               first_attempt_at = NULL, next_at = ?1, claimed_until = 0, \
+                               last_error = NULL WHERE state = 'dead' AND ";
+            let changed = match which {
+                Dead::One(id) => conn
+                    .prepare_cached(&format!("{SET}id = ?2"))?
+                    .execute(rusqlite::params![now.as_millis(), id])?,
+                Dead::OfFlow(flow) => conn
+                    .prepare_cached(&format!("{SET}flow_id = ?2"))?
+                    .execute(rusqlite::params![now.as_millis(), flow.to_string()])?,
+            };
+            Ok(u64::try_from(changed).unwrap_or(u64::MAX))
         })
         .await
     }

@@ -8,7 +8,7 @@ use cascade_core::flow::FlowDefinition;
 use cascade_core::idempotency::{self, Decision, KeyRecord, KeyState};
 use cascade_core::machines::{Event, Report, TimelineEntry, TimerKind};
 use cascade_core::{FlowId, Timestamp};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
 
 use super::SqliteStore;
 use super::batch::to_u32;
@@ -139,13 +139,10 @@ impl FlowStore for SqliteStore {
 
     async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64> {
         self.write(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
-                    .bind(before.as_millis())
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(done.rows_affected())
-            })
+            let done = conn
+                .prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?")?
+                .execute([before.as_millis()])?;
+            Ok(u64::try_from(done).unwrap_or(u64::MAX))
         })
         .await
     }
@@ -181,19 +178,14 @@ impl FlowStore for SqliteStore {
         // After a flush: flows saved earlier in the batch are then in the table too.
         self.write_engine(true, move |tx| {
             Box::pin(async move {
-                for chunk in loaded.chunks(500) {
-                    let mut q = QueryBuilder::<Sqlite>::new("SELECT id FROM flows WHERE id IN (");
-                    let mut ids = q.separated(", ");
-                    for f in chunk {
-                        ids.push_bind(f.id().to_string());
-                    }
-                    q.push(") LIMIT 1");
-                    let taken: Option<String> = q
-                        .build_query_scalar()
-                        .fetch_optional(&mut tx.w.conn)
-                        .await?;
-                    if let Some(id) = taken {
-                        return Err(StoreError::Conflict(format!("flow {id}")));
+                {
+                    let mut taken =
+                        tx.w.conn
+                            .prepare_cached("SELECT 1 FROM flows WHERE id = ?")?;
+                    for f in &loaded {
+                        if taken.exists([f.id().to_string()])? {
+                            return Err(StoreError::Conflict(format!("flow {}", f.id())));
+                        }
                     }
                 }
                 for flow in loaded {
@@ -370,48 +362,43 @@ impl FlowStore for SqliteStore {
     async fn job_retry(&self, job: &Job, due_at: Timestamp) -> Result<()> {
         let job_id = job.id;
         self.write_after_flush(move |conn| {
-            Box::pin(async move {
-                sqlx::query("UPDATE jobs SET due_at = ?, claimed_until = 0, attempts = attempts + 1 WHERE id = ?")
-                    .bind(due_at.as_millis())
-                    .bind(job_id)
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(())
-            })
+            conn.prepare_cached(
+                "UPDATE jobs SET due_at = ?, claimed_until = 0, attempts = attempts + 1 WHERE id = ?",
+            )?
+            .execute([due_at.as_millis(), job_id])?;
+            Ok(())
         })
         .await
     }
 
     async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: u32) -> Result<Vec<Job>> {
         self.write_after_flush(move |conn| {
-            Box::pin(async move {
-                let rows = sqlx::query(
-                    "UPDATE jobs SET claimed_until = ?1
-                     WHERE id IN (SELECT id FROM jobs WHERE due_at <= ?2 AND claimed_until <= ?2
-                                  ORDER BY due_at, id LIMIT ?3)
-                     RETURNING id, flow_id, step_order, attempts, payload",
-                )
-                .bind(now.plus_millis(lease_ms).as_millis())
-                .bind(now.as_millis())
-                .bind(i64::from(limit))
-                .fetch_all(&mut *conn)
-                .await?;
-                let mut jobs = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let flow: &str = row.try_get(1)?;
-                    jobs.push(Job {
-                        id: row.try_get(0)?,
-                        flow_id: FlowId::parse(flow)
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                        order: to_u32(row.try_get(2)?)?,
-                        attempts: to_u32(row.try_get(3)?)?,
-                        reclaimed: true,
-                        payload: serde_json::from_str(row.try_get::<&str, _>(4)?)?,
-                    });
-                }
-                jobs.sort_by_key(|j| j.id);
-                Ok(jobs)
-            })
+            let mut stmt = conn.prepare_cached(
+                "UPDATE jobs SET claimed_until = ?1
+                 WHERE id IN (SELECT id FROM jobs WHERE due_at <= ?2 AND claimed_until <= ?2
+                              ORDER BY due_at, id LIMIT ?3)
+                 RETURNING id, flow_id, step_order, attempts, payload",
+            )?;
+            let mut rows = stmt.query([
+                now.plus_millis(lease_ms).as_millis(),
+                now.as_millis(),
+                i64::from(limit),
+            ])?;
+            let mut jobs = Vec::new();
+            while let Some(row) = rows.next()? {
+                let flow: String = row.get(1)?;
+                jobs.push(Job {
+                    id: row.get(0)?,
+                    flow_id: FlowId::parse(&flow)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    order: to_u32(row.get(2)?)?,
+                    attempts: to_u32(row.get(3)?)?,
+                    reclaimed: true,
+                    payload: serde_json::from_str(&row.get::<_, String>(4)?)?,
+                });
+            }
+            jobs.sort_by_key(|j| j.id);
+            Ok(jobs)
         })
         .await
     }
@@ -434,22 +421,21 @@ impl FlowStore for SqliteStore {
         // After a flush, so timers set or cancelled earlier in the batch are in the table.
         self.write_engine(true, move |tx| {
             Box::pin(async move {
-                let due = sqlx::query(
-                    "DELETE FROM timers WHERE (flow_id, step_order, kind) IN
-                        (SELECT flow_id, step_order, kind FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT ?)
-                     RETURNING flow_id, step_order, kind, due_at",
-                )
-                .bind(now.as_millis())
-                .bind(i64::from(limit))
-                .fetch_all(&mut tx.w.conn)
-                .await?;
-                let mut timers = Vec::with_capacity(due.len());
-                for row in due {
-                    let flow = FlowId::parse(row.try_get::<&str, _>(0)?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    let kind: &str = row.try_get(2)?;
-                    let kind = TimerKind::parse(kind).ok_or_else(|| StoreError::Corrupt(format!("timer kind {kind}")))?;
-                    let due_at: i64 = row.try_get(3)?;
-                    timers.push((due_at, flow, to_u32(row.try_get(1)?)?, kind));
+                let mut timers = Vec::new();
+                {
+                    let mut due = tx.w.conn.prepare_cached(
+                        "DELETE FROM timers WHERE (flow_id, step_order, kind) IN
+                            (SELECT flow_id, step_order, kind FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT ?)
+                         RETURNING flow_id, step_order, kind, due_at",
+                    )?;
+                    let mut rows = due.query([now.as_millis(), i64::from(limit)])?;
+                    while let Some(row) = rows.next()? {
+                        let flow = FlowId::parse(&row.get::<_, String>(0)?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        let kind: String = row.get(2)?;
+                        let kind = TimerKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("timer kind {kind}")))?;
+                        let due_at: i64 = row.get(3)?;
+                        timers.push((due_at, flow, to_u32(row.get(1)?)?, kind));
+                    }
                 }
                 timers.sort_by_key(|t| (t.0, t.1));
                 let mut fired = FiredTimers {
@@ -488,13 +474,10 @@ async fn key_record(
     {
         return Ok(pending.as_ref().map(|row| row.record.clone()));
     }
-    let row = sqlx::query(
+    let mut stmt = tx.w.conn.prepare_cached(
         "SELECT request_hash, created_at, state, response, claim_token, lease_until
          FROM idempotency_keys WHERE application_id = ? AND key = ?",
-    )
-    .bind(&id.0)
-    .bind(&id.1)
-    .fetch_optional(&mut tx.w.conn)
-    .await?;
-    row.map(|r| crate::rows::key_record(&r)).transpose()
+    )?;
+    let mut rows = stmt.query([&id.0, &id.1])?;
+    rows.next()?.map(crate::rows::key_record).transpose()
 }

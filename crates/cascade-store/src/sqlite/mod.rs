@@ -11,6 +11,11 @@
 //! never spoils the others. Other operations run SQL directly inside a savepoint; those
 //! that read the engine's tables flush the batch first. Reads use a separate pool of
 //! connections and run in parallel with the writer (WAL mode).
+//!
+//! Two libraries: the writer's connection is rusqlite's, executing on the writer's own
+//! thread; the readers, migrations and tools go through sqlx's pool, whose connections
+//! each hand their statements to a worker thread (fine for reads in parallel, a hop
+//! per statement on the one writer). Both link the same SQLite.
 
 mod batch;
 mod callbacks;
@@ -37,6 +42,9 @@ use self::batch::{BatchTx, Writer};
 use self::writeset::WriteSet;
 use crate::{Result, StoreError};
 
+/// Prepared statements the writer keeps (each table's row statements, the operations'
+/// own, and the few shapes built with `format!`).
+const STATEMENT_CACHE: usize = 256;
 /// Most operations one transaction takes.
 const MAX_BATCH: usize = 1024;
 /// Operations that may wait for the writer before callers are slowed down.
@@ -84,8 +92,10 @@ impl SqliteConfig {
     }
 }
 
-type DirectFn =
-    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, OpOutcome> + Send>;
+/// The writer's connection: rusqlite, executing on the writer's own thread.
+pub(crate) type WriteConn = rusqlite::Connection;
+
+type DirectFn = Box<dyn FnOnce(&mut WriteConn) -> OpOutcome + Send>;
 type EngineFn = Box<dyn for<'c> FnOnce(&'c mut BatchTx) -> BoxFuture<'c, OpOutcome> + Send>;
 
 /// A batched operation: runs against the open transaction and returns how to answer its
@@ -131,11 +141,11 @@ impl SqliteStore {
     /// [`StoreError::Unavailable`] when the file cannot be opened or migrated.
     pub async fn open(config: &SqliteConfig) -> Result<SqliteStore> {
         let options = SqliteConnectOptions::from_str(&config.url)?;
-        let file = options.get_filename();
+        let file = options.get_filename().to_owned();
         let lock = if config.owner && file != std::path::Path::new(":memory:") {
             let since = now_rfc3339();
             Some(owner::OwnerLock::acquire(
-                file,
+                &file,
                 &owner::describe_this_process(&since),
             )?)
         } else {
@@ -155,11 +165,14 @@ impl SqliteStore {
                     Durability::Full => SqliteSynchronous::Full,
                     Durability::Normal => SqliteSynchronous::Normal,
                 });
-        let mut conn = SqliteConnection::connect_with(&write_opts).await?;
-        migrate::run(&mut conn).await?;
+        // Migrations and the leases go through sqlx; the writer then opens its own
+        // connection (below), once the readers hold the database open (an in-memory
+        // one lives only as long as a connection to it).
+        let mut setup = SqliteConnection::connect_with(&write_opts).await?;
+        migrate::run(&mut setup).await?;
         if let Some(lock) = &lock {
             tracing::info!(lock = %lock.path().display(), "this server owns the store");
-            release_leases(&mut conn).await?;
+            release_leases(&mut setup).await?;
         }
         // No test before each acquire: a SQLite connection is a handle in this process
         // and cannot go stale, and the test is a round trip to the connection's worker
@@ -171,6 +184,8 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(base.read_only(true))
             .await?;
+        let conn = open_writer(&file, config.durability)?;
+        setup.close().await?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let thread = WriterThread::start(conn, rx)?;
         Ok(SqliteStore {
@@ -191,7 +206,7 @@ impl SqliteStore {
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: FnOnce(&mut WriteConn) -> Result<T> + Send + 'static,
     {
         self.direct(false, f).await
     }
@@ -201,7 +216,7 @@ impl SqliteStore {
     pub(crate) async fn write_after_flush<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: FnOnce(&mut WriteConn) -> Result<T> + Send + 'static,
     {
         self.direct(true, f).await
     }
@@ -209,11 +224,10 @@ impl SqliteStore {
     async fn direct<T, F>(&self, flush_first: bool, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: FnOnce(&mut WriteConn) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<T>>();
-        let run: DirectFn =
-            Box::new(move |conn| Box::pin(async move { outcome(f(conn).await, reply) }));
+        let run: DirectFn = Box::new(move |conn| outcome(f(conn), reply));
         self.writer
             .send(Op::Direct { flush_first, run })
             .await
@@ -263,7 +277,7 @@ impl SqliteStore {
             .take();
         // Closing happens when every sender is gone; this store keeps one, so instead the
         // writer is stopped after the queue is drained by a final no-op write.
-        let _ = self.write_after_flush(|_| Box::pin(async { Ok(()) })).await;
+        let _ = self.write_after_flush(|_| Ok(())).await;
         if let Some(thread) = thread {
             thread.stop().await;
         }
@@ -274,6 +288,39 @@ impl SqliteStore {
             .expect("no panics while holding this lock")
             .take();
     }
+}
+
+/// The writer's connection, with the settings the readers have (WAL, a 10 s busy
+/// timeout, foreign keys, a 4 MB page cache) and the durability asked for. `file` is
+/// sqlx's name for the database: an in-memory one (`file:sqlx-in-memory-N`) is opened
+/// as the same shared-cache URI sqlx uses, so the writer and the readers share it.
+fn open_writer(file: &std::path::Path, durability: Durability) -> Result<WriteConn> {
+    use rusqlite::OpenFlags;
+    let name = file.to_string_lossy();
+    let conn = if name.starts_with("file:sqlx-in-memory-") {
+        WriteConn::open_with_flags(
+            format!("{name}?mode=memory&cache=shared"),
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?
+    } else {
+        WriteConn::open_with_flags(
+            file,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?
+    };
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let synchronous = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; \
+         PRAGMA temp_store = memory; PRAGMA cache_size = -4000;"
+    ))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
 }
 
 /// Void every lease: only the store's owner calls this, at start, when no other process
@@ -319,17 +366,18 @@ fn outcome<T: Send + 'static>(result: Result<T>, reply: oneshot::Sender<Result<T
     }
 }
 
-/// The writer runs on a thread of its own, on a single-threaded runtime: each of its
-/// statements is a round trip to sqlx's SQLite worker thread, and on the shared runtime
-/// the writer waited after every one of them for a worker busy with HTTP and providers.
-/// The batch is the store's bottleneck, so it gets a thread that does nothing else.
+/// The writer runs on a thread of its own, on a single-threaded runtime, and executes its
+/// statements itself (rusqlite): the batch is the store's bottleneck, so it gets a
+/// thread that does nothing else, and no statement waits for another thread. (Through
+/// sqlx each statement was a round trip to its SQLite worker thread; on the shared
+/// runtime the writer also waited after each for a worker busy with HTTP.)
 struct WriterThread {
     stop: oneshot::Sender<()>,
     done: oneshot::Receiver<()>,
 }
 
 impl WriterThread {
-    fn start(conn: SqliteConnection, rx: mpsc::Receiver<Op>) -> Result<WriterThread> {
+    fn start(conn: WriteConn, rx: mpsc::Receiver<Op>) -> Result<WriterThread> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -358,8 +406,8 @@ impl WriterThread {
     }
 }
 
-async fn run_writer_until_stopped(conn: SqliteConnection, mut rx: mpsc::Receiver<Op>) {
-    let mut writer = match Writer::new(conn).await {
+async fn run_writer_until_stopped(conn: WriteConn, mut rx: mpsc::Receiver<Op>) {
+    let mut writer = match Writer::new(conn) {
         Ok(w) => w,
         Err(e) => {
             tracing::error!(error = %e, "the store writer could not start");
@@ -377,29 +425,25 @@ async fn run_writer_until_stopped(conn: SqliteConnection, mut rx: mpsc::Receiver
         }
         writer = run_batch(writer, &mut batch).await;
     }
-    let _ = writer.conn.close().await;
+    if let Err((_, e)) = writer.conn.close() {
+        tracing::warn!(error = %e, "the store writer's connection did not close cleanly");
+    }
 }
 
-/// Boxed so the spawned writer future stays `Send` for every connection lifetime (a
-/// known limit of inference with sqlx's `Executor` on `&mut` connections).
-fn run_batch(writer: Writer, batch: &mut Vec<Op>) -> BoxFuture<'_, Writer> {
-    Box::pin(run_batch_inner(writer, batch))
-}
-
-async fn run_batch_inner(mut writer: Writer, batch: &mut Vec<Op>) -> Writer {
+async fn run_batch(mut writer: Writer, batch: &mut Vec<Op>) -> Writer {
     let started = std::time::Instant::now();
     let ops = batch.len();
     let mut answers = Vec::with_capacity(batch.len());
     if writer.held_reports.is_none() {
-        match sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM orphan_reports")
-            .fetch_one(&mut writer.conn)
-            .await
+        match writer
+            .conn
+            .query_row("SELECT COUNT(*) FROM orphan_reports", [], |r| r.get(0))
         {
             Ok(n) => writer.held_reports = Some(n),
             Err(e) => tracing::warn!(error = %e, "could not count held reports"),
         }
     }
-    if let Err(e) = exec(&mut writer.conn, "BEGIN IMMEDIATE").await {
+    if let Err(e) = exec(&writer.conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "could not begin a write transaction");
         // Dropping the operations drops their reply channels: callers see the store closed
         // for this attempt.
@@ -415,7 +459,7 @@ async fn run_batch_inner(mut writer: Writer, batch: &mut Vec<Op>) -> Writer {
         }
         match op {
             Op::Engine { flush_first, run } => {
-                if flush_first && let Err(e) = writer.flush().await {
+                if flush_first && let Err(e) = writer.flush() {
                     failure = Some(e.to_string());
                     continue;
                 }
@@ -431,21 +475,21 @@ async fn run_batch_inner(mut writer: Writer, batch: &mut Vec<Op>) -> Writer {
                 answers.push(outcome.answer);
             }
             Op::Direct { flush_first, run } => {
-                if flush_first && let Err(e) = writer.flush().await {
+                if flush_first && let Err(e) = writer.flush() {
                     failure = Some(e.to_string());
                     continue;
                 }
                 let conn = &mut writer.conn;
-                if let Err(e) = exec(conn, "SAVEPOINT op").await {
+                if let Err(e) = exec(conn, "SAVEPOINT op") {
                     tracing::error!(error = %e, "savepoint failed");
                 }
-                let outcome = run(conn).await;
+                let outcome = run(conn);
                 if !outcome.ok
-                    && let Err(e) = exec(conn, "ROLLBACK TO op").await
+                    && let Err(e) = exec(conn, "ROLLBACK TO op")
                 {
                     tracing::error!(error = %e, "savepoint rollback failed");
                 }
-                if let Err(e) = exec(conn, "RELEASE op").await {
+                if let Err(e) = exec(conn, "RELEASE op") {
                     tracing::error!(error = %e, "savepoint release failed");
                 }
                 answers.push(outcome.answer);
@@ -454,13 +498,13 @@ async fn run_batch_inner(mut writer: Writer, batch: &mut Vec<Op>) -> Writer {
     }
     let ops_done = started.elapsed();
     if failure.is_none()
-        && let Err(e) = writer.flush().await
+        && let Err(e) = writer.flush()
     {
         failure = Some(e.to_string());
     }
     let flushed = started.elapsed();
     let result = match failure {
-        None => match exec(&mut writer.conn, "COMMIT").await {
+        None => match exec(&writer.conn, "COMMIT") {
             Ok(()) => Ok(()),
             Err(e) => Err(e.to_string()),
         },
@@ -468,7 +512,7 @@ async fn run_batch_inner(mut writer: Writer, batch: &mut Vec<Op>) -> Writer {
     };
     if let Err(e) = &result {
         tracing::error!(error = %e, "the write batch failed; its callers are told");
-        let _ = exec(&mut writer.conn, "ROLLBACK").await;
+        let _ = exec(&writer.conn, "ROLLBACK");
         writer.forget();
     }
     for answer in answers {
@@ -503,11 +547,8 @@ impl crate::Store for SqliteStore {
     }
 }
 
-/// Run one statement on the writer connection. A plain (non-generic) function keeps the
-/// writer future provably `Send`.
-fn exec<'a>(
-    conn: &'a mut SqliteConnection,
-    sql: &'static str,
-) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-    Box::pin(async move { sqlx::query(sql).execute(conn).await.map(|_| ()) })
+/// Run one statement without parameters on the writer connection (cached: these run
+/// in every batch).
+fn exec(conn: &WriteConn, sql: &'static str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }

@@ -4,6 +4,8 @@ use async_trait::async_trait;
 use cascade_core::Timestamp;
 use sqlx::Row;
 
+use rusqlite::OptionalExtension;
+
 use super::SqliteStore;
 use super::batch::BatchTx;
 use super::writeset::{SandboxMessageRow, delete_ids};
@@ -22,18 +24,24 @@ impl SandboxStore for SqliteStore {
         self.write_engine(true, move |tx| {
             Box::pin(async move {
                 tx.w.scenarios = None;
-                let row = sqlx::query(&format!(
+                let mut stmt = tx.w.conn.prepare_cached(&format!(
                     "INSERT INTO sandbox_scenarios (channel, recipient, rule, times_left, created_at)
                      VALUES (?, ?, ?, ?, ?) RETURNING {SCENARIO_COLUMNS}"
-                ))
-                .bind(s.channel.name())
-                .bind(&s.to)
-                .bind(serde_json::to_string(&s.rule)?)
-                .bind(s.times.map(i64::from))
-                .bind(now.as_millis())
-                .fetch_one(&mut tx.w.conn)
-                .await?;
-                crate::rows::scenario(&row)
+                ))?;
+                let mut rows = stmt.query(rusqlite::params![
+                    s.channel.name(),
+                    s.to,
+                    serde_json::to_string(&s.rule)?,
+                    s.times.map(i64::from),
+                    now.as_millis()
+                ])?;
+                let row = rows
+                    .next()?
+                    .ok_or_else(|| StoreError::Corrupt("no scenario returned".into()))?;
+                let scenario = crate::rows::scenario(row)?;
+                // Step to the end: the insert is done when the statement is.
+                while rows.next()?.is_some() {}
+                Ok(scenario)
             })
         })
         .await
@@ -52,10 +60,11 @@ impl SandboxStore for SqliteStore {
         self.write_engine(true, |tx| {
             Box::pin(async move {
                 tx.w.scenarios = None;
-                Ok(sqlx::query("DELETE FROM sandbox_scenarios")
-                    .execute(&mut tx.w.conn)
-                    .await?
-                    .rows_affected())
+                let n =
+                    tx.w.conn
+                        .prepare_cached("DELETE FROM sandbox_scenarios")?
+                        .execute([])?;
+                Ok(u64::try_from(n).unwrap_or(u64::MAX))
             })
         })
         .await
@@ -128,10 +137,8 @@ impl SandboxStore for SqliteStore {
             return Ok(());
         }
         let ids = ids.to_vec();
-        self.write(move |conn| {
-            Box::pin(async move { delete_ids(conn, "sandbox_reports", &ids).await })
-        })
-        .await
+        self.write(move |conn| delete_ids(conn, "sandbox_reports", &ids))
+            .await
     }
 
     async fn next_sandbox_report_due(&self, provider_prefix: &str) -> Result<Option<Timestamp>> {
@@ -201,17 +208,18 @@ impl SandboxTx for BatchTx {
         if first_attempt {
             return Ok(None);
         }
-        let seen: Option<String> =
-            sqlx::query_scalar("SELECT provider_ids FROM sandbox_messages WHERE client_ref = ?")
-                .bind(client_ref)
-                .fetch_optional(&mut self.w.conn)
-                .await?;
+        let seen: Option<String> = self
+            .w
+            .conn
+            .prepare_cached("SELECT provider_ids FROM sandbox_messages WHERE client_ref = ?")?
+            .query_row([client_ref], |r| r.get(0))
+            .optional()?;
         seen.map(|ids| serde_json::from_str(&ids).map_err(StoreError::from))
             .transpose()
     }
 
     async fn scenario_rules(&mut self) -> Result<Vec<Scenario>> {
-        Ok(self.w.scenarios().await?.to_vec())
+        Ok(self.w.scenarios()?.to_vec())
     }
 
     fn uses_pending(&self, scenario_id: i64) -> u32 {

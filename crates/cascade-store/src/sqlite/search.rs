@@ -767,14 +767,11 @@ mod tests {
     async fn set_status(store: &SqliteStore, id: FlowId, status: FlowStatus) {
         store
             .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query("UPDATE flows SET status = ? WHERE id = ?")
-                        .bind(status.name())
-                        .bind(id.to_string())
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                })
+                conn.execute(
+                    "UPDATE flows SET status = ? WHERE id = ?",
+                    [status.name(), &id.to_string()],
+                )?;
+                Ok(())
             })
             .await
             .expect("a status");

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use cascade_core::{Micros, Timestamp};
+use rusqlite::params;
 use sqlx::Row;
 
 use super::SqliteStore;
@@ -13,17 +14,9 @@ impl TenancyStore for SqliteStore {
     async fn create_account(&self, account: &Account) -> Result<()> {
         let a = account.clone();
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query("INSERT INTO accounts (id, name, balance_micros, currency, created_at) VALUES (?, ?, ?, ?, ?)")
-                    .bind(&a.id)
-                    .bind(&a.name)
-                    .bind(a.balance.get())
-                    .bind(&a.currency)
-                    .bind(a.created_at.as_millis())
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(())
-            })
+            conn.prepare_cached("INSERT INTO accounts (id, name, balance_micros, currency, created_at) VALUES (?, ?, ?, ?, ?)")?
+                .execute(params![a.id, a.name, a.balance.get(), a.currency, a.created_at.as_millis()])?;
+            Ok(())
         })
         .await
     }
@@ -72,17 +65,19 @@ impl TenancyStore for SqliteStore {
     async fn set_balance(&self, id: &str, balance: Micros) -> Result<Option<Account>> {
         let id = id.to_owned();
         self.write_after_flush(move |conn| {
-            Box::pin(async move {
-                let row = sqlx::query(
-                    "UPDATE accounts SET balance_micros = ? WHERE id = ?
+            let mut stmt = conn.prepare_cached(
+                "UPDATE accounts SET balance_micros = ? WHERE id = ?
                      RETURNING id, name, balance_micros, currency, created_at",
-                )
-                .bind(balance.get())
-                .bind(&id)
-                .fetch_optional(&mut *conn)
-                .await?;
-                row.map(|r| crate::rows::account(&r)).transpose()
-            })
+            )?;
+            let mut rows = stmt.query(params![balance.get(), id])?;
+            // `id` is the key: at most one row, but the statement is stepped to its end.
+            let mut account = None;
+            while let Some(row) = rows.next()? {
+                if account.is_none() {
+                    account = Some(crate::rows::account(row)?);
+                }
+            }
+            Ok(account)
         })
         .await
     }
@@ -90,26 +85,24 @@ impl TenancyStore for SqliteStore {
     async fn create_application(&self, app: &Application) -> Result<()> {
         let a = app.clone();
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO applications (id, account_id, name, secret_hash, scopes, token_lifetime_s,
+            conn.prepare_cached(
+                "INSERT INTO applications (id, account_id, name, secret_hash, scopes, token_lifetime_s,
                         webhook_secret, rate_per_second, rate_burst, created_at)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&a.id)
-                .bind(&a.account_id)
-                .bind(&a.name)
-                .bind(&a.secret_hash)
-                .bind(a.scopes.join(" "))
-                .bind(i64::from(a.token_lifetime_s))
-                .bind(&a.webhook_secret)
-                .bind(a.rate_limit.map(|r| i64::from(r.per_second)))
-                .bind(a.rate_limit.map(|r| i64::from(r.burst)))
-                .bind(a.created_at.as_millis())
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            })
+            )?
+            .execute(params![
+                a.id,
+                a.account_id,
+                a.name,
+                a.secret_hash,
+                a.scopes.join(" "),
+                i64::from(a.token_lifetime_s),
+                a.webhook_secret,
+                a.rate_limit.map(|r| i64::from(r.per_second)),
+                a.rate_limit.map(|r| i64::from(r.burst)),
+                a.created_at.as_millis(),
+            ])?;
+            Ok(())
         })
         .await
     }
@@ -138,16 +131,16 @@ impl TenancyStore for SqliteStore {
     async fn add_viber_sender(&self, sender: &ViberSender) -> Result<()> {
         let s = sender.clone();
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query("INSERT INTO viber_senders (id, account_id, name, created_at) VALUES (?, ?, ?, ?)")
-                    .bind(&s.id)
-                    .bind(&s.account_id)
-                    .bind(&s.name)
-                    .bind(s.created_at.as_millis())
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(())
-            })
+            conn.prepare_cached(
+                "INSERT INTO viber_senders (id, account_id, name, created_at) VALUES (?, ?, ?, ?)",
+            )?
+            .execute(params![
+                s.id,
+                s.account_id,
+                s.name,
+                s.created_at.as_millis()
+            ])?;
+            Ok(())
         })
         .await
     }
@@ -174,19 +167,17 @@ impl TenancyStore for SqliteStore {
     async fn insert_token(&self, token: &AccessToken) -> Result<()> {
         let t = token.clone();
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO tokens (digest, application_id, account_id, scopes, expires_at) VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(&t.digest)
-                .bind(&t.application_id)
-                .bind(&t.account_id)
-                .bind(t.scopes.join(" "))
-                .bind(t.expires_at.as_millis())
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            })
+            conn.prepare_cached(
+                "INSERT INTO tokens (digest, application_id, account_id, scopes, expires_at) VALUES (?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                t.digest,
+                t.application_id,
+                t.account_id,
+                t.scopes.join(" "),
+                t.expires_at.as_millis(),
+            ])?;
+            Ok(())
         })
         .await
     }
@@ -210,13 +201,10 @@ impl TenancyStore for SqliteStore {
 
     async fn purge_tokens(&self, now: Timestamp) -> Result<u64> {
         self.write(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query("DELETE FROM tokens WHERE expires_at < ?")
-                    .bind(now.as_millis())
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(done.rows_affected())
-            })
+            let deleted = conn
+                .prepare_cached("DELETE FROM tokens WHERE expires_at < ?")?
+                .execute(params![now.as_millis()])?;
+            Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
         })
         .await
     }
@@ -233,14 +221,9 @@ impl TenancyStore for SqliteStore {
     async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                    .bind(&key)
-                    .bind(&value)
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(())
-            })
+            conn.prepare_cached("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")?
+                .execute(params![key, value])?;
+            Ok(())
         })
         .await
     }
@@ -255,15 +238,9 @@ impl SqliteStore {
     ) -> Result<bool> {
         let (id, value) = (id.to_owned(), value.to_owned());
         self.write(move |conn| {
-            Box::pin(async move {
-                let sql = format!("UPDATE applications SET {column} = ? WHERE id = ?");
-                let done = sqlx::query(&sql)
-                    .bind(&value)
-                    .bind(&id)
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(done.rows_affected() == 1)
-            })
+            let sql = format!("UPDATE applications SET {column} = ? WHERE id = ?");
+            let updated = conn.prepare_cached(&sql)?.execute(params![value, id])?;
+            Ok(updated == 1)
         })
         .await
     }

@@ -1,18 +1,20 @@
-//! Writes of one batch, kept in memory and flushed with multi-row statements.
+//! Writes of one batch, kept in memory and flushed together.
 //!
 //! Engine operations (accepting a flow, applying an event) do not touch the database
 //! directly: they record rows here, reading through it, so each operation can be undone
-//! by dropping its own [`WriteSet`] and a batch of hundreds of operations costs a handful
-//! of statements. [`WriteSet::flush`] runs before COMMIT (and before any operation that
-//! reads these tables with SQL).
+//! by dropping its own [`WriteSet`]. The flush writes the rows with one cached prepared
+//! statement per table, on the writer's thread: a row costs SQLite's own work and no
+//! more (no statement to parse, no hand-over to another thread). [`WriteSet::flush`]
+//! runs before COMMIT (and before any operation that reads these tables with SQL).
 
 use std::collections::HashMap;
 
 use cascade_core::idempotency::KeyRecord;
 use cascade_core::machines::TimerKind;
 use cascade_core::{FlowId, Micros, Timestamp};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use rusqlite::params;
 
+use super::WriteConn;
 use super::search::channel_set;
 use crate::Result;
 use crate::callbacks::CallbackUpdate;
@@ -29,8 +31,9 @@ const EXACT: usize = 16;
 /// left. So a table's statements come in a few shapes (1 to 16 rows, then 32 to 256)
 /// that stay in the connection's prepared-statement cache instead of being parsed
 /// again for every batch size, and a batch writes each table in one statement while it
-/// is small (every statement is a round trip to the connection's thread) and in one
-/// more per power of two above that when it is large (255 rows: 128, 64, 32, 16, 15).
+/// is small and in one more per power of two above that when it is large (255 rows:
+/// 128, 64, 32, 16, 15). One statement of many rows costs SQLite less than as many
+/// statements of one: a table's cursors, and those of its indexes, open once.
 fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
     std::iter::from_fn(move || {
@@ -168,66 +171,68 @@ impl WriteSet {
 
     /// Write everything to the open transaction and empty the set. Returns the flows
     /// written, for the writer's cache.
-    pub async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<Vec<LoadedFlow>> {
+    pub fn flush(&mut self, conn: &WriteConn) -> Result<Vec<LoadedFlow>> {
         let flows: Vec<LoadedFlow> = std::mem::take(&mut self.flows).into_values().collect();
         let states: Vec<String> = flows
             .iter()
             .map(|f| serde_json::to_string(&f.state))
             .collect::<Result<_, _>>()?;
         let new: Vec<&LoadedFlow> = flows.iter().filter(|f| f.is_new).collect();
-        for chunk in chunks(&new) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("INSERT INTO flow_definitions (id, definition) ");
-            q.push_values(chunk, |mut b, f| {
-                b.push_bind(f.id().to_string()).push_bind(&*f.def_json);
-            });
-            q.build().execute(&mut *conn).await?;
-        }
+        insert_rows(
+            conn,
+            "INSERT INTO flow_definitions (id, definition)",
+            "",
+            &new,
+            |b, f| {
+                b.push(f.id().to_string())?.push(&*f.def_json)?;
+                Ok(())
+            },
+        )?;
         let steps: Vec<SearchStepRow> = new.iter().flat_map(|f| SearchStepRow::of(f)).collect();
-        for chunk in chunks(&steps) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO flow_steps (flow_id, account_id, channel, recipient, recipient_rev, created_at, \
-                 weight) ",
-            );
-            q.push_values(chunk, |mut b, s| {
-                b.push_bind(s.flow.as_str())
-                    .push_bind(s.account)
-                    .push_bind(s.channel)
-                    .push_bind(s.recipient.as_str())
-                    .push_bind(s.recipient_rev.as_str())
-                    .push_bind(s.created_at)
-                    .push_bind(s.weight);
-            });
-            q.build().execute(&mut *conn).await?;
-        }
-        for (chunk, states) in chunks(&flows).zip(chunks(&states)) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO flows (id, account_id, application_id, status, termination_channel, created_at, \
-                 updated_at, state, event_seq, callback_seq, channels) ",
-            );
-            q.push_values(chunk.iter().zip(states), |mut b, (f, state)| {
-                b.push_bind(f.id().to_string())
-                    .push_bind(f.def.account_id.as_str())
-                    .push_bind(f.def.application_id.as_str())
-                    .push_bind(f.state.status.name())
-                    .push_bind(f.state.termination_channel(&f.def).map(|c| c.name()))
-                    .push_bind(f.def.created_at.as_millis())
-                    .push_bind(f.state.updated_at.as_millis())
-                    .push_bind(state.as_str())
-                    .push_bind(f.event_seq)
-                    .push_bind(f.callback_seq)
-                    .push_bind(channel_set(f.def.steps.iter().map(|s| s.channel())));
-            });
-            // The definition's columns (account, creation time, channels) never change:
-            // an update leaves them. (Triggers keep flow_counts in step; migration 0006.)
-            q.push(
-                " ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
-                 termination_channel = excluded.termination_channel, updated_at = excluded.updated_at, \
-                 state = excluded.state, event_seq = excluded.event_seq, \
-                 callback_seq = excluded.callback_seq",
-            );
-            q.build().execute(&mut *conn).await?;
-        }
+        insert_rows(
+            conn,
+            "INSERT INTO flow_steps (flow_id, account_id, channel, recipient, recipient_rev, \
+             created_at, weight)",
+            "",
+            &steps,
+            |b, s| {
+                b.push(&s.flow)?
+                    .push(s.account)?
+                    .push(s.channel)?
+                    .push(&s.recipient)?
+                    .push(&s.recipient_rev)?
+                    .push(s.created_at)?
+                    .push(s.weight)?;
+                Ok(())
+            },
+        )?;
+        let rows: Vec<(&LoadedFlow, &String)> = flows.iter().zip(&states).collect();
+        // The definition's columns (account, creation time, channels) never change: an
+        // update leaves them. (Triggers keep flow_counts in step; migration 0006.)
+        insert_rows(
+            conn,
+            "INSERT INTO flows (id, account_id, application_id, status, termination_channel, \
+             created_at, updated_at, state, event_seq, callback_seq, channels)",
+            "ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+             termination_channel = excluded.termination_channel, updated_at = excluded.updated_at, \
+             state = excluded.state, event_seq = excluded.event_seq, \
+             callback_seq = excluded.callback_seq",
+            &rows,
+            |b, (f, state)| {
+                b.push(f.id().to_string())?
+                    .push(f.def.account_id.as_str())?
+                    .push(f.def.application_id.as_str())?
+                    .push(f.state.status.name())?
+                    .push(f.state.termination_channel(&f.def).map(|c| c.name()))?
+                    .push(f.def.created_at.as_millis())?
+                    .push(f.state.updated_at.as_millis())?
+                    .push(state.as_str())?
+                    .push(f.event_seq)?
+                    .push(f.callback_seq)?
+                    .push(channel_set(f.def.steps.iter().map(|s| s.channel())))?;
+                Ok(())
+            },
+        )?;
         let flows = flows
             .into_iter()
             .map(|mut f| {
@@ -237,205 +242,195 @@ impl WriteSet {
             .collect();
 
         for (account, balance) in self.balances.drain().filter(|(_, b)| b.dirty) {
-            sqlx::query("UPDATE accounts SET balance_micros = ? WHERE id = ?")
-                .bind(balance.value.get())
-                .bind(account)
-                .execute(&mut *conn)
-                .await?;
+            conn.prepare_cached("UPDATE accounts SET balance_micros = ? WHERE id = ?")?
+                .execute(params![balance.value.get(), account])?;
         }
 
-        let jobs = std::mem::take(&mut self.job_inserts);
-        for chunk in chunks(&jobs) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO jobs (id, flow_id, step_order, payload, due_at, claimed_until, attempts) ",
-            );
-            q.push_values(chunk, |mut b, j| {
-                b.push_bind(j.id)
-                    .push_bind(j.flow.to_string())
-                    .push_bind(i64::from(j.order))
-                    .push_bind(j.payload.as_str())
-                    .push_bind(j.due_at.as_millis())
-                    .push_bind(j.claimed_until.as_millis())
-                    .push_bind(0_i64);
-            });
-            q.build().execute(&mut *conn).await?;
-        }
-        delete_ids(conn, "jobs", &std::mem::take(&mut self.job_deletes)).await?;
+        insert_rows(
+            conn,
+            "INSERT INTO jobs (id, flow_id, step_order, payload, due_at, claimed_until, attempts)",
+            "",
+            &std::mem::take(&mut self.job_inserts),
+            |b, j| {
+                b.push(j.id)?
+                    .push(j.flow.to_string())?
+                    .push(i64::from(j.order))?
+                    .push(j.payload.as_str())?
+                    .push(j.due_at.as_millis())?
+                    .push(j.claimed_until.as_millis())?
+                    .push(0_i64)?;
+                Ok(())
+            },
+        )?;
+        delete_ids(conn, "jobs", &std::mem::take(&mut self.job_deletes))?;
 
         let (upserts, deletes): (Vec<_>, Vec<_>) =
             self.timers.drain().partition(|(_, at)| at.is_some());
-        for chunk in chunks(&upserts) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT OR REPLACE INTO timers (flow_id, step_order, kind, due_at) ",
-            );
-            q.push_values(chunk, |mut b, ((flow, order, kind), at)| {
-                b.push_bind(flow.to_string())
-                    .push_bind(i64::from(*order))
-                    .push_bind(kind.name())
-                    .push_bind(at.map_or(0, Timestamp::as_millis));
-            });
-            q.build().execute(&mut *conn).await?;
-        }
-        for chunk in chunks(&deletes) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "DELETE FROM timers WHERE (flow_id, step_order, kind) IN (",
-            );
-            let mut sep = q.separated(", ");
-            for ((flow, order, kind), _) in chunk {
-                sep.push("(")
-                    .push_bind_unseparated(flow.to_string())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(i64::from(*order))
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(kind.name())
-                    .push_unseparated(")");
-            }
-            q.push(")");
-            q.build().execute(&mut *conn).await?;
-        }
+        insert_rows(
+            conn,
+            "INSERT OR REPLACE INTO timers (flow_id, step_order, kind, due_at)",
+            "",
+            &upserts,
+            |b, ((flow, order, kind), at)| {
+                b.push(flow.to_string())?
+                    .push(i64::from(*order))?
+                    .push(kind.name())?
+                    .push(at.map_or(0, Timestamp::as_millis))?;
+                Ok(())
+            },
+        )?;
+        delete_rows(
+            conn,
+            "DELETE FROM timers WHERE (flow_id, step_order, kind) IN",
+            3,
+            &deletes,
+            |b, ((flow, order, kind), _)| {
+                b.push(flow.to_string())?
+                    .push(i64::from(*order))?
+                    .push(kind.name())?;
+                Ok(())
+            },
+        )?;
 
-        let timeline = std::mem::take(&mut self.timeline);
-        for chunk in chunks(&timeline) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("INSERT INTO flow_events (flow_id, seq, entry) ");
-            q.push_values(chunk, |mut b, (flow, seq, entry)| {
-                b.push_bind(flow.to_string())
-                    .push_bind(*seq)
-                    .push_bind(entry.as_str());
-            });
-            q.build().execute(&mut *conn).await?;
-        }
+        insert_rows(
+            conn,
+            "INSERT INTO flow_events (flow_id, seq, entry)",
+            "",
+            &std::mem::take(&mut self.timeline),
+            |b, (flow, seq, entry)| {
+                b.push(flow.to_string())?.push(*seq)?.push(entry.as_str())?;
+                Ok(())
+            },
+        )?;
 
         let refs: Vec<((String, String), (MessageRef, Timestamp))> = self
             .refs
             .drain()
             .flat_map(|(key, parts)| parts.into_iter().map(move |p| (key.clone(), p)))
             .collect();
-        for chunk in chunks(&refs) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT OR REPLACE INTO provider_refs (provider, provider_message_id, flow_id, step_order, part, created_at) ",
-            );
-            q.push_values(chunk, |mut b, ((provider, pmid), (at, created))| {
-                b.push_bind(provider.as_str())
-                    .push_bind(pmid.as_str())
-                    .push_bind(at.flow.to_string())
-                    .push_bind(i64::from(at.order))
-                    .push_bind(i64::from(at.part))
-                    .push_bind(created.as_millis());
-            });
-            q.build().execute(&mut *conn).await?;
-        }
+        insert_rows(
+            conn,
+            "INSERT OR REPLACE INTO provider_refs (provider, provider_message_id, flow_id, \
+             step_order, part, created_at)",
+            "",
+            &refs,
+            |b, ((provider, pmid), (at, created))| {
+                b.push(provider.as_str())?
+                    .push(pmid.as_str())?
+                    .push(at.flow.to_string())?
+                    .push(i64::from(at.order))?
+                    .push(i64::from(at.part))?
+                    .push(created.as_millis())?;
+                Ok(())
+            },
+        )?;
         delete_ids(
             conn,
             "orphan_reports",
             &std::mem::take(&mut self.held_deletes),
-        )
-        .await?;
+        )?;
 
-        let messages = std::mem::take(&mut self.sandbox_messages);
         self.sandbox_refs.clear();
-        for chunk in chunks(&messages) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT OR IGNORE INTO sandbox_messages (provider, channel, client_ref, recipient, provider_ids, payload, \
-                 scenario_id, received_at) ",
-            );
-            q.push_values(chunk, |mut b, m| {
-                b.push_bind(m.provider.as_str())
-                    .push_bind(m.channel)
-                    .push_bind(m.client_ref.as_str())
-                    .push_bind(m.to.as_str())
-                    .push_bind(m.provider_ids.as_str())
-                    .push_bind(m.payload.as_str())
-                    .push_bind(m.scenario_id)
-                    .push_bind(m.received_at.as_millis());
-            });
-            q.build().execute(&mut *conn).await?;
-        }
-        let reports = std::mem::take(&mut self.sandbox_reports);
-        for chunk in chunks(&reports) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO sandbox_reports (provider, provider_message_id, report, due_at) ",
-            );
-            q.push_values(chunk, |mut b, (provider, pmid, report, due)| {
-                b.push_bind(provider.as_str())
-                    .push_bind(pmid.as_str())
-                    .push_bind(report.as_str())
-                    .push_bind(due.as_millis());
-            });
-            q.build().execute(&mut *conn).await?;
-        }
+        insert_rows(
+            conn,
+            "INSERT OR IGNORE INTO sandbox_messages (provider, channel, client_ref, recipient, \
+             provider_ids, payload, scenario_id, received_at)",
+            "",
+            &std::mem::take(&mut self.sandbox_messages),
+            |b, m| {
+                b.push(m.provider.as_str())?
+                    .push(m.channel)?
+                    .push(m.client_ref.as_str())?
+                    .push(m.to.as_str())?
+                    .push(m.provider_ids.as_str())?
+                    .push(m.payload.as_str())?
+                    .push(m.scenario_id)?
+                    .push(m.received_at.as_millis())?;
+                Ok(())
+            },
+        )?;
+        insert_rows(
+            conn,
+            "INSERT INTO sandbox_reports (provider, provider_message_id, report, due_at)",
+            "",
+            &std::mem::take(&mut self.sandbox_reports),
+            |b, (provider, pmid, report, due)| {
+                b.push(provider.as_str())?
+                    .push(pmid.as_str())?
+                    .push(report.as_str())?
+                    .push(due.as_millis())?;
+                Ok(())
+            },
+        )?;
         for (id, n) in self.scenario_uses.drain() {
-            sqlx::query(
+            conn.prepare_cached(
                 "UPDATE sandbox_scenarios SET times_left = MAX(times_left - ?, 0) WHERE id = ?",
-            )
-            .bind(i64::from(n))
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+            )?
+            .execute(params![i64::from(n), id])?;
         }
-        let callbacks = std::mem::take(&mut self.callbacks);
-        for chunk in chunks(&callbacks) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO callbacks (event_id, flow_id, seq, application_id, url, body, state, \
-                 attempts, next_at, created_at) ",
-            );
-            q.push_values(chunk, |mut b, c| {
-                b.push_bind(c.event_id.as_str())
-                    .push_bind(c.flow.to_string())
-                    .push_bind(c.seq)
-                    .push_bind(c.application_id.as_str())
-                    .push_bind(c.url.as_str())
-                    .push_bind(c.body.as_str())
-                    .push_bind("pending")
-                    .push_bind(0_i64)
-                    .push_bind(c.created_at.as_millis())
-                    .push_bind(c.created_at.as_millis());
-            });
-            q.build().execute(&mut *conn).await?;
-        }
+        insert_rows(
+            conn,
+            "INSERT INTO callbacks (event_id, flow_id, seq, application_id, url, body, state, \
+             attempts, next_at, created_at)",
+            "",
+            &std::mem::take(&mut self.callbacks),
+            |b, c| {
+                b.push(c.event_id.as_str())?
+                    .push(c.flow.to_string())?
+                    .push(c.seq)?
+                    .push(c.application_id.as_str())?
+                    .push(c.url.as_str())?
+                    .push(c.body.as_str())?
+                    .push("pending")?
+                    .push(0_i64)?
+                    .push(c.created_at.as_millis())?
+                    .push(c.created_at.as_millis())?;
+                Ok(())
+            },
+        )?;
         for u in std::mem::take(&mut self.callback_updates) {
-            sqlx::query(
+            conn.prepare_cached(
                 "UPDATE callbacks SET state = ?, attempts = ?, first_attempt_at = ?, next_at = ?, \
                  last_error = ?, claimed_until = 0 WHERE id = ?",
-            )
-            .bind(u.state.name())
-            .bind(i64::from(u.attempts))
-            .bind(u.first_attempt_at.as_millis())
-            .bind(u.next_at.as_millis())
-            .bind(u.last_error)
-            .bind(u.id)
-            .execute(&mut *conn)
-            .await?;
+            )?
+            .execute(params![
+                u.state.name(),
+                i64::from(u.attempts),
+                u.first_attempt_at.as_millis(),
+                u.next_at.as_millis(),
+                u.last_error,
+                u.id
+            ])?;
         }
         let (keys, released): (Vec<_>, Vec<_>) =
             self.idempotency.drain().partition(|(_, row)| row.is_some());
-        for chunk in chunks(&keys) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT OR REPLACE INTO idempotency_keys (application_id, key, request_hash, \
-                 tracking_id, response, created_at, state, claim_token, lease_until) ",
-            );
-            q.push_values(chunk, |mut b, ((app, key), row)| {
+        insert_rows(
+            conn,
+            "INSERT OR REPLACE INTO idempotency_keys (application_id, key, request_hash, \
+             tracking_id, response, created_at, state, claim_token, lease_until)",
+            "",
+            &keys,
+            |b, ((app, key), row)| {
                 let row = row.as_ref().expect("partitioned on is_some");
                 let (state, response, token, until) =
                     crate::rows::key_state_columns(&row.record.state);
-                b.push_bind(app.as_str())
-                    .push_bind(key.as_str())
-                    .push_bind(row.record.request_hash.as_str())
-                    .push_bind(row.tracking_id.as_str())
-                    .push_bind(response)
-                    .push_bind(row.record.created_at.as_millis())
-                    .push_bind(state)
-                    .push_bind(token)
-                    .push_bind(until);
-            });
-            q.build().execute(&mut *conn).await?;
-        }
+                b.push(app.as_str())?
+                    .push(key.as_str())?
+                    .push(row.record.request_hash.as_str())?
+                    .push(row.tracking_id.as_str())?
+                    .push(response)?
+                    .push(row.record.created_at.as_millis())?
+                    .push(state)?
+                    .push(token)?
+                    .push(until)?;
+                Ok(())
+            },
+        )?;
         for ((app, key), _) in released {
-            sqlx::query("DELETE FROM idempotency_keys WHERE application_id = ? AND key = ?")
-                .bind(app)
-                .bind(key)
-                .execute(&mut *conn)
-                .await?;
+            conn.prepare_cached(
+                "DELETE FROM idempotency_keys WHERE application_id = ? AND key = ?",
+            )?
+            .execute(params![app, key])?;
         }
         Ok(flows)
     }
@@ -492,21 +487,92 @@ fn step_weights(recipients: &[String]) -> Vec<Option<i64>> {
 }
 
 /// `DELETE FROM table WHERE id IN (...)`, in chunks.
-pub(super) async fn delete_ids(
-    conn: &mut SqliteConnection,
-    table: &'static str,
-    ids: &[i64],
+pub(super) fn delete_ids(conn: &WriteConn, table: &'static str, ids: &[i64]) -> Result<()> {
+    delete_rows(
+        conn,
+        &format!("DELETE FROM {table} WHERE id IN"),
+        1,
+        ids,
+        |b, id| {
+            b.push(*id)?;
+            Ok(())
+        },
+    )
+}
+
+/// Binds one statement's parameters in order.
+struct Binder<'s, 'c> {
+    stmt: &'s mut rusqlite::CachedStatement<'c>,
+    next: usize,
+}
+
+impl Binder<'_, '_> {
+    fn push(&mut self, value: impl rusqlite::ToSql) -> rusqlite::Result<&mut Self> {
+        self.next += 1;
+        self.stmt.raw_bind_parameter(self.next, value)?;
+        Ok(self)
+    }
+}
+
+/// `rows` in multi-row statements of [`chunks`]' sizes: `{head} VALUES (…), (…) {tail}`,
+/// each row's values bound by `bind`, as many as `head` names columns (it counts its
+/// commas).
+fn insert_rows<T>(
+    conn: &WriteConn,
+    head: &str,
+    tail: &str,
+    rows: &[T],
+    bind: impl FnMut(&mut Binder<'_, '_>, &T) -> rusqlite::Result<()>,
 ) -> Result<()> {
-    for chunk in chunks(ids) {
-        let mut q = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE id IN ("));
-        let mut sep = q.separated(", ");
-        for id in chunk {
-            sep.push_bind(*id);
+    let width = head.matches(',').count() + 1;
+    run_rows(conn, rows, bind, |n| {
+        format!("{head} VALUES {} {tail}", tuples(n, width))
+    })
+}
+
+/// `{head} (…)` for `rows` in chunks: a delete of the rows whose key columns match one
+/// of the tuples (of `width` values) `bind` binds.
+fn delete_rows<T>(
+    conn: &WriteConn,
+    head: &str,
+    width: usize,
+    rows: &[T],
+    bind: impl FnMut(&mut Binder<'_, '_>, &T) -> rusqlite::Result<()>,
+) -> Result<()> {
+    run_rows(conn, rows, bind, |n| {
+        if width == 1 {
+            format!("{head} ({})", vec!["?"; n].join(", "))
+        } else {
+            format!("{head} ({})", tuples(n, width))
         }
-        q.push(")");
-        q.build().execute(&mut *conn).await?;
+    })
+}
+
+/// Each chunk of `rows` ([`chunks`]) in one statement: `sql(rows in the chunk)`.
+fn run_rows<T>(
+    conn: &WriteConn,
+    rows: &[T],
+    mut bind: impl FnMut(&mut Binder<'_, '_>, &T) -> rusqlite::Result<()>,
+    sql: impl Fn(usize) -> String,
+) -> Result<()> {
+    for chunk in chunks(rows) {
+        let mut stmt = conn.prepare_cached(&sql(chunk.len()))?;
+        let mut b = Binder {
+            stmt: &mut stmt,
+            next: 0,
+        };
+        for row in chunk {
+            bind(&mut b, row)?;
+        }
+        stmt.raw_execute()?;
     }
     Ok(())
+}
+
+/// `(?, ?), (?, ?)` for `n` tuples of `width`.
+fn tuples(n: usize, width: usize) -> String {
+    let one = format!("({})", vec!["?"; width].join(", "));
+    vec![one; n].join(", ")
 }
 
 #[cfg(test)]
@@ -541,6 +607,60 @@ mod tests {
         assert_eq!(sizes(37), [32, 5]);
         assert_eq!(sizes(100), [64, 32, 4]);
         assert_eq!(sizes(600), [256, 256, 64, 16, 8]);
+    }
+
+    /// Rows written and deleted in chunks come back exactly, each value in its column,
+    /// whatever the number of rows (one statement, several, a power of two and a rest).
+    #[test]
+    fn rows_go_in_and_out_in_chunks_with_every_value_in_its_place() {
+        for n in [0usize, 1, 16, 17, 37, 300] {
+            let conn = WriteConn::open_in_memory().unwrap();
+            conn.execute_batch("CREATE TABLE t (a TEXT, b INTEGER, c TEXT)")
+                .unwrap();
+            let rows: Vec<(String, i64, Option<String>)> = (0..n)
+                .map(|i| {
+                    (
+                        format!("a{i}"),
+                        i as i64,
+                        (i % 3 == 0).then(|| format!("c{i}")),
+                    )
+                })
+                .collect();
+            insert_rows(
+                &conn,
+                "INSERT INTO t (a, b, c)",
+                "",
+                &rows,
+                |b, (a, i, c)| {
+                    b.push(a.as_str())?.push(*i)?.push(c.as_deref())?;
+                    Ok(())
+                },
+            )
+            .unwrap();
+            let read = |conn: &WriteConn| -> Vec<(String, i64, Option<String>)> {
+                let mut stmt = conn.prepare("SELECT a, b, c FROM t ORDER BY b").unwrap();
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .unwrap()
+                    .collect::<rusqlite::Result<_>>()
+                    .unwrap()
+            };
+            assert_eq!(read(&conn), rows, "{n} rows written");
+            let odd: Vec<&(String, i64, Option<String>)> =
+                rows.iter().filter(|r| r.1 % 2 == 1).collect();
+            delete_rows(
+                &conn,
+                "DELETE FROM t WHERE (a, b) IN",
+                2,
+                &odd,
+                |b, (a, i, _)| {
+                    b.push(a.as_str())?.push(*i)?;
+                    Ok(())
+                },
+            )
+            .unwrap();
+            let even: Vec<_> = rows.iter().filter(|r| r.1 % 2 == 0).cloned().collect();
+            assert_eq!(read(&conn), even, "{n} rows: the odd ones deleted");
+        }
     }
 
     #[test]
