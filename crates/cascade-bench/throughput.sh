@@ -7,7 +7,8 @@
 #     counts WAL frames, checkpoints and fsyncs' data) and the store's size per flow;
 #   - the server's resident memory at the end of the run (VmRSS, VmHWM);
 #   - SQL statements per flow, from a second, shorter run that logs every statement
-#     (sqlx's debug log slows the server down, so its rate is not reported).
+#     (sqlx's debug log for the readers, the writer's `cascade_store::writer_sql`; the
+#     logs slow the server down, so its rate is not reported).
 # Needs wrk, sqlite3 and `cargo build --release -p cascade`. SECONDS_RUN (default 10),
 # CONNECTIONS (default 64).
 set -euo pipefail
@@ -50,16 +51,22 @@ print(f"flows: {n}; written: {(after - before) / n / 1024:.1f} KiB per flow; "
 PY
 
 echo "## SQL statements per flow (every statement logged; 5 s)"
-serve "warn,sqlx::query=debug"
+serve "warn,sqlx::query=debug,cascade_store::writer_sql=debug"
 wrk -t2 -c"$CONNECTIONS" -d5s -s "$ROOT/crates/cascade-bench/wrk/post-flow.lua" \
   "http://127.0.0.1:$PORT/failover" > /dev/null
 drain
 n=$(flows)
 stop
-total=$(grep -c "sqlx::query" "$WORK/serve.out")
-python3 - "$n" "$total" <<'PY'
+# The writer's statements come from SQLite's profile hook, which also reports the
+# statements SQLite runs for itself (the FTS5 trigram index's shadow tables, named
+# 'main'.'…'): counted apart.
+grep -E "sqlx::query|cascade_store::writer_sql" "$WORK/serve.out" > "$WORK/statements"
+total=$(grep -vc "'main'\." "$WORK/statements" || true)
+internal=$(grep -c "'main'\." "$WORK/statements" || true)
+python3 - "$n" "$total" "$internal" <<'PY'
 import sys
-n, total = map(int, sys.argv[1:])
-print(f"flows: {n}; statements: {total} ({total / n:.2f} per flow, start-up included)")
+n, total, internal = map(int, sys.argv[1:])
+print(f"flows: {n}; statements: {total} ({total / n:.2f} per flow, start-up included); "
+      f"SQLite's own (FTS5 shadow tables): {internal} ({internal / n:.2f} per flow)")
 PY
-grep "sqlx::query" "$WORK/serve.out" | sed -E 's/.*summary="([^"]{0,44}).*/\1/' | sort | uniq -c | sort -rn | head -12
+sed -E 's/.*summary="([^"]{0,44}).*/\1/' "$WORK/statements" | sort | uniq -c | sort -rn | head -16

@@ -293,8 +293,37 @@ impl SqliteStore {
 /// The writer's connection, with the settings the readers have (WAL, a 10 s busy
 /// timeout, foreign keys, a 4 MB page cache) and the durability asked for. `file` is
 /// sqlx's name for the database: an in-memory one (`file:sqlx-in-memory-N`) is opened
-/// as the same shared-cache URI sqlx uses, so the writer and the readers share it.
+/// as the same shared-cache URI sqlx uses, so the writer and the readers share it. With
+/// [`WRITER_SQL`] at debug level, each statement is logged with its time.
 fn open_writer(file: &std::path::Path, durability: Durability) -> Result<WriteConn> {
+    let mut conn = connect_writer(file)?;
+    if tracing::enabled!(target: WRITER_SQL, tracing::Level::DEBUG) {
+        conn.profile(Some(log_statement));
+    }
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let synchronous = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; \
+         PRAGMA temp_store = memory; PRAGMA cache_size = -4000;"
+    ))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// The tracing target of the writer's statements (debug level: each statement's SQL
+/// and time; sqlx logs the readers' as `sqlx::query`).
+pub const WRITER_SQL: &str = "cascade_store::writer_sql";
+
+fn log_statement(sql: &str, took: Duration) {
+    let summary: String = sql.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
+    tracing::debug!(target: WRITER_SQL, summary, elapsed_us = took.as_micros() as u64, "statement");
+}
+
+/// The writer's connection, opened: the shared in-memory database, or the file.
+fn connect_writer(file: &std::path::Path) -> Result<WriteConn> {
     use rusqlite::OpenFlags;
     let name = file.to_string_lossy();
     let conn = if name.starts_with("file:sqlx-in-memory-") {
@@ -310,16 +339,6 @@ fn open_writer(file: &std::path::Path, durability: Durability) -> Result<WriteCo
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?
     };
-    conn.busy_timeout(Duration::from_secs(10))?;
-    let synchronous = match durability {
-        Durability::Full => "FULL",
-        Durability::Normal => "NORMAL",
-    };
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; \
-         PRAGMA temp_store = memory; PRAGMA cache_size = -4000;"
-    ))?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
