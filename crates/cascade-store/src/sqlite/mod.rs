@@ -42,9 +42,9 @@ use self::batch::{BatchTx, Writer};
 use self::writeset::WriteSet;
 use crate::{Result, StoreError};
 
-/// Prepared statements the writer keeps (each table's row statements, the operations'
-/// own, and the few shapes built with `format!`).
-const STATEMENT_CACHE: usize = 256;
+/// Prepared statements the writer keeps: each table's multi-row statements come in up to
+/// 20 shapes (`writeset::chunks`), about 300 in all, besides the operations' own.
+const STATEMENT_CACHE: usize = 1024;
 /// Most operations one transaction takes.
 const MAX_BATCH: usize = 1024;
 /// Operations that may wait for the writer before callers are slowed down.
@@ -293,8 +293,10 @@ impl SqliteStore {
 /// The writer's connection, with the settings the readers have (WAL, a 10 s busy
 /// timeout, foreign keys, a 4 MB page cache) and the durability asked for. `file` is
 /// sqlx's name for the database: an in-memory one (`file:sqlx-in-memory-N`) is opened
-/// as the same shared-cache URI sqlx uses, so the writer and the readers share it. With
-/// [`WRITER_SQL`] at debug level, each statement is logged with its time.
+/// as the same shared-cache URI sqlx uses, so the writer and the readers share it (a
+/// table a reader holds there makes the writer wait, rusqlite's `unlock_notify`). With
+/// [`WRITER_SQL`] at debug level when the store opens, each statement is logged with its
+/// time (decided once: a filter changed later does not turn it on or off).
 fn open_writer(file: &std::path::Path, durability: Durability) -> Result<WriteConn> {
     let mut conn = connect_writer(file)?;
     if tracing::enabled!(target: WRITER_SQL, tracing::Level::DEBUG) {
@@ -305,8 +307,10 @@ fn open_writer(file: &std::path::Path, durability: Durability) -> Result<WriteCo
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
     };
+    // `journal_mode` answers with a row: read it rather than execute it.
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; \
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; \
          PRAGMA temp_store = memory; PRAGMA cache_size = -4000;"
     ))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -570,4 +574,47 @@ impl crate::Store for SqliteStore {
 /// in every batch).
 fn exec(conn: &WriteConn, sql: &'static str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use cascade_core::{Micros, Timestamp};
+
+    use super::{SqliteConfig, SqliteStore};
+    use crate::TenancyStore;
+    use crate::model::Account;
+
+    /// `sqlite::memory:`: the writer (rusqlite) and the readers (sqlx) share one
+    /// in-memory database, and writes go on while the readers read it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_in_memory_store_is_one_database_for_the_writer_and_the_readers() {
+        let store = std::sync::Arc::new(
+            SqliteStore::open(&SqliteConfig::new("sqlite::memory:"))
+                .await
+                .expect("the store opens"),
+        );
+        let reading = {
+            let store = std::sync::Arc::clone(&store);
+            tokio::spawn(async move {
+                for _ in 0..200 {
+                    store.accounts(1_000).await.expect("a read");
+                }
+            })
+        };
+        for i in 0..200 {
+            store
+                .create_account(&Account {
+                    id: format!("acc-{i}"),
+                    name: format!("Account {i}"),
+                    balance: Micros::new(1_000),
+                    currency: "EUR".to_owned(),
+                    created_at: Timestamp::from_millis(1_780_000_000_000),
+                })
+                .await
+                .expect("written while the readers read");
+        }
+        reading.await.expect("the reads");
+        assert_eq!(store.accounts(1_000).await.expect("a read").len(), 200);
+        store.shutdown().await;
+    }
 }

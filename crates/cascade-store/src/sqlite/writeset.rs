@@ -2,9 +2,10 @@
 //!
 //! Engine operations (accepting a flow, applying an event) do not touch the database
 //! directly: they record rows here, reading through it, so each operation can be undone
-//! by dropping its own [`WriteSet`]. The flush writes the rows with one cached prepared
-//! statement per table, on the writer's thread: a row costs SQLite's own work and no
-//! more (no statement to parse, no hand-over to another thread). [`WriteSet::flush`]
+//! by dropping its own [`WriteSet`]. The flush writes each table's rows in multi-row
+//! statements of a few shapes ([`chunks`]), prepared once and cached, bound and run on
+//! the writer's thread: no hand-over to another thread, and SQLite opens each table's
+//! cursors once per statement rather than once per row. [`WriteSet::flush`]
 //! runs before COMMIT (and before any operation that reads these tables with SQL).
 
 use std::collections::HashMap;
@@ -563,6 +564,15 @@ fn run_rows<T>(
         };
         for row in chunk {
             bind(&mut b, row)?;
+        }
+        // A value too few would stay NULL (the cache clears bindings), one too many is
+        // refused by SQLite: either way a bug here, not a row to write.
+        let expected = b.stmt.parameter_count();
+        if b.next != expected {
+            return Err(crate::StoreError::Corrupt(format!(
+                "{} values bound for {expected} parameters",
+                b.next
+            )));
         }
         stmt.raw_execute()?;
     }
