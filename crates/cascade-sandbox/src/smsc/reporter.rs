@@ -93,15 +93,20 @@ impl InFlight {
         }
     }
 
-    /// The rows out now or waiting to go again: the next read leaves them out. An
-    /// acknowledged row is not among them: it is deleted, and SQLite may give its id to
-    /// a new row, which must not wait.
-    fn delivering(&self) -> Vec<i64> {
-        self.rows
-            .iter()
-            .filter(|(_, s)| !matches!(s, Sending::Done(_)))
-            .map(|((id, _), _)| *id)
-            .collect()
+    /// The rows out now or waiting to go again, by row id (the next read leaves them
+    /// out) and by message (whose later receipts wait for them: a message's receipts go
+    /// in order). An acknowledged row is not among them: it is deleted, and SQLite may
+    /// give its id to a new row, which must not wait.
+    fn delivering(&self) -> (Vec<i64>, HashSet<String>) {
+        let mut ids = Vec::new();
+        let mut messages = HashSet::new();
+        for ((id, message), s) in &self.rows {
+            if !matches!(s, Sending::Done(_)) {
+                ids.push(*id);
+                messages.insert(message.clone());
+            }
+        }
+        (ids, messages)
     }
 
     /// Forget entries whose deadline passed; an entry changed since its deadline was
@@ -153,7 +158,7 @@ pub(super) async fn run_reporter_until_stopped(state: Arc<SimState>, stop: Cance
         let systems: BTreeSet<String> = lock(&state.receivers).values().cloned().collect();
         let mut sent = 0;
         let mut next_due: Option<Timestamp> = None;
-        let skip = {
+        let (skip, busy) = {
             let mut flying = lock(&in_flight);
             flying.expire(Instant::now());
             flying.delivering()
@@ -168,7 +173,8 @@ pub(super) async fn run_reporter_until_stopped(state: Arc<SimState>, stop: Cance
                 Ok(mut due) => {
                     // The prefix also matches longer system_ids; keep this one's.
                     due.retain(|r| r.provider == provider);
-                    sent += dispatch_due(&state, &in_flight, &acks, due, &mut next_conn);
+                    sent +=
+                        dispatch_due(&state, &in_flight, &acks, due, busy.clone(), &mut next_conn);
                 }
                 Err(e) => tracing::warn!(error = %e, "sandbox SMSC could not read due receipts"),
             }
@@ -194,13 +200,15 @@ pub(super) async fn run_reporter_until_stopped(state: Arc<SimState>, stop: Cance
     }
 }
 
-/// Starts the delivery of due reports (the earliest not yet in flight of each message);
-/// returns how many were started.
+/// Starts the delivery of due reports (the earliest not yet in flight of each message:
+/// `busy_messages` holds the messages with a receipt out or waiting to go again, which
+/// the read left out); returns how many were started.
 fn dispatch_due(
     state: &Arc<SimState>,
     in_flight: &Arc<Mutex<InFlight>>,
     acks: &Arc<Acks>,
     due: Vec<SandboxReport>,
+    mut busy_messages: HashSet<String>,
     next_conn: &mut usize,
 ) -> usize {
     let receivers: Vec<(ConnId, String)> = {
@@ -212,7 +220,6 @@ fn dispatch_due(
         r
     };
     lock(in_flight).expire(Instant::now());
-    let mut busy_messages: HashSet<String> = HashSet::new();
     let mut started = 0;
     for report in due {
         let key = (report.id, report.provider_message_id.clone());
@@ -345,11 +352,14 @@ mod tests {
     #[test]
     fn the_next_read_leaves_out_what_is_out_or_waiting_but_not_what_was_acknowledged() {
         let (t0, mut f) = one_of_each();
-        let mut skip = f.delivering();
+        let (mut skip, busy) = f.delivering();
         skip.sort_unstable();
         assert_eq!(skip, [1, 3], "row 2 is deleted: its id may come back");
+        let mut busy: Vec<_> = busy.into_iter().collect();
+        busy.sort_unstable();
+        assert_eq!(busy, ["m1", "m3"], "their messages' later receipts wait");
         f.expire(t0 + RETRY_DELAY);
-        assert_eq!(f.delivering(), [1], "row 3's retry is due: read it again");
+        assert_eq!(f.delivering().0, [1], "row 3's retry is due: read it again");
     }
 
     #[test]

@@ -64,13 +64,20 @@ impl SandboxStore for PgStore {
         limit: u32,
         skip: &[i64],
     ) -> Result<Vec<SandboxReport>> {
+        // The rows left out are the caller's, out now: their claim is renewed (it was
+        // renewed by reading them again before), so no other node takes them while the
+        // caller waits for their acknowledgement. The left-out set is hashed, not
+        // scanned per row.
         let rows = sqlx::query(&format!(
-            "UPDATE sandbox_reports SET claimed_until = $4, claimed_by = $5
+            "WITH renewed AS (
+                UPDATE sandbox_reports SET claimed_until = $4
+                WHERE id = ANY($7) AND claimed_by = $5)
+             UPDATE sandbox_reports SET claimed_until = $4, claimed_by = $5
              WHERE id IN (SELECT id FROM sandbox_reports
                           WHERE due_at <= $1
                             AND (claimed_until <= $1 OR claimed_by = $5 OR {})
                             AND starts_with(provider, $2)
-                            AND NOT (id = ANY($7))
+                            AND id NOT IN (SELECT unnest($7::bigint[]))
                           ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
              RETURNING id, provider, provider_message_id, report, due_at",
             Self::holder_gone("sandbox_reports", 6)
