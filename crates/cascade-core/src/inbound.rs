@@ -4,7 +4,8 @@
 //! A reply is matched to the newest flow of the last [`MATCH_WINDOW_DAYS`] days that
 //! sent a message to its sender on its channel; an SMS reply must also have been sent to
 //! the address that step sent from. Stores find the candidate flows; the decision is
-//! [`step_answered`] of a step that [`may_be_answered`].
+//! [`step_answered`] of a step that [`reached`] its provider: one sent first, one still
+//! being submitted only when no sent step is answered.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -45,14 +46,29 @@ impl InboundMessage {
     }
 }
 
-/// Whether a started step may already have reached its recipient, so a reply can answer
-/// it: recorded as sent, or handed to the provider and not refused. The second case is a
-/// race, not a guess: a provider can pass a reply on before the write that records the
-/// step as sent has committed (the sandbox's replies scripted at `afterMs: 0` do, and on
-/// a shared store the two are written by different tasks). A step still reserving its
-/// price, or refused, never reached anyone.
-pub fn may_be_answered(state: &StepState) -> bool {
-    state.sent_at.is_some() || (state.phase == StepPhase::Submitting && state.outcome.is_none())
+/// How far a started step went towards its recipient, as far as a reply is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reached {
+    /// Recorded as sent.
+    Sent,
+    /// Its price reserved and its submission queued or under way, not refused, not yet
+    /// recorded as sent. A provider can pass a reply on before the write that records
+    /// the step as sent has committed (the sandbox's replies scripted at `afterMs: 0`
+    /// do, and on a shared store the two are written by different tasks), so such a
+    /// step may be answered, but only when no step that was sent is.
+    Submitting,
+}
+
+/// How far `state`'s step went; `None` for a step still reserving its price, or
+/// refused: it never reached anyone.
+pub fn reached(state: &StepState) -> Option<Reached> {
+    if state.sent_at.is_some() {
+        Some(Reached::Sent)
+    } else if state.phase == StepPhase::Submitting && state.outcome.is_none() {
+        Some(Reached::Submitting)
+    } else {
+        None
+    }
 }
 
 /// A number as providers print it (`306912345678`, `+306912345678`, `00306912345678`)
@@ -142,19 +158,24 @@ mod tests {
             reserved: crate::money::Micros::ZERO,
             messages: Vec::new(),
         };
-        assert!(!may_be_answered(&state), "still reserving: nothing sent");
+        assert_eq!(reached(&state), None, "still reserving: nothing sent");
         state.phase = StepPhase::Submitting;
-        assert!(may_be_answered(&state), "the provider may have it");
+        assert_eq!(
+            reached(&state),
+            Some(Reached::Submitting),
+            "the provider may have it"
+        );
         state.outcome = Some(crate::channel::StatusKind::Failed);
-        assert!(!may_be_answered(&state), "refused: nobody got it");
+        assert_eq!(reached(&state), None, "refused: nobody got it");
         state.phase = StepPhase::Sent;
         state.sent_at = Some(Timestamp::from_millis(1_005));
-        assert!(
-            may_be_answered(&state),
-            "sent, then failed: it may still be answered"
+        assert_eq!(
+            reached(&state),
+            Some(Reached::Sent),
+            "sent, then failed: answerable"
         );
         state.outcome = None;
-        assert!(may_be_answered(&state));
+        assert_eq!(reached(&state), Some(Reached::Sent));
     }
 
     #[test]

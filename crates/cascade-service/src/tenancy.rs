@@ -89,8 +89,15 @@ fn invalid(path: &str, message: &str) -> TenancyError {
     TenancyError::Invalid(e)
 }
 
+/// A name without the whitespace around it: what the OpenAPI schema's `[^\s\x85]`
+/// calls whitespace (ECMAScript's `\s`, which has U+FEFF, and U+0085, which Unicode's
+/// `White_Space` has), so a name the schema allows is never refused as empty.
+fn trim_name(name: &str) -> &str {
+    name.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+}
+
 fn check_name(name: &str, errors: &mut ValidationErrors) {
-    let n = name.trim().chars().count();
+    let n = trim_name(name).chars().count();
     if n == 0 || n > 100 {
         errors.add("name", "must be 1 to 100 characters");
     }
@@ -119,7 +126,7 @@ pub async fn create_account(
     }
     let account = Account {
         id: uuid::Uuid::now_v7().to_string(),
-        name: name.trim().to_owned(),
+        name: trim_name(name).to_owned(),
         balance,
         currency: currency_code.to_owned(),
         created_at: now,
@@ -241,7 +248,7 @@ pub async fn create_application(
     let application = Application {
         id: req.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
         account_id: account_id.to_owned(),
-        name: req.name.trim().to_owned(),
+        name: trim_name(&req.name).to_owned(),
         secret_hash,
         scopes,
         token_lifetime_s: lifetime,
@@ -301,7 +308,7 @@ pub async fn add_viber_sender(
     name: &str,
     now: Timestamp,
 ) -> Result<ViberSender, TenancyError> {
-    let n = name.trim().chars().count();
+    let n = trim_name(name).chars().count();
     if n == 0 || n > 50 {
         return Err(invalid("name", "must be 1 to 50 characters"));
     }
@@ -311,7 +318,7 @@ pub async fn add_viber_sender(
     let sender = ViberSender {
         id: uuid::Uuid::now_v7().to_string(),
         account_id: account_id.to_owned(),
-        name: name.trim().to_owned(),
+        name: trim_name(name).to_owned(),
         created_at: now,
     };
     store.add_viber_sender(&sender).await?;
@@ -482,6 +489,21 @@ mod tests {
 
     use super::*;
     use crate::credentials::verify_secret;
+
+    /// Whitespace is what the schema's `[^\s\x85]` says it is: a name of U+0085 or
+    /// U+FEFF alone is empty on both sides, and one the schema allows is never refused.
+    #[test]
+    fn names_trim_what_the_schema_calls_whitespace() {
+        for blank in ["", " ", "\u{85}", "\u{feff}", "\u{a0}\u{3000}\t\n"] {
+            let mut e = ValidationErrors::new();
+            check_name(blank, &mut e);
+            assert!(!e.is_empty(), "{blank:?} is blank");
+        }
+        assert_eq!(trim_name("\u{feff} My Brand\u{85} "), "My Brand");
+        let mut e = ValidationErrors::new();
+        check_name("\u{85}x", &mut e);
+        assert!(e.is_empty(), "one character besides the whitespace");
+    }
 
     async fn store() -> (Arc<dyn Store>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();

@@ -324,27 +324,37 @@ pub(crate) async fn record_inbound<T: FlowTx + ?Sized>(
             20,
         )
         .await?;
+    // The newest step sent to the sender that the message answers, in the newest flow;
+    // failing that, the newest one still being submitted (see `inbound::Reached`).
     let mut found: Option<(LoadedFlow, u32, String)> = None;
+    let mut submitting: Option<(LoadedFlow, u32, String)> = None;
     for flow_id in candidates {
         let Some(flow) = tx.load_flow(flow_id).await? else {
             continue;
         };
-        // The newest step of the flow that was sent to the sender and is answered.
-        let hit = flow
-            .def
-            .steps
-            .iter()
-            .rev()
-            .filter(|step| inbound::step_answered(step, message))
-            .find_map(|step| {
-                let state = flow.state.step(step.order)?;
-                inbound::may_be_answered(state).then(|| (step.order, state.message_id.clone()))
-            });
-        if let Some((order, message_id)) = hit {
+        let answered = |wanted: inbound::Reached| {
+            flow.def
+                .steps
+                .iter()
+                .rev()
+                .filter(|step| inbound::step_answered(step, message))
+                .find_map(|step| {
+                    let state = flow.state.step(step.order)?;
+                    (inbound::reached(state) == Some(wanted))
+                        .then(|| (step.order, state.message_id.clone()))
+                })
+        };
+        if let Some((order, message_id)) = answered(inbound::Reached::Sent) {
             found = Some((flow, order, message_id));
             break;
         }
+        if submitting.is_none()
+            && let Some((order, message_id)) = answered(inbound::Reached::Submitting)
+        {
+            submitting = Some((flow, order, message_id));
+        }
     }
+    let found = found.or(submitting);
     let Some((mut flow, order, message_id)) = found else {
         let id = tx.insert_inbound(message, None, false).await?;
         return Ok((

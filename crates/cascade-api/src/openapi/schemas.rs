@@ -702,7 +702,7 @@ pub struct Currency {
 #[derive(Debug, ToSchema)]
 pub struct NewAccount {
     /// 1 to 100 characters once trimmed.
-    #[schema(max_length = 100, pattern = r"\S")]
+    #[schema(max_length = 100, pattern = r"[^\s\x85]")]
     name: String,
     /// Default 0.
     #[schema(value_type = Option<f64>, minimum = 0, maximum = 9.0e12)]
@@ -751,7 +751,7 @@ pub struct Account {
 #[schema(rename_all = "camelCase")]
 pub struct NewApplication {
     /// 1 to 100 characters once trimmed.
-    #[schema(max_length = 100, pattern = r"\S")]
+    #[schema(max_length = 100, pattern = r"[^\s\x85]")]
     name: String,
     /// Chosen by the server when absent.
     #[schema(pattern = "^[A-Za-z0-9._-]{3,64}$")]
@@ -811,7 +811,7 @@ pub struct NewBalance {
 #[derive(Debug, ToSchema)]
 pub struct NewViberSender {
     /// 1 to 50 characters once trimmed.
-    #[schema(max_length = 50, pattern = r"\S")]
+    #[schema(max_length = 50, pattern = r"[^\s\x85]")]
     name: String,
 }
 
