@@ -84,3 +84,50 @@ pub async fn sqlite_baseline(cli: &Cli, per_statement: usize) -> anyhow::Result<
     }
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
+
+/// [`sqlite_baseline`]'s inserts through rusqlite, executed on the calling thread as
+/// Cascade's SQLite writer executes its statements: the ceiling without sqlx's hand-over
+/// of each statement to a worker thread.
+pub fn sqlite_baseline_rusqlite(cli: &Cli, per_statement: usize) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let conn = rusqlite::Connection::open(dir.path().join("raw.db"))?;
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    let sync = if cli.durability == "normal" {
+        "NORMAL"
+    } else {
+        "FULL"
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {sync};
+         CREATE TABLE t (id TEXT PRIMARY KEY, account TEXT, created INTEGER, body TEXT) WITHOUT ROWID;
+         CREATE INDEX t_account ON t (account, created, id);"
+    ))?;
+    let sql = format!(
+        "INSERT INTO t (id, account, created, body) VALUES {}",
+        vec!["(?, ?, ?, ?)"; per_statement].join(", ")
+    );
+    let body = "x".repeat(2048);
+    let deadline = Instant::now() + Duration::from_secs(cli.seconds);
+    let started = Instant::now();
+    let mut n: u64 = 0;
+    while Instant::now() < deadline {
+        conn.execute_batch("BEGIN")?;
+        {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            for _ in 0..512 / per_statement {
+                let mut at = 0;
+                for _ in 0..per_statement {
+                    n += 1;
+                    stmt.raw_bind_parameter(at + 1, format!("{n:020}"))?;
+                    stmt.raw_bind_parameter(at + 2, "acc")?;
+                    stmt.raw_bind_parameter(at + 3, n as i64)?;
+                    stmt.raw_bind_parameter(at + 4, body.as_str())?;
+                    at += 4;
+                }
+                stmt.raw_execute()?;
+            }
+        }
+        conn.execute_batch("COMMIT")?;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}

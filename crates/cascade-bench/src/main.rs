@@ -138,6 +138,13 @@ async fn main() -> anyhow::Result<()> {
                 ),
                 format!("{r:.0} rows/s"),
             ));
+            let r = baseline::sqlite_baseline_rusqlite(&cli, per_statement)?;
+            rows.push((
+                format!(
+                    "Baseline: raw SQLite inserts via rusqlite on the calling thread (as Cascade's writer), 2 KB rows, {per_statement} row(s) per statement, 512 per transaction"
+                ),
+                format!("{r:.0} rows/s"),
+            ));
         }
     }
     if all || matches!(cli.what, What::Complete) {
