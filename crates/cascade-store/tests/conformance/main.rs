@@ -34,6 +34,7 @@ macro_rules! with_every_case {
         $then!($($args)*, [
                 flows::accepting_stores_the_flow_and_leases_its_first_job,
                 flows::a_flow_belongs_to_its_account_only,
+                flows::a_reply_prefers_a_sent_step_to_one_still_being_submitted,
                 flows::events_apply_and_the_timeline_grows,
                 flows::a_report_before_its_id_is_held_then_applied,
                 flows::a_report_matches_any_form_of_its_id,
