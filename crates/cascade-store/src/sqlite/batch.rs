@@ -12,9 +12,9 @@ use rusqlite::OptionalExtension;
 
 use super::WriteConn;
 use super::writeset::{Balance, JobRow, WriteSet};
+use crate::Result;
 use crate::engine_tx::{FlowTx, LoadedFlow, MessageRef, NewCallback};
 use crate::model::InboundMatch;
-use crate::{Result, StoreError};
 use cascade_core::inbound::InboundMessage;
 use cascade_core::ports::JobPayload;
 use cascade_core::sandbox::Scenario;
@@ -213,11 +213,7 @@ impl Writer {
                 "SELECT {} FROM sandbox_scenarios ORDER BY id",
                 super::sandbox::SCENARIO_COLUMNS
             ))?;
-            let mut rows = stmt.query([])?;
-            let mut list = Vec::new();
-            while let Some(row) = rows.next()? {
-                list.push(crate::rows::scenario(row)?);
-            }
+            let list = super::all_rows(&mut stmt, [], |row| crate::rows::scenario(row))?;
             self.scenarios = Some(list);
         }
         Ok(self.scenarios.as_deref().unwrap_or_default())
@@ -463,18 +459,13 @@ impl FlowTx for BatchTx {
             "SELECT flow_id, step_order, part FROM provider_refs
              WHERE provider = ? AND provider_message_id = ? ORDER BY flow_id, step_order, part",
         )?;
-        let mut rows = stmt.query([provider, pmid])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let flow = FlowId::parse(&row.get::<_, String>(0)?)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            out.push(MessageRef {
-                flow,
+        super::all_rows(&mut stmt, [provider, pmid], |row| {
+            Ok(MessageRef {
+                flow: crate::rows::flow_id(&row.get::<_, String>(0)?)?,
                 order: to_u32(row.get(1)?)?,
                 part: to_u32(row.get(2)?)?,
-            });
-        }
-        Ok(out)
+            })
+        })
     }
 
     async fn enqueue_callback(&mut self, callback: &NewCallback) -> Result<()> {
@@ -530,21 +521,11 @@ impl FlowTx for BatchTx {
                AND created_at >= ? AND channel = ?
              ORDER BY created_at DESC LIMIT ?",
         )?;
-        let mut rows = stmt.query(rusqlite::params![
-            recipient,
-            since.as_millis(),
-            channel,
-            i64::from(limit)
-        ])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            out.push(
-                FlowId::parse(&id)
-                    .map_err(|e| StoreError::Corrupt(format!("flow id {id}: {e}")))?,
-            );
-        }
-        Ok(out)
+        super::all_rows(
+            &mut stmt,
+            rusqlite::params![recipient, since.as_millis(), channel, i64::from(limit)],
+            |row| crate::rows::flow_id(&row.get::<_, String>(0)?),
+        )
     }
 
     /// Written at once (not batched): the only write of its operation.

@@ -36,15 +36,15 @@ impl CallbackStore for SqliteStore {
                     ORDER BY c.next_at, c.id LIMIT ?3)
                  RETURNING id, event_id, flow_id, seq, application_id, url, body, attempts, first_attempt_at",
             )?;
-            let mut rows = stmt.query(rusqlite::params![
-                now.plus_millis(lease_ms).as_millis(),
-                now.as_millis(),
-                i64::from(limit)
-            ])?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(crate::rows::callback(row)?);
-            }
+            let mut out = super::all_rows(
+                &mut stmt,
+                rusqlite::params![
+                    now.plus_millis(lease_ms).as_millis(),
+                    now.as_millis(),
+                    i64::from(limit)
+                ],
+                |row| crate::rows::callback(row),
+            )?;
             out.sort_by_key(|c| c.id);
             Ok(out)
         })

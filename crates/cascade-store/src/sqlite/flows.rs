@@ -379,24 +379,21 @@ impl FlowStore for SqliteStore {
                               ORDER BY due_at, id LIMIT ?3)
                  RETURNING id, flow_id, step_order, attempts, payload",
             )?;
-            let mut rows = stmt.query([
+            let params = [
                 now.plus_millis(lease_ms).as_millis(),
                 now.as_millis(),
                 i64::from(limit),
-            ])?;
-            let mut jobs = Vec::new();
-            while let Some(row) = rows.next()? {
-                let flow: String = row.get(1)?;
-                jobs.push(Job {
+            ];
+            let mut jobs = super::all_rows(&mut stmt, params, |row| {
+                Ok(Job {
                     id: row.get(0)?,
-                    flow_id: FlowId::parse(&flow)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    flow_id: crate::rows::flow_id(&row.get::<_, String>(1)?)?,
                     order: to_u32(row.get(2)?)?,
                     attempts: to_u32(row.get(3)?)?,
                     reclaimed: true,
                     payload: serde_json::from_str(&row.get::<_, String>(4)?)?,
-                });
-            }
+                })
+            })?;
             jobs.sort_by_key(|j| j.id);
             Ok(jobs)
         })
@@ -421,22 +418,20 @@ impl FlowStore for SqliteStore {
         // After a flush, so timers set or cancelled earlier in the batch are in the table.
         self.write_engine(true, move |tx| {
             Box::pin(async move {
-                let mut timers = Vec::new();
-                {
+                let mut timers = {
                     let mut due = tx.w.conn.prepare_cached(
                         "DELETE FROM timers WHERE (flow_id, step_order, kind) IN
                             (SELECT flow_id, step_order, kind FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT ?)
                          RETURNING flow_id, step_order, kind, due_at",
                     )?;
-                    let mut rows = due.query([now.as_millis(), i64::from(limit)])?;
-                    while let Some(row) = rows.next()? {
-                        let flow = FlowId::parse(&row.get::<_, String>(0)?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    super::all_rows(&mut due, [now.as_millis(), i64::from(limit)], |row| {
+                        let flow = crate::rows::flow_id(&row.get::<_, String>(0)?)?;
                         let kind: String = row.get(2)?;
                         let kind = TimerKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("timer kind {kind}")))?;
                         let due_at: i64 = row.get(3)?;
-                        timers.push((due_at, flow, to_u32(row.get(1)?)?, kind));
-                    }
-                }
+                        Ok((due_at, flow, to_u32(row.get(1)?)?, kind))
+                    })?
+                };
                 timers.sort_by_key(|t| (t.0, t.1));
                 let mut fired = FiredTimers {
                     lags_ms: timers.iter().map(|t| now.as_millis() - t.0).collect(),

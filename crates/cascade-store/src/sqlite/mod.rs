@@ -42,6 +42,11 @@ use self::batch::{BatchTx, Writer};
 use self::writeset::WriteSet;
 use crate::{Result, StoreError};
 
+/// How long a connection waits for a lock another holds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Settings of every connection, the readers' (sqlx) and the writer's (rusqlite), besides
+/// WAL, foreign keys and [`BUSY_TIMEOUT`]: temporary tables in memory, a 4 MB page cache.
+const SETTINGS: [(&str, &str); 2] = [("temp_store", "memory"), ("cache_size", "-4000")];
 /// Prepared statements the writer keeps: each table's multi-row statements come in up to
 /// 20 shapes (`writeset::chunks`), about 300 in all, besides the operations' own.
 const STATEMENT_CACHE: usize = 1024;
@@ -151,20 +156,18 @@ impl SqliteStore {
         } else {
             None
         };
-        let base = options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .pragma("temp_store", "memory")
-            .pragma("cache_size", "-4000");
-        let write_opts =
-            base.clone()
-                .statement_cache_capacity(512)
-                .synchronous(match config.durability {
-                    Durability::Full => SqliteSynchronous::Full,
-                    Durability::Normal => SqliteSynchronous::Normal,
-                });
+        let base = SETTINGS.iter().fold(
+            options
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(BUSY_TIMEOUT)
+                .foreign_keys(true),
+            |options, (name, value)| options.pragma(*name, *value),
+        );
+        let write_opts = base.clone().synchronous(match config.durability {
+            Durability::Full => SqliteSynchronous::Full,
+            Durability::Normal => SqliteSynchronous::Normal,
+        });
         // Migrations and the leases go through sqlx; the writer then opens its own
         // connection (below), once the readers hold the database open (an in-memory
         // one lives only as long as a connection to it).
@@ -290,8 +293,8 @@ impl SqliteStore {
     }
 }
 
-/// The writer's connection, with the settings the readers have (WAL, a 10 s busy
-/// timeout, foreign keys, a 4 MB page cache) and the durability asked for. `file` is
+/// The writer's connection, with the settings the readers have (WAL, foreign keys,
+/// [`BUSY_TIMEOUT`], [`SETTINGS`]) and the durability asked for. `file` is
 /// sqlx's name for the database: an in-memory one (`file:sqlx-in-memory-N`) is opened
 /// as the same shared-cache URI sqlx uses, so the writer and the readers share it (a
 /// table a reader holds there makes the writer wait, rusqlite's `unlock_notify`). With
@@ -302,19 +305,36 @@ fn open_writer(file: &std::path::Path, durability: Durability) -> Result<WriteCo
     if tracing::enabled!(target: WRITER_SQL, tracing::Level::DEBUG) {
         conn.profile(Some(log_statement));
     }
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     let synchronous = match durability {
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
     };
     // `journal_mode` answers with a row: read it rather than execute it.
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    conn.execute_batch(&format!(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; \
-         PRAGMA temp_store = memory; PRAGMA cache_size = -4000;"
-    ))?;
+    let mut pragmas = format!("PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};");
+    for (name, value) in SETTINGS {
+        pragmas.push_str(&format!(" PRAGMA {name} = {value};"));
+    }
+    conn.execute_batch(&pragmas)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// Every row `stmt` answers for `params`, each read by `read`. (rusqlite's `query_map`
+/// wants the reader to fail with rusqlite's error; the store's row readers fail with
+/// its own.)
+pub(crate) fn all_rows<T>(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+    mut read: impl FnMut(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(read(row)?);
+    }
+    Ok(out)
 }
 
 /// The tracing target of the writer's statements (debug level: each statement's SQL

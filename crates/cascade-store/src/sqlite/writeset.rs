@@ -541,11 +541,7 @@ fn delete_rows<T>(
     bind: impl FnMut(&mut Binder<'_, '_>, &T) -> rusqlite::Result<()>,
 ) -> Result<()> {
     run_rows(conn, rows, bind, |n| {
-        if width == 1 {
-            format!("{head} ({})", vec!["?"; n].join(", "))
-        } else {
-            format!("{head} ({})", tuples(n, width))
-        }
+        format!("{head} ({})", tuples(n, width))
     })
 }
 
