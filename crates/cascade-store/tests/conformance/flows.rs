@@ -462,51 +462,44 @@ pub async fn calls_in_flight_are_listed_until_their_flow_ends(f: &Fixture) {
 pub async fn a_reply_prefers_a_sent_step_to_one_still_being_submitted(f: &Fixture) {
     use cascade_core::inbound::InboundMessage;
 
-    let reply = |from: &str| InboundMessage {
-        channel: Channel::Sms,
-        from: from.to_owned(),
-        to: "Cascade".to_owned(),
-        text: "YES".to_owned(),
-        received_at: at(30),
-        provider: "prov".to_owned(),
-        provider_message_id: None,
+    // The flow a reply from `from` is matched to, if any.
+    let answered = |from: &str| {
+        let message = InboundMessage {
+            channel: Channel::Sms,
+            from: from.to_owned(),
+            to: "Cascade".to_owned(),
+            text: "YES".to_owned(),
+            received_at: at(30),
+            provider: "prov".to_owned(),
+            provider_message_id: None,
+        };
+        async move {
+            let (record, _) = f.store.record_inbound(message, at(30)).await.unwrap();
+            record.expect("recorded").matched.map(|m| m.flow)
+        }
     };
+    // Accepted and not yet handed to a provider: its step is being submitted.
+    let queued = |to: &str| {
+        let def = f.flow(sms_to(to, 10), at(20));
+        let id = def.tracking_id;
+        async move {
+            f.store.accept_flow(def, at(20)).await.unwrap();
+            id
+        }
+    };
+
     let older_sent = sent(f, sms_to("+306911111111", 10), &["p-a"]).await;
-    let newer = f.flow(sms_to("+306911111111", 10), at(20));
-    f.store.accept_flow(newer, at(20)).await.unwrap();
-    let (record, _) = f
-        .store
-        .record_inbound(reply("+306911111111"), at(30))
-        .await
-        .unwrap();
-    let matched = record.expect("recorded").matched.expect("matched");
+    queued("+306911111111").await;
     assert_eq!(
-        matched.flow, older_sent,
+        answered("+306911111111").await,
+        Some(older_sent),
         "the sent step, not the newer one queued"
     );
-
-    let only_queued = f.flow(sms_to("+306922222222", 10), at(20));
-    let only_queued_id = only_queued.tracking_id;
-    f.store.accept_flow(only_queued, at(20)).await.unwrap();
-    let (record, _) = f
-        .store
-        .record_inbound(reply("+306922222222"), at(30))
-        .await
-        .unwrap();
-    let matched = record.expect("recorded").matched.expect("matched");
+    let only_queued = queued("+306922222222").await;
     assert_eq!(
-        matched.flow, only_queued_id,
+        answered("+306922222222").await,
+        Some(only_queued),
         "no sent step: the one being submitted"
     );
-
-    let (record, _) = f
-        .store
-        .record_inbound(reply("+306933333333"), at(30))
-        .await
-        .unwrap();
-    assert_eq!(
-        record.expect("recorded").matched,
-        None,
-        "nobody wrote to it"
-    );
+    assert_eq!(answered("+306933333333").await, None, "nobody wrote to it");
 }
