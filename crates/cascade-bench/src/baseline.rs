@@ -38,36 +38,44 @@ pub async fn static_baseline(cli: &Cli) -> anyhow::Result<Load> {
     Ok(load)
 }
 
+/// The baselines' table and its index.
+const TABLE: &str =
+    "CREATE TABLE t (id TEXT PRIMARY KEY, account TEXT, created INTEGER, body TEXT) WITHOUT ROWID";
+const INDEX: &str = "CREATE INDEX t_account ON t (account, created, id)";
+/// Rows per transaction, and each row's body.
+const PER_TRANSACTION: usize = 512;
+const BODY_BYTES: usize = 2048;
+
+/// `PRAGMA synchronous` for `--durability`.
+fn synchronous(cli: &Cli) -> &'static str {
+    if cli.durability == "normal" {
+        "NORMAL"
+    } else {
+        "FULL"
+    }
+}
+
 /// Rows/s for plain inserts of 2 KB rows into an indexed table, 512 per transaction,
 /// `per_statement` rows per INSERT, with the WAL and synchronous settings Cascade uses.
 pub async fn sqlite_baseline(cli: &Cli, per_statement: usize) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("raw.db").display());
     let mut conn = SqliteConnection::connect(&url).await?;
-    let sync = if cli.durability == "normal" {
-        "NORMAL"
-    } else {
-        "FULL"
-    };
     sqlx::query("PRAGMA journal_mode = WAL")
         .execute(&mut conn)
         .await?;
-    sqlx::query(&format!("PRAGMA synchronous = {sync}"))
+    sqlx::query(&format!("PRAGMA synchronous = {}", synchronous(cli)))
         .execute(&mut conn)
         .await?;
-    sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, account TEXT, created INTEGER, body TEXT) WITHOUT ROWID")
-        .execute(&mut conn)
-        .await?;
-    sqlx::query("CREATE INDEX t_account ON t (account, created, id)")
-        .execute(&mut conn)
-        .await?;
-    let body = "x".repeat(2048);
+    sqlx::query(TABLE).execute(&mut conn).await?;
+    sqlx::query(INDEX).execute(&mut conn).await?;
+    let body = "x".repeat(BODY_BYTES);
     let deadline = Instant::now() + Duration::from_secs(cli.seconds);
     let started = Instant::now();
     let mut n: u64 = 0;
     while Instant::now() < deadline {
         let mut tx = conn.begin().await?;
-        for _ in 0..512 / per_statement {
+        for _ in 0..PER_TRANSACTION / per_statement {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO t (id, account, created, body) ",
             );
@@ -92,21 +100,15 @@ pub fn sqlite_baseline_rusqlite(cli: &Cli, per_statement: usize) -> anyhow::Resu
     let dir = tempfile::tempdir()?;
     let conn = rusqlite::Connection::open(dir.path().join("raw.db"))?;
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    let sync = if cli.durability == "normal" {
-        "NORMAL"
-    } else {
-        "FULL"
-    };
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {sync};
-         CREATE TABLE t (id TEXT PRIMARY KEY, account TEXT, created INTEGER, body TEXT) WITHOUT ROWID;
-         CREATE INDEX t_account ON t (account, created, id);"
+        "PRAGMA synchronous = {}; {TABLE}; {INDEX};",
+        synchronous(cli)
     ))?;
     let sql = format!(
         "INSERT INTO t (id, account, created, body) VALUES {}",
         vec!["(?, ?, ?, ?)"; per_statement].join(", ")
     );
-    let body = "x".repeat(2048);
+    let body = "x".repeat(BODY_BYTES);
     let deadline = Instant::now() + Duration::from_secs(cli.seconds);
     let started = Instant::now();
     let mut n: u64 = 0;
@@ -114,7 +116,7 @@ pub fn sqlite_baseline_rusqlite(cli: &Cli, per_statement: usize) -> anyhow::Resu
         conn.execute_batch("BEGIN")?;
         {
             let mut stmt = conn.prepare_cached(&sql)?;
-            for _ in 0..512 / per_statement {
+            for _ in 0..PER_TRANSACTION / per_statement {
                 let mut at = 0;
                 for _ in 0..per_statement {
                     n += 1;
