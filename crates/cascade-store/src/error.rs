@@ -33,6 +33,10 @@ pub enum StoreError {
     /// A file beside the database (its lock) could not be used.
     #[error("{0}")]
     Io(String),
+    /// The store's address asks for something the store cannot do (e.g. an SQLite URL
+    /// option it does not honour); nothing was opened.
+    #[error("{0}")]
+    Settings(String),
 }
 
 impl From<sqlx::Error> for StoreError {

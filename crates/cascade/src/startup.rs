@@ -129,6 +129,9 @@ pub async fn open_sqlite(
     durability: Durability,
     opener: Opener,
 ) -> anyhow::Result<Arc<dyn Store>> {
+    // Before the directory is made: a URL the store refuses creates nothing.
+    cascade_store::sqlite::check_url_options(url)
+        .with_context(|| format!("opening the store at {url}"))?;
     if let Some(path) = sqlite_file(url)
         && path != ":memory:"
         && let Some(dir) = std::path::Path::new(path)

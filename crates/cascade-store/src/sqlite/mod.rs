@@ -145,6 +145,7 @@ impl SqliteStore {
     /// [`StoreError::InUse`] naming the holder when another server owns the store;
     /// [`StoreError::Unavailable`] when the file cannot be opened or migrated.
     pub async fn open(config: &SqliteConfig) -> Result<SqliteStore> {
+        check_url_options(&config.url)?;
         let options = SqliteConnectOptions::from_str(&config.url)?;
         let file = options.get_filename().to_owned();
         let lock = if config.owner && file != std::path::Path::new(":memory:") {
@@ -291,6 +292,36 @@ impl SqliteStore {
             .expect("no panics while holding this lock")
             .take();
     }
+}
+
+/// Refuse an SQLite URL option the store would not honour everywhere. The writer opens
+/// the file itself (rusqlite) and the readers through sqlx, so an option only sqlx reads
+/// would apply to the readers alone: `mode=memory` on a named database (the writer would
+/// create a file of that name; `sqlite::memory:` is the in-memory store), `mode=ro` (a
+/// server writes), `immutable`, `vfs`, `cache`. `mode=rw` and `mode=rwc` are accepted:
+/// the store creates a missing file either way.
+///
+/// # Errors
+/// [`StoreError::Settings`] naming the first option refused and why.
+pub fn check_url_options(url: &str) -> Result<()> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Ok(());
+    };
+    for option in query.split('&').filter(|o| !o.is_empty()) {
+        let (key, value) = option.split_once('=').unwrap_or((option, ""));
+        let refused = match key {
+            "mode" if matches!(value, "rw" | "rwc") => continue,
+            "mode" if value == "memory" => {
+                "`mode=memory` is not supported on a named database; use `sqlite::memory:` for an in-memory store"
+            }
+            "mode" => "the store must be writable (`mode=rw` or `mode=rwc`)",
+            _ => "the store accepts only `mode=rw` or `mode=rwc`",
+        };
+        return Err(StoreError::Settings(format!(
+            "the SQLite URL option `{option}` cannot be used: {refused}"
+        )));
+    }
+    Ok(())
 }
 
 /// The writer's connection, with the settings the readers have (WAL, foreign keys,
@@ -601,8 +632,47 @@ mod tests {
     use cascade_core::{Micros, Timestamp};
 
     use super::{SqliteConfig, SqliteStore};
+    use crate::StoreError;
     use crate::TenancyStore;
     use crate::model::Account;
+
+    /// URL options only one of the two libraries would read are refused before anything
+    /// is opened or created; the two that mean "read-write" are accepted.
+    #[tokio::test]
+    async fn url_options_the_writer_would_not_honour_are_refused() {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let file = dir.path().join("named.db");
+        for (option, says) in [
+            ("mode=memory", "use `sqlite::memory:`"),
+            ("mode=ro", "must be writable"),
+            ("immutable=1", "accepts only"),
+            ("vfs=unix-none", "accepts only"),
+            ("cache=shared", "accepts only"),
+            ("mode=rwc&vfs=unix-dotfile", "accepts only"),
+        ] {
+            let url = format!("sqlite://{}?{option}", file.display());
+            let err = SqliteStore::open(&SqliteConfig::new(&url).as_owner())
+                .await
+                .expect_err(option);
+            assert!(
+                matches!(&err, StoreError::Settings(m) if m.contains(says)),
+                "{option}: {err}"
+            );
+            assert!(!file.exists(), "{option}: nothing is created");
+            assert!(
+                !dir.path().join("named.db.lock").exists(),
+                "{option}: no lock is taken"
+            );
+        }
+        for option in ["mode=rwc", "mode=rw", ""] {
+            let url = format!("sqlite://{}?{option}", file.display());
+            let store = SqliteStore::open(&SqliteConfig::new(&url))
+                .await
+                .unwrap_or_else(|e| panic!("{option}: {e}"));
+            store.shutdown().await;
+        }
+        assert!(file.exists());
+    }
 
     /// `sqlite::memory:`: the writer (rusqlite) and the readers (sqlx) share one
     /// in-memory database, and writes go on while the readers read it.

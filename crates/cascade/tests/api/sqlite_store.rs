@@ -1,7 +1,6 @@
 //! What only the SQLite store does: one server per store file, the second refused with
 //! a message naming the first (PostgreSQL takes any number of nodes instead).
 
-use std::path::Path;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -10,13 +9,14 @@ use tokio::process::Command;
 use crate::helpers::*;
 use crate::restart::start;
 
-/// `cascade serve` on `db` run to completion (it is expected to refuse to start).
-async fn serve_once(db: &Path) -> std::process::Output {
+/// `cascade serve` on the store at `url` run to completion (it is expected to refuse to
+/// start).
+async fn serve_once(url: &str) -> std::process::Output {
     let run = Command::new(env!("CARGO_BIN_EXE_cascade"))
         .arg("serve")
         .env("CASCADE_LISTEN", "127.0.0.1:0")
         .env("CASCADE_SANDBOX_SMPP_LISTEN", "127.0.0.1:0")
-        .env("CASCADE_DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("CASCADE_DATABASE_URL", url)
         .env("CASCADE_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
@@ -35,7 +35,7 @@ async fn a_second_server_on_the_same_store_is_refused_and_names_the_first() {
     let first = start(&url).await;
     let pid = first.child.id().expect("the first server runs");
 
-    let second = serve_once(&db).await;
+    let second = serve_once(&url).await;
     assert!(!second.status.success(), "the second server must not run");
     let said = String::from_utf8_lossy(&second.stderr);
     assert!(
@@ -55,4 +55,33 @@ async fn a_second_server_on_the_same_store_is_refused_and_names_the_first() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// A URL option the store would honour only in part (its readers and writer open the
+/// file through two libraries) stops the server before it creates anything.
+#[tokio::test]
+async fn a_store_url_option_the_store_cannot_honour_stops_the_server_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("data");
+    for (option, says) in [
+        (
+            "mode=memory",
+            "use `sqlite::memory:` for an in-memory store",
+        ),
+        ("mode=ro", "the store must be writable"),
+        (
+            "vfs=unix-dotfile",
+            "the store accepts only `mode=rw` or `mode=rwc`",
+        ),
+    ] {
+        let url = format!("sqlite://{}?{option}", sub.join("cascade.db").display());
+        let run = serve_once(&url).await;
+        assert!(!run.status.success(), "{option}: the server must not run");
+        let said = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            said.contains(&format!("`{option}` cannot be used")) && said.contains(says),
+            "{option}: {said}"
+        );
+        assert!(!sub.exists(), "{option}: nothing is created");
+    }
 }
