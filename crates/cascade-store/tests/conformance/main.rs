@@ -56,6 +56,7 @@ macro_rules! with_every_case {
                 idempotency::an_abandoned_claim_is_taken_over_and_its_owner_cannot_commit,
                 idempotency::old_keys_are_purged,
                 search::search_filters_pages_and_counts_within_one_account,
+                search::status_and_termination_channel_follow_a_flow_s_life,
                 sandbox::the_newest_matching_rule_with_sends_left_is_chosen,
                 sandbox::a_resend_gets_its_first_ids_and_schedules_nothing,
                 sandbox::sends_of_one_reference_racing_each_other_record_it_once,
