@@ -48,6 +48,9 @@ struct Cli {
     /// SQLite durability for Cascade and the baseline: full or normal.
     #[arg(long, default_value = "full", global = true)]
     durability: String,
+    /// Read connections of Cascade's SQLite store (`CASCADE_SQLITE_READERS`).
+    #[arg(long, default_value_t = 4, global = true)]
+    readers: u32,
     /// Flows in the store for the search measurement (the searched account's; about 5 %
     /// more belong to other accounts).
     #[arg(long, default_value_t = 100_000, global = true)]
@@ -183,8 +186,8 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "\n| measurement (concurrency {}, {} s, durability {}) | result |",
-        cli.concurrency, cli.seconds, cli.durability
+        "\n| measurement (concurrency {}, {} s, durability {}, SQLite readers {}) | result |",
+        cli.concurrency, cli.seconds, cli.durability, cli.readers
     );
     println!("| --- | --- |");
     for (name, value) in rows {

@@ -68,6 +68,7 @@ pub async fn start_cascade_with(
         ("CASCADE_DEFAULT_BALANCE", "1000000000".to_owned()),
         ("CASCADE_RATE_LIMIT_PER_SECOND", "0".to_owned()),
         ("CASCADE_DURABILITY", cli.durability.clone()),
+        ("CASCADE_SQLITE_READERS", cli.readers.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -48,6 +48,9 @@ pub struct Config {
     pub callback_retry_schedule: Vec<std::time::Duration>,
     pub body_limit_bytes: usize,
     pub durability: Durability,
+    /// Read connections of the SQLite store (`CASCADE_SQLITE_READERS`, 1–64, default
+    /// [`crate::startup::SQLITE_READERS`]); the writer has its own.
+    pub sqlite_readers: u32,
     /// How `cascade serve` writes its log lines (`CASCADE_LOG_FORMAT`).
     pub log_format: crate::telemetry::LogFormat,
     /// Balance of accounts created by start-up (demo, bootstrap).
@@ -144,6 +147,7 @@ struct FileConfig {
     callback_retry_schedule: Option<String>,
     body_limit_bytes: Option<usize>,
     durability: Option<String>,
+    sqlite_readers: Option<u32>,
     log_format: Option<String>,
     default_balance: Option<f64>,
     #[serde(default)]
@@ -343,6 +347,13 @@ impl Config {
                 ));
             }
         };
+        let sqlite_readers = match var("CASCADE_SQLITE_READERS") {
+            Some(v) => parse_num("CASCADE_SQLITE_READERS", &v)?,
+            None => fc.sqlite_readers.unwrap_or(crate::startup::SQLITE_READERS),
+        };
+        if !(1..=64).contains(&sqlite_readers) {
+            return Err(invalid("CASCADE_SQLITE_READERS", "must be from 1 to 64"));
+        }
         let log_format = match var("CASCADE_LOG_FORMAT").or(fc.log_format).as_deref() {
             None | Some("text") => crate::telemetry::LogFormat::Text,
             Some("json") => crate::telemetry::LogFormat::Json,
@@ -502,6 +513,7 @@ impl Config {
             callback_retry_schedule,
             body_limit_bytes,
             durability,
+            sqlite_readers,
             log_format,
             default_balance,
             prices,
@@ -601,6 +613,7 @@ mod tests {
             r#"
 listen = "127.0.0.1:9000"
 sandbox_minute_ms = 500
+sqlite_readers = 12
 [prices.sms]
 default = 0.04
 countries = { GR = 0.03 }
@@ -612,6 +625,16 @@ countries = { GR = 0.03 }
         let c = Config::load(Some(&path), &env(&[("CASCADE_LISTEN", "127.0.0.1:9100")])).unwrap();
         assert_eq!(c.listen, "127.0.0.1:9100");
         assert_eq!(c.sandbox_minute_ms, 500);
+        assert_eq!(c.sqlite_readers, 12);
+        let readers = |vars: &[(&str, &str)], file: Option<&std::path::Path>| {
+            Config::load(file, &env(vars)).unwrap().sqlite_readers
+        };
+        assert_eq!(
+            readers(&[("CASCADE_SQLITE_READERS", "16")], Some(&path)),
+            16,
+            "the variable wins over the file"
+        );
+        assert_eq!(readers(&[], None), crate::startup::SQLITE_READERS);
         assert_eq!(c.prices.sms.for_country(Some("GR")), Micros::new(30_000));
         assert_eq!(c.prices.viber_text, PriceList::default().viber_text);
         assert_eq!(
@@ -665,6 +688,15 @@ countries = { GR = 0.03 }
             ),
             (&[("CASCADE_ADMIN_TOKEN", "short")], "CASCADE_ADMIN_TOKEN"),
             (&[("CASCADE_DURABILITY", "sometimes")], "CASCADE_DURABILITY"),
+            (&[("CASCADE_SQLITE_READERS", "0")], "CASCADE_SQLITE_READERS"),
+            (
+                &[("CASCADE_SQLITE_READERS", "65")],
+                "CASCADE_SQLITE_READERS",
+            ),
+            (
+                &[("CASCADE_SQLITE_READERS", "many")],
+                "CASCADE_SQLITE_READERS",
+            ),
             (&[("CASCADE_LOG_FORMAT", "yaml")], "CASCADE_LOG_FORMAT"),
             (
                 &[("CASCADE_SANDBOX_CHANNELS", "sms,fax")],

@@ -47,7 +47,13 @@ pub async fn run(
     env: &HashMap<String, String>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = open_sqlite(&args.database, Durability::Full, Opener::Server).await?;
+    let store = open_sqlite(
+        &args.database,
+        Durability::Full,
+        crate::startup::SQLITE_READERS,
+        Opener::Server,
+    )
+    .await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let stop = CancellationToken::new();
     let sim = SmscSimulator::start(

@@ -71,7 +71,13 @@ pub async fn open_store(config: &Config, opener: Opener) -> anyhow::Result<Arc<d
     if cascade_store::postgres::is_postgres_url(&config.database_url) {
         return open_postgres(&config.database_url, &config.node_id, config.lease_ms).await;
     }
-    open_sqlite(&config.database_url, config.durability, opener).await
+    open_sqlite(
+        &config.database_url,
+        config.durability,
+        config.sqlite_readers,
+        opener,
+    )
+    .await
 }
 
 /// Connect to PostgreSQL and migrate, waiting for the database while it cannot be
@@ -120,13 +126,18 @@ pub(crate) fn sqlite_file(url: &str) -> Option<&str> {
     Some(path.split('?').next().unwrap_or(path))
 }
 
-/// Open (and create, with its directory) the SQLite store at `url`.
+/// Read connections of the SQLite store unless `CASCADE_SQLITE_READERS` says otherwise.
+pub const SQLITE_READERS: u32 = 4;
+
+/// Open (and create, with its directory) the SQLite store at `url`, with `readers` read
+/// connections.
 ///
 /// # Errors
 /// As [`open_store`].
 pub async fn open_sqlite(
     url: &str,
     durability: Durability,
+    readers: u32,
     opener: Opener,
 ) -> anyhow::Result<Arc<dyn Store>> {
     // Before the directory is made: a URL the store refuses creates nothing.
@@ -143,7 +154,7 @@ pub async fn open_sqlite(
     let sqlite = SqliteConfig {
         url: url.to_owned(),
         durability,
-        readers: 4,
+        readers,
         owner: opener == Opener::Server,
     };
     let store = SqliteStore::open(&sqlite)
