@@ -20,3 +20,20 @@ serve() {
   export TOKEN
 }
 stop() { kill "$(cat "$WORK/pid")"; wait "$(cat "$WORK/pid")" 2>/dev/null || true; }
+# Prints how many flows the store holds and how many of them are final (Succeeded or
+# Failed).
+flow_counts() {
+  sqlite3 "$WORK/data/cascade.db" \
+    "SELECT COUNT(*), COALESCE(SUM(status IN ('Succeeded','Failed')), 0) FROM flows" | tr '|' ' '
+}
+# Waits until every flow is final, at most 120 s, and then prints both counts (equal
+# unless it gave up).
+wait_all_final() {
+  local all done_
+  for _ in $(seq 1200); do
+    read -r all done_ < <(flow_counts)
+    [ "$all" = "$done_" ] && break
+    sleep 0.1
+  done
+  echo "$all $done_"
+}
