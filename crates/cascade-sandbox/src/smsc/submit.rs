@@ -66,8 +66,23 @@ impl Groups {
         true
     }
 
-    fn remove(&mut self, key: u64) {
-        self.groups.remove(&key);
+    /// A new group for `key` in place of the one there (which its parts still hold).
+    fn replace(&mut self, key: u64, group: Group) -> SharedGroup {
+        let shared = Arc::new(tokio::sync::Mutex::new(group));
+        self.groups
+            .insert(key, (Instant::now(), Arc::clone(&shared)));
+        shared
+    }
+
+    /// Forget `group`, if it is still the one of `key` (a newer group may have taken it).
+    fn remove(&mut self, key: u64, group: &SharedGroup) {
+        if self
+            .groups
+            .get(&key)
+            .is_some_and(|(_, g)| Arc::ptr_eq(g, group))
+        {
+            self.groups.remove(&key);
+        }
     }
 }
 
@@ -87,6 +102,19 @@ struct Group {
     throttled: HashMap<u8, u32>,
     /// Parts answered for good (accepted or refused): once all are, the group goes.
     answered: HashSet<u8>,
+}
+
+impl Group {
+    /// Whether `part` belongs to this message when its ESME is not Cascade's sandbox
+    /// bind (whose client reference names the message): a part not seen yet, or one
+    /// throttled and not answered since, which comes again. Any other copy of a part
+    /// already here (answered, or still in flight) is another message with the same
+    /// content.
+    fn takes(&self, part: &Part) -> bool {
+        let seen = self.texts.get(part.index()).is_some_and(Option::is_some);
+        !seen
+            || (self.throttled.contains_key(&part.number) && !self.answered.contains(&part.number))
+    }
 }
 
 /// What one `submit_sm` says about the message it belongs to.
@@ -165,14 +193,24 @@ pub(super) async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, 
         return;
     };
     let part = Part::of(&submit, &system_id);
-    let (group, created) = {
+    let (mut shared, mut created) = {
         let mut groups = lock(&state.groups);
         if groups.prune(Instant::now()) {
             super::receipt::prune_originals(&state);
         }
         groups.get_or_create(part.key, || part.new_group())
     };
-    let mut group = group.lock().await;
+    // Another ESME's parts are grouped by content: a copy of a part the group already
+    // has is a message of its own, with a group (and ids) of its own.
+    let mut group = loop {
+        let group = Arc::clone(&shared).lock_owned().await;
+        if part.client_ref.is_some() || group.takes(&part) {
+            break group;
+        }
+        drop(group);
+        shared = lock(&state.groups).replace(part.key, part.new_group());
+        created = true;
+    };
     // A resend after Cascade restarted, of a message sent before: its parts must get the
     // ids they had. (A single part is recorded at once, and the store's own check of the
     // client reference gives back the old id then.)
@@ -198,7 +236,7 @@ pub(super) async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, 
         store_failed(&state, conn, seq, "record a message", &e).await;
         return;
     }
-    answer(&state, group, &part, conn, seq).await;
+    answer(&state, &shared, group, &part, conn, seq).await;
 }
 
 /// The store failed the simulator: the ESME gets `ESME_RSYSERR` (a system error, which
@@ -272,14 +310,15 @@ async fn record(
 /// Answer one part as the message's rule says.
 async fn answer(
     state: &SimState,
-    mut group: tokio::sync::MutexGuard<'_, Group>,
+    shared: &SharedGroup,
+    mut group: tokio::sync::OwnedMutexGuard<Group>,
     part: &Part,
     conn: ConnId,
     seq: u32,
 ) {
     let rule = group.rule.clone().unwrap_or_default();
     if let Some(status) = rule.reject_with {
-        finish_part(state, &mut group, part);
+        finish_part(state, shared, &mut group, part);
         let _ = state.server.reject(conn, seq, CommandStatus(status)).await;
         return;
     }
@@ -301,7 +340,7 @@ async fn answer(
             .await;
         return;
     };
-    finish_part(state, &mut group, part);
+    finish_part(state, shared, &mut group, part);
     drop(group);
     if !lock(&state.originals).contains_key(&message_id) {
         remember(
@@ -319,10 +358,10 @@ async fn answer(
 
 /// Marks the part answered for good; the group is forgotten once every part is (a resend
 /// from Cascade is still recognised, by its message id in the store).
-fn finish_part(state: &SimState, group: &mut Group, part: &Part) {
+fn finish_part(state: &SimState, shared: &SharedGroup, group: &mut Group, part: &Part) {
     group.answered.insert(part.number);
     if group.answered.len() >= usize::from(part.total) && group.recorded {
-        lock(&state.groups).remove(part.key);
+        lock(&state.groups).remove(part.key, shared);
     }
 }
 
