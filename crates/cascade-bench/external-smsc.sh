@@ -7,10 +7,7 @@
 # receipt it owes and sends) then goes through its own store's writer instead of the
 # server's; both processes still share the machine's two cores. For each number of
 # connections in CONNECTIONS (default "64 256"): accepted flows/s, flows final when wrk
-# stopped, and when every flow was final. Every message has its own text (wrk with
-# UNIQUE=1): the simulator takes identical single-part messages from an ESME other than
-# Cascade's sandbox bind, in flight together, for one message with one id, so with the
-# same text for all some flows would never get their receipt. Needs wrk, sqlite3 and
+# stopped, and when every flow was final. Needs wrk, sqlite3 and
 # `cargo build --release -p cascade`; BIN= measures another build.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -60,7 +57,7 @@ for c in $CONNECTIONS; do
     sleep 0.1
   done
   start=$(date +%s.%N)
-  UNIQUE=1 wrk -t2 -c"$c" -d"${SECONDS_RUN}s" -s "$ROOT/crates/cascade-bench/wrk/post-flow.lua" \
+  wrk -t2 -c"$c" -d"${SECONDS_RUN}s" -s "$ROOT/crates/cascade-bench/wrk/post-flow.lua" \
     "http://127.0.0.1:$PORT/failover" > "$WORK/wrk.out"
   stopped=$(date +%s.%N)
   read -r total final < <(flow_counts)

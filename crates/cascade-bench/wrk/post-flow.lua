@@ -1,19 +1,9 @@
 -- wrk -t2 -c64 -d10s -s post-flow.lua http://127.0.0.1:18181/failover
 -- TOKEN (a bearer token) comes from the environment; each request is a one-step SMS flow.
 -- With KEYS=1 every request carries its own Idempotency-Key, as `cascade send --csv` does.
--- With UNIQUE=1 every message has its own text (an SMSC may take identical messages from
--- one sender to one number, in flight together, for one; external-smsc.sh).
 local token = os.getenv("TOKEN")
 local keys = os.getenv("KEYS") == "1"
-local unique = os.getenv("UNIQUE") == "1"
 local body = '{"flow":[{"type":"Sms","order":1,"from":"Cascade","to":"+306912345678","message":{"body":"bench"}}]}'
-local function body_of(n)
-  if not unique then
-    return body
-  end
-  return '{"flow":[{"type":"Sms","order":1,"from":"Cascade","to":"+306912345678","message":{"body":"bench '
-    .. tostring(tid) .. "-" .. tostring(n) .. '"}}]}'
-end
 local n = 0
 local thread_id = 0
 
@@ -31,7 +21,7 @@ function request()
   if keys then
     headers["Idempotency-Key"] = "wrk-" .. tostring(tid) .. "-" .. tostring(n) .. "-" .. tostring(os.time())
   end
-  return wrk.format("POST", nil, headers, body_of(n))
+  return wrk.format("POST", nil, headers, body)
 end
 
 local errors = 0
