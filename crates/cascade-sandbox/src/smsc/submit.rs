@@ -106,14 +106,13 @@ struct Group {
 
 impl Group {
     /// Whether `part` belongs to this message when its ESME is not Cascade's sandbox
-    /// bind (whose client reference names the message): a part not seen yet, or one
-    /// throttled and not answered since, which comes again. Any other copy of a part
-    /// already here (answered, or still in flight) is another message with the same
-    /// content.
+    /// bind (whose client reference names the message): any part not answered yet —
+    /// one not seen, or one coming again after a throttled answer or a store error. A
+    /// copy of a part already answered is another message with the same content; a copy
+    /// arriving while the part is in flight waits for this group's lock and finds it
+    /// answered.
     fn takes(&self, part: &Part) -> bool {
-        let seen = self.texts.get(part.index()).is_some_and(Option::is_some);
-        !seen
-            || (self.throttled.contains_key(&part.number) && !self.answered.contains(&part.number))
+        !self.answered.contains(&part.number)
     }
 }
 
