@@ -106,13 +106,15 @@ struct Group {
 
 impl Group {
     /// Whether `part` belongs to this message when its ESME is not Cascade's sandbox
-    /// bind (whose client reference names the message): any part not answered yet —
-    /// one not seen, or one coming again after a throttled answer or a store error. A
-    /// copy of a part already answered is another message with the same content; a copy
-    /// arriving while the part is in flight waits for this group's lock and finds it
-    /// answered.
+    /// bind (whose client reference names the message). A part of a concatenated
+    /// message always does: its reference names the message, and an ESME may send the
+    /// whole message again after one part was throttled. A single part does unless it
+    /// was answered: then the copy is another message with the same content (a copy
+    /// arriving while the first is in flight waits for this group's lock and finds it
+    /// answered), while a part coming again after a throttled answer or a store error
+    /// rejoins its message.
     fn takes(&self, part: &Part) -> bool {
-        !self.answered.contains(&part.number)
+        part.total > 1 || !self.answered.contains(&part.number)
     }
 }
 
@@ -199,8 +201,8 @@ pub(super) async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, 
         }
         groups.get_or_create(part.key, || part.new_group())
     };
-    // Another ESME's parts are grouped by content: a copy of a part the group already
-    // has is a message of its own, with a group (and ids) of its own.
+    // Another ESME's single parts are grouped by content: a copy of one already
+    // answered is a message of its own, with a group (and an id) of its own.
     let mut group = loop {
         let group = Arc::clone(&shared).lock_owned().await;
         if part.client_ref.is_some() || group.takes(&part) {
