@@ -194,7 +194,7 @@ pub(super) async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, 
         return;
     };
     let part = Part::of(&submit, &system_id);
-    let (mut shared, mut created) = {
+    let (mut shared, created) = {
         let mut groups = lock(&state.groups);
         if groups.prune(Instant::now()) {
             super::receipt::prune_originals(&state);
@@ -208,9 +208,9 @@ pub(super) async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, 
         if part.client_ref.is_some() || group.takes(&part) {
             break group;
         }
+        // (Never Cascade's own bind: `created` below only matters for that.)
         drop(group);
         shared = lock(&state.groups).replace(part.key, part.new_group());
-        created = true;
     };
     // A resend after Cascade restarted, of a message sent before: its parts must get the
     // ids they had. (A single part is recorded at once, and the store's own check of the
