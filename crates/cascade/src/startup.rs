@@ -169,6 +169,27 @@ impl Application {
     /// # Errors
     /// Anything that keeps the service from starting, with context.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        Self::build_inner(config, None).await
+    }
+
+    /// As [`Application::build`], serving the API on `listener`, a socket the caller has
+    /// bound already (its address is then known before the build, e.g. for
+    /// `CASCADE_PUBLIC_URL`, and no other process can take it in between).
+    /// `config.listen` is not used.
+    ///
+    /// # Errors
+    /// As [`Application::build`], and if the socket cannot be handed to the runtime.
+    pub async fn build_on(
+        config: Config,
+        listener: std::net::TcpListener,
+    ) -> anyhow::Result<Application> {
+        Self::build_inner(config, Some(listener)).await
+    }
+
+    async fn build_inner(
+        config: Config,
+        bound: Option<std::net::TcpListener>,
+    ) -> anyhow::Result<Application> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store = open_store(&config, Opener::Server).await?;
         let bootstrap = config
@@ -356,9 +377,17 @@ impl Application {
         // The API's socket listens before the runtime starts: the submissions it makes at
         // once (jobs a crash left behind) can bring provider webhooks back within
         // milliseconds, and those must queue for the server, not find the port closed.
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .with_context(|| format!("listening on {}", config.listen))?;
+        let listener = match bound {
+            Some(bound) => {
+                bound
+                    .set_nonblocking(true)
+                    .context("making the given socket non-blocking")?;
+                TcpListener::from_std(bound).context("serving on the given socket")?
+            }
+            None => TcpListener::bind(&config.listen)
+                .await
+                .with_context(|| format!("listening on {}", config.listen))?,
+        };
         let runtime = Runtime::start(
             Arc::clone(&store),
             providers,

@@ -73,11 +73,16 @@ struct Server {
 }
 
 /// Build and serve the application.
-async fn start_server(env: &HashMap<String, String>) -> Server {
+async fn start_server(
+    env: &HashMap<String, String>,
+    listener: Option<std::net::TcpListener>,
+) -> Server {
     let config = Config::load(None, env).expect("test configuration is valid");
-    let app = Application::build(config)
-        .await
-        .expect("the application builds");
+    let app = match listener {
+        Some(listener) => Application::build_on(config, listener).await,
+        None => Application::build(config).await,
+    }
+    .expect("the application builds");
     let base = format!("http://{}", app.local_addr());
     let store = Arc::clone(app.store());
     let (tx, rx) = oneshot::channel::<()>();
@@ -103,15 +108,19 @@ pub async fn spawn_app() -> TestApp {
 
 /// Start with extra `CASCADE_*` settings (e.g. `("CASCADE_SANDBOX_MINUTE_MS", "100")`).
 pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
-    spawn_app_configured(None, settings).await
+    spawn_app_configured(None, settings, None).await
 }
 
 /// Start with a configuration file (e.g. `[[smsc]]` sections) plus extra settings.
 pub async fn spawn_app_with_file(toml: &str, settings: &[(&str, &str)]) -> TestApp {
-    spawn_app_configured(Some(toml), settings).await
+    spawn_app_configured(Some(toml), settings, None).await
 }
 
-async fn spawn_app_configured(toml: Option<&str>, settings: &[(&str, &str)]) -> TestApp {
+async fn spawn_app_configured(
+    toml: Option<&str>,
+    settings: &[(&str, &str)],
+    listener: Option<std::net::TcpListener>,
+) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let database_url = fresh_database_url(dir.path()).await;
@@ -129,7 +138,7 @@ async fn spawn_app_configured(toml: Option<&str>, settings: &[(&str, &str)]) -> 
     for (k, v) in settings {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
-    let server = start_server(&env).await;
+    let server = start_server(&env, listener).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -168,7 +177,7 @@ impl TestApp {
     pub async fn another_node(&self, node_id: &str) -> TestApp {
         let mut env = self.env.clone();
         env.insert("CASCADE_NODE_ID".into(), node_id.to_owned());
-        let server = start_server(&env).await;
+        let server = start_server(&env, None).await;
         TestApp {
             base: server.base,
             store: server.store,
@@ -195,7 +204,7 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.expect("the server stops cleanly");
         }
-        let server = start_server(&self.env).await;
+        let server = start_server(&self.env, None).await;
         self.base = server.base;
         self.store = server.store;
         self.shutdown = Some(server.shutdown);
@@ -541,15 +550,18 @@ pub fn free_port() -> u16 {
 /// `CASCADE_PUBLIC_URL` pointing at it so providers (the mocks) reach its webhooks; plus
 /// extra settings. Returns the app and its public URL.
 pub async fn spawn_app_public(toml: &str, extra: &[(&str, &str)]) -> (TestApp, String) {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let public = format!("http://127.0.0.1:{port}");
+    // The socket stays bound from here until the server serves on it: a port picked and
+    // bound later could be taken by a parallel test in between.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let addr = listener.local_addr().expect("the socket's address");
+    let listen = addr.to_string();
+    let public = format!("http://{addr}");
     let mut settings = vec![
         ("CASCADE_LISTEN", listen.as_str()),
         ("CASCADE_PUBLIC_URL", public.as_str()),
     ];
     settings.extend_from_slice(extra);
-    let app = spawn_app_with_file(toml, &settings).await;
+    let app = spawn_app_configured(Some(toml), &settings, Some(listener)).await;
     (app, public)
 }
 

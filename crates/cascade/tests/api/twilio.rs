@@ -366,15 +366,9 @@ async fn a_call_to_a_viber_user_is_refused_and_a_sip_address_is_called() {
 #[tokio::test]
 async fn wrong_credentials_are_refused_by_twilio_and_never_place_the_call() {
     let mock = TwilioMock::start().await;
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let public = format!("http://127.0.0.1:{port}");
-    let app = spawn_app_with_file(
+    let (app, _public) = spawn_app_public(
         &twilio_section(&mock.base).replace(AUTH_TOKEN, "wrong-token"),
-        &[
-            ("CASCADE_LISTEN", listen.as_str()),
-            ("CASCADE_PUBLIC_URL", public.as_str()),
-        ],
+        &[],
     )
     .await;
     let _id = app.send_flow(&call_to(PHONE)).await;
