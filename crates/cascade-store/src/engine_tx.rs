@@ -31,6 +31,11 @@ pub(crate) struct LoadedFlow {
     pub def: Arc<FlowDefinition>,
     /// The definition as stored (serialized once).
     pub def_json: Arc<str>,
+    /// The definition as the SQLite store writes it (packed), made before the writer
+    /// took the flow so that the writer does not spend its time on it. `None` for a
+    /// flow loaded from the store (its definition is never written again) and on
+    /// PostgreSQL.
+    pub def_packed: Option<Arc<[u8]>>,
     pub state: FlowState,
     /// Number of timeline entries written so far.
     pub event_seq: i64,
@@ -174,17 +179,38 @@ pub(crate) trait FlowTx: Send {
 /// How long a job created by a transaction stays leased to the caller that receives it.
 pub(crate) const NEW_JOB_LEASE_MS: i64 = 5 * 60 * 1000;
 
+/// A flow's definition with its stored forms, made by the caller before the store's
+/// transaction (serializing is work the transaction need not wait for).
+#[derive(Debug, Clone)]
+pub(crate) struct NewFlow {
+    pub def: Arc<FlowDefinition>,
+    pub def_json: Arc<str>,
+    /// See [`LoadedFlow::def_packed`].
+    pub def_packed: Option<Arc<[u8]>>,
+}
+
+impl NewFlow {
+    /// `def` serialized as JSON, not packed.
+    pub(crate) fn of(def: FlowDefinition) -> Result<NewFlow> {
+        Ok(NewFlow {
+            def_json: serde_json::to_string(&def)?.into(),
+            def: Arc::new(def),
+            def_packed: None,
+        })
+    }
+}
+
 /// A new flow: store it and start it.
 pub(crate) async fn accept<T: FlowTx + ?Sized>(
     tx: &mut T,
-    def: FlowDefinition,
+    new: NewFlow,
     now: Timestamp,
 ) -> Result<Applied> {
-    let def_json: Arc<str> = serde_json::to_string(&def)?.into();
     let mut flow = LoadedFlow {
-        state: FlowState::new(def.created_at),
-        def: Arc::new(def),
-        def_json,
+        state: FlowState::new(new.def.created_at),
+        def: new.def,
+        def_json: new.def_json,
+        def_packed: new.def_packed,
         event_seq: 0,
         is_new: true,
         callback_seq: 0,

@@ -15,6 +15,8 @@ use crate::{Result, StoreError};
 /// A row's columns by position, as the model needs them.
 pub(crate) trait StoreRow {
     fn text(&self, i: usize) -> Result<String>;
+    /// A JSON column's text (SQLite packs them; `crate::sqlite::packed`).
+    fn json(&self, i: usize) -> Result<String>;
     fn opt_text(&self, i: usize) -> Result<Option<String>>;
     fn int(&self, i: usize) -> Result<i64>;
     fn opt_int(&self, i: usize) -> Result<Option<i64>>;
@@ -22,10 +24,13 @@ pub(crate) trait StoreRow {
 }
 
 macro_rules! store_row {
-    ($row:ty, $get:ident) => {
+    ($row:ty, $get:ident, $json:path) => {
         impl StoreRow for $row {
             fn text(&self, i: usize) -> Result<String> {
                 Ok(self.$get(i)?)
+            }
+            fn json(&self, i: usize) -> Result<String> {
+                $json(self, i)
             }
             fn opt_text(&self, i: usize) -> Result<Option<String>> {
                 Ok(self.$get(i)?)
@@ -43,10 +48,23 @@ macro_rules! store_row {
     };
 }
 
-store_row!(sqlx::sqlite::SqliteRow, try_get);
-store_row!(sqlx::postgres::PgRow, try_get);
+store_row!(
+    sqlx::sqlite::SqliteRow,
+    try_get,
+    crate::sqlite::packed::json_at
+);
+store_row!(sqlx::postgres::PgRow, try_get, pg_json);
 // The SQLite writer's rows.
-store_row!(rusqlite::Row<'_>, get);
+store_row!(
+    rusqlite::Row<'_>,
+    get,
+    crate::sqlite::packed::json_at_writer
+);
+
+/// PostgreSQL keeps JSON columns as text.
+fn pg_json(row: &sqlx::postgres::PgRow, i: usize) -> Result<String> {
+    Ok(row.try_get(i)?)
+}
 
 pub(crate) fn to_u32(v: i64) -> Result<u32> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is out of range")))
@@ -182,11 +200,12 @@ pub(crate) fn scenario(r: &impl StoreRow) -> Result<Scenario> {
 
 /// `definition, state, event_seq, callback_seq` of a stored flow, for update.
 pub(crate) fn loaded_flow(r: &impl StoreRow) -> Result<crate::engine_tx::LoadedFlow> {
-    let def_json = r.text(0)?;
+    let def_json = r.json(0)?;
     Ok(crate::engine_tx::LoadedFlow {
         def: std::sync::Arc::new(serde_json::from_str(&def_json)?),
         def_json: def_json.into(),
-        state: serde_json::from_str(&r.text(1)?)?,
+        def_packed: None,
+        state: serde_json::from_str(&r.json(1)?)?,
         event_seq: r.int(2)?,
         is_new: false,
         callback_seq: r.int(3)?,

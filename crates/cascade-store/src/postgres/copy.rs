@@ -231,6 +231,14 @@ pub async fn count_rows(from: &str) -> Result<Vec<(&'static str, u64)>> {
     Ok(out)
 }
 
+/// The SQLite store's JSON columns, which it packs (`crate::sqlite::packed`);
+/// PostgreSQL holds them as text.
+const PACKED_COLUMNS: &[(&str, &str)] = &[
+    ("flows", "state"),
+    ("flow_definitions", "definition"),
+    ("flow_events", "entry"),
+];
+
 /// Copy the SQLite store at `from` into the (empty) PostgreSQL database at `to`.
 ///
 /// # Errors
@@ -273,6 +281,8 @@ pub async fn sqlite_to_postgres(from: &str, to: &str, progress: &dyn Progress) -
                     let raw = row.try_get_raw(i)?;
                     let cell = if raw.is_null() {
                         Cell::Null
+                    } else if PACKED_COLUMNS.contains(&(*table, column.name())) {
+                        Cell::Text(crate::sqlite::packed::json_at(&row, i)?)
                     } else if matches!(column.type_info().name(), "INTEGER" | "BOOLEAN") {
                         Cell::Int(row.try_get(i)?)
                     } else {

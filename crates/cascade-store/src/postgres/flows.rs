@@ -143,7 +143,8 @@ async fn lock_key(
 #[async_trait]
 impl FlowStore for PgStore {
     async fn accept_flow(&self, def: FlowDefinition, now: Timestamp) -> Result<Applied> {
-        self.grouped(move |tx| Box::pin(engine_tx::accept(tx, def.clone(), now)))
+        let new = engine_tx::NewFlow::of(def)?;
+        self.grouped(move |tx| Box::pin(engine_tx::accept(tx, new.clone(), now)))
             .await
     }
 
@@ -195,6 +196,7 @@ impl FlowStore for PgStore {
         request: IdempotentRequest,
         now: Timestamp,
     ) -> Result<IdempotentAccept> {
+        let new = engine_tx::NewFlow::of(def)?;
         self.in_tx(move |tx| {
             Box::pin(async move {
                 let (app, key) = (request.application_id.clone(), request.key.clone());
@@ -223,9 +225,9 @@ impl FlowStore for PgStore {
                         response: request.response,
                     },
                 };
-                put_key(tx, &app, &key, &done, &def.tracking_id.to_string()).await?;
+                put_key(tx, &app, &key, &done, &new.def.tracking_id.to_string()).await?;
                 Ok(IdempotentAccept::Accepted(
-                    engine_tx::accept(tx, def, now).await?,
+                    engine_tx::accept(tx, new, now).await?,
                 ))
             })
         })
@@ -290,6 +292,7 @@ impl FlowStore for PgStore {
             loaded.push(LoadedFlow {
                 def_json: serde_json::to_string(&f.definition)?.into(),
                 def: Arc::new(f.definition),
+                def_packed: None,
                 state: f.state,
                 event_seq: 0,
                 is_new: true,

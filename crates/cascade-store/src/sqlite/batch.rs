@@ -649,6 +649,7 @@ mod tests {
         state.status = status;
         LoadedFlow {
             def_json: "{}".into(),
+            def_packed: None,
             def: std::sync::Arc::new(def),
             state,
             event_seq: 0,

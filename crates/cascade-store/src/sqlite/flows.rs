@@ -1,14 +1,11 @@
 //! [`FlowStore`] for SQLite: engine procedures from [`crate::engine_tx`] run as batched
 //! engine operations; job claiming and timer selection run SQL after a flush.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use cascade_core::flow::FlowDefinition;
 use cascade_core::idempotency::{self, Decision, KeyRecord, KeyState};
 use cascade_core::machines::{Event, Report, TimelineEntry, TimerKind};
 use cascade_core::{FlowId, Timestamp};
-use sqlx::Row;
 
 use super::SqliteStore;
 use super::batch::to_u32;
@@ -25,7 +22,8 @@ use crate::{FlowStore, Result, StoreError, StoredFlow};
 #[async_trait]
 impl FlowStore for SqliteStore {
     async fn accept_flow(&self, def: FlowDefinition, now: Timestamp) -> Result<Applied> {
-        self.write_engine(false, move |tx| Box::pin(engine_tx::accept(tx, def, now)))
+        let new = packed_flow(def)?;
+        self.write_engine(false, move |tx| Box::pin(engine_tx::accept(tx, new, now)))
             .await
     }
 
@@ -78,6 +76,7 @@ impl FlowStore for SqliteStore {
         request: IdempotentRequest,
         now: Timestamp,
     ) -> Result<IdempotentAccept> {
+        let new = packed_flow(def)?;
         self.write_engine(false, move |tx| {
             Box::pin(async move {
                 let id = (request.application_id.clone(), request.key.clone());
@@ -103,11 +102,11 @@ impl FlowStore for SqliteStore {
                             response: request.response,
                         },
                     },
-                    tracking_id: def.tracking_id.to_string(),
+                    tracking_id: new.def.tracking_id.to_string(),
                 };
                 tx.own.idempotency.insert(id, Some(row));
                 Ok(IdempotentAccept::Accepted(
-                    engine_tx::accept(tx, def, now).await?,
+                    engine_tx::accept(tx, new, now).await?,
                 ))
             })
         })
@@ -156,19 +155,17 @@ impl FlowStore for SqliteStore {
         .bind(account_id)
         .fetch_optional(self.readers())
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(StoredFlow {
-            definition: serde_json::from_str(row.try_get::<&str, _>(0)?)?,
-            state: serde_json::from_str(row.try_get::<&str, _>(1)?)?,
-        }))
+        row.as_ref().map(super::search::decode).transpose()
     }
 
     async fn import_flows(&self, flows: Vec<StoredFlow>) -> Result<()> {
         let mut loaded = Vec::with_capacity(flows.len());
         for f in flows {
+            let new = packed_flow(f.definition)?;
             loaded.push(LoadedFlow {
-                def_json: serde_json::to_string(&f.definition)?.into(),
-                def: Arc::new(f.definition),
+                def_json: new.def_json,
+                def: new.def,
+                def_packed: new.def_packed,
                 state: f.state,
                 event_seq: 0,
                 is_new: true,
@@ -217,14 +214,13 @@ impl FlowStore for SqliteStore {
         if owned.is_none() {
             return Ok(None);
         }
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT entry FROM flow_events WHERE flow_id = ? ORDER BY seq")
-                .bind(id.to_string())
-                .fetch_all(self.readers())
-                .await?;
+        let rows = sqlx::query("SELECT entry FROM flow_events WHERE flow_id = ? ORDER BY seq")
+            .bind(id.to_string())
+            .fetch_all(self.readers())
+            .await?;
         let entries = rows
             .iter()
-            .map(|text| serde_json::from_str(text).map_err(StoreError::from))
+            .map(|row| Ok(serde_json::from_str(&super::packed::json_at(row, 0)?)?))
             .collect::<Result<Vec<TimelineEntry>>>()?;
         Ok(Some(entries))
     }
@@ -475,4 +471,12 @@ async fn key_record(
     )?;
     let mut rows = stmt.query([&id.0, &id.1])?;
     rows.next()?.map(crate::rows::key_record).transpose()
+}
+
+/// `def` with its stored forms, packed for SQLite, made on the caller's thread: the
+/// writer, which every flow waits for, only writes them.
+fn packed_flow(def: FlowDefinition) -> Result<engine_tx::NewFlow> {
+    let mut new = engine_tx::NewFlow::of(def)?;
+    new.def_packed = Some(super::packed::pack(&new.def_json)?.into());
+    Ok(new)
 }

@@ -22,6 +22,7 @@ mod callbacks;
 mod flows;
 mod migrate;
 mod owner;
+pub(crate) mod packed;
 mod sandbox;
 mod search;
 mod tenancy;

@@ -62,7 +62,7 @@
 use async_trait::async_trait;
 
 use cascade_core::search::{Equality, Filter, SearchQuery, SearchText, SortField, TextOperator};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::SqliteStore;
 use crate::search::SearchPage;
@@ -136,10 +136,11 @@ impl SearchStore for SqliteStore {
     }
 }
 
-fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<StoredFlow> {
+/// A flow from its `definition, state` columns.
+pub(super) fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<StoredFlow> {
     Ok(StoredFlow {
-        definition: serde_json::from_str(row.try_get::<&str, _>(0)?)?,
-        state: serde_json::from_str(row.try_get::<&str, _>(1)?)?,
+        definition: serde_json::from_str(&super::packed::json_at(row, 0)?)?,
+        state: serde_json::from_str(&super::packed::json_at(row, 1)?)?,
     })
 }
 
@@ -714,6 +715,7 @@ mod tests {
     use cascade_core::machines::FlowStatus;
     use cascade_core::search::{PageSize, Sort};
     use cascade_core::{FlowId, Micros, Timestamp};
+    use sqlx::Row;
 
     use super::*;
     use crate::sqlite::SqliteConfig;
