@@ -56,6 +56,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "step_weights",
         include_str!("../../migrations/sqlite/0010_step_weights.sql"),
     ),
+    (
+        11,
+        "packed_json",
+        include_str!("../../migrations/sqlite/0011_packed_json.sql"),
+    ),
 ];
 
 pub(super) async fn run(conn: &mut SqliteConnection) -> Result<()> {
@@ -70,6 +75,19 @@ pub(super) async fn run_until(conn: &mut SqliteConnection, last: i64) -> Result<
     )
     .execute(&mut *conn)
     .await?;
+    // A store a newer version has migrated may hold rows this one cannot read (0011:
+    // packed JSON); going back a version needs the backup taken before the upgrade.
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+        .fetch_one(&mut *conn)
+        .await?;
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if let Some(newest) = newest.filter(|&n| n > known) {
+        return Err(crate::StoreError::Settings(format!(
+            "the store was migrated by a newer version of Cascade (schema version {newest}; \
+             this one knows up to {known}): run that version, or restore the backup taken \
+             before the upgrade"
+        )));
+    }
     let mut applied = false;
     for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= last) {
         let done: Option<i64> =

@@ -300,7 +300,9 @@ impl SqliteStore {
 /// would apply to the readers alone: `mode=memory` on a named database (the writer would
 /// create a file of that name; `sqlite::memory:` is the in-memory store), `mode=ro` (a
 /// server writes), `immutable`, `vfs`, `cache`. `mode=rw` and `mode=rwc` are accepted:
-/// the store creates a missing file either way.
+/// the store creates a missing file either way. So are the values that ask for what both
+/// libraries do anyway (`cache=private`, `immutable=0`, `vfs=unix`), which a URL from an
+/// earlier version may carry.
 ///
 /// # Errors
 /// [`StoreError::Settings`] naming the first option refused and why.
@@ -312,11 +314,18 @@ pub fn check_url_options(url: &str) -> Result<()> {
         let (key, value) = option.split_once('=').unwrap_or((option, ""));
         let refused = match key {
             "mode" if matches!(value, "rw" | "rwc") => continue,
+            "cache" if value == "private" => continue,
+            "immutable" if matches!(value, "0" | "false") => continue,
+            // SQLite's default file system on Linux and the other Unixes.
+            "vfs" if value == "unix" => continue,
             "mode" if value == "memory" => {
                 "`mode=memory` is not supported on a named database; use `sqlite::memory:` for an in-memory store"
             }
             "mode" => "the store must be writable (`mode=rw` or `mode=rwc`)",
-            _ => "the store accepts only `mode=rw` or `mode=rwc`",
+            _ => {
+                "the store accepts only `mode=rw` or `mode=rwc` and the defaults \
+                 `cache=private`, `immutable=0`, `vfs=unix`"
+            }
         };
         return Err(StoreError::Settings(format!(
             "the SQLite URL option `{option}` cannot be used: {refused}"
@@ -638,7 +647,8 @@ mod tests {
     use crate::model::Account;
 
     /// URL options only one of the two libraries would read are refused before anything
-    /// is opened or created; the two that mean "read-write" are accepted.
+    /// is opened or created; the two that mean "read-write" are accepted, and so are the
+    /// defaults spelt out.
     #[tokio::test]
     async fn url_options_the_writer_would_not_honour_are_refused() {
         let dir = tempfile::tempdir().expect("a scratch directory");
@@ -665,7 +675,13 @@ mod tests {
                 "{option}: no lock is taken"
             );
         }
-        for option in ["mode=rwc", "mode=rw", ""] {
+        for option in [
+            "mode=rwc",
+            "mode=rw",
+            "",
+            "cache=private&immutable=0&vfs=unix",
+            "immutable=false&mode=rwc",
+        ] {
             let url = format!("sqlite://{}?{option}", file.display());
             let store = SqliteStore::open(&SqliteConfig::new(&url))
                 .await
@@ -673,6 +689,37 @@ mod tests {
             store.shutdown().await;
         }
         assert!(file.exists());
+    }
+
+    /// A store a newer version migrated is refused with the versions named, before
+    /// anything is written to it.
+    #[tokio::test]
+    async fn a_store_migrated_by_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let url = format!("sqlite://{}", dir.path().join("c.db").display());
+        let store = SqliteStore::open(&SqliteConfig::new(&url))
+            .await
+            .expect("a new store");
+        store
+            .write(|conn| {
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) \
+                     VALUES (99, 'from the future', datetime('now'))",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+            .expect("a newer version's migration recorded");
+        store.shutdown().await;
+        let err = SqliteStore::open(&SqliteConfig::new(&url))
+            .await
+            .expect_err("a newer store");
+        assert!(
+            matches!(&err, StoreError::Settings(m)
+                if m.contains("schema version 99") && m.contains("knows up to 11")),
+            "{err}"
+        );
     }
 
     /// `sqlite::memory:`: the writer (rusqlite) and the readers (sqlx) share one

@@ -250,6 +250,8 @@ impl WriteSet {
             .into_iter()
             .map(|mut f| {
                 f.is_new = false;
+                // Written: the writer's cache has no use for the packed copy.
+                f.def_packed = None;
                 f
             })
             .collect();
