@@ -347,13 +347,8 @@ impl Config {
                 ));
             }
         };
-        let sqlite_readers = match var("CASCADE_SQLITE_READERS") {
-            Some(v) => parse_num("CASCADE_SQLITE_READERS", &v)?,
-            None => fc.sqlite_readers.unwrap_or(crate::startup::SQLITE_READERS),
-        };
-        if !(1..=64).contains(&sqlite_readers) {
-            return Err(invalid("CASCADE_SQLITE_READERS", "must be from 1 to 64"));
-        }
+        let sqlite_readers =
+            sqlite_readers(var("CASCADE_SQLITE_READERS").as_deref(), fc.sqlite_readers)?;
         let log_format = match var("CASCADE_LOG_FORMAT").or(fc.log_format).as_deref() {
             None | Some("text") => crate::telemetry::LogFormat::Text,
             Some("json") => crate::telemetry::LogFormat::Json,
@@ -559,6 +554,22 @@ fn parse_window(name: &'static str, v: &str) -> Result<std::time::Duration, Conf
         return Err(invalid(name, "must be at least one second"));
     }
     Ok(std::time::Duration::from_millis(ms))
+}
+
+/// The SQLite store's read connections: `CASCADE_SQLITE_READERS` (`env`), else the
+/// file's `sqlite_readers`, else [`crate::startup::SQLITE_READERS`]; 1 to 64.
+///
+/// # Errors
+/// A value that is not a number from 1 to 64, naming `CASCADE_SQLITE_READERS`.
+pub fn sqlite_readers(env: Option<&str>, file: Option<u32>) -> Result<u32, ConfigError> {
+    let readers = match env {
+        Some(v) => parse_num("CASCADE_SQLITE_READERS", v)?,
+        None => file.unwrap_or(crate::startup::SQLITE_READERS),
+    };
+    if !(1..=64).contains(&readers) {
+        return Err(invalid("CASCADE_SQLITE_READERS", "must be from 1 to 64"));
+    }
+    Ok(readers)
 }
 
 fn parse_num<T: std::str::FromStr>(name: &'static str, v: &str) -> Result<T, ConfigError> {

@@ -2,7 +2,7 @@
 //! a script, a second Cascade) against scripted receipts.
 //!
 //! It keeps its scenario rules, what it received and the receipts it owes in its own
-//! SQLite store, and serves `POST/GET/DELETE /sandbox/scenarios` and
+//! SQLite store (with `CASCADE_SQLITE_READERS` read connections, as `cascade serve`), and serves `POST/GET/DELETE /sandbox/scenarios` and
 //! `GET /sandbox/messages` on the admin address — the same rules and shapes as
 //! `cascade serve`'s sandbox.
 
@@ -47,13 +47,13 @@ pub async fn run(
     env: &HashMap<String, String>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = open_sqlite(
-        &args.database,
-        Durability::Full,
-        crate::startup::SQLITE_READERS,
-        Opener::Server,
-    )
-    .await?;
+    let readers = crate::config::sqlite_readers(
+        env.get("CASCADE_SQLITE_READERS")
+            .map(String::as_str)
+            .filter(|v| !v.is_empty()),
+        None,
+    )?;
+    let store = open_sqlite(&args.database, Durability::Full, readers, Opener::Server).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let stop = CancellationToken::new();
     let sim = SmscSimulator::start(

@@ -381,12 +381,33 @@ async fn transmitter_and_receiver_pairs_carry_submits_and_receipts_apart() {
     .await;
 }
 
-/// `cascade smsc-sim` on free ports; returns (SMPP port, admin base URL).
-pub(crate) async fn start_smsc_sim(dir: &Path) -> (Child, u16, String) {
-    // reqwest's rustls needs a process-wide crypto provider; the app installs one when it
-    // starts, but these tests talk to a separate process.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cascade"))
+/// `cascade smsc-sim` reads `CASCADE_SQLITE_READERS` as `cascade serve` does: a value out
+/// of range stops it before it opens anything, naming the variable.
+#[tokio::test]
+async fn smsc_sim_refuses_a_reader_count_out_of_range_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["0", "65", "many"] {
+        let out = smsc_sim_command(dir.path())
+            .env("CASCADE_SQLITE_READERS", bad)
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("cascade smsc-sim runs");
+        assert!(!out.status.success(), "{bad}: it must not run");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("CASCADE_SQLITE_READERS"), "{bad}: {said}");
+        assert!(
+            !dir.path().join("sim.db").exists(),
+            "{bad}: no store is made"
+        );
+    }
+}
+
+/// `cascade smsc-sim` on free ports with its store in `dir`, without the admin token or
+/// configuration file of the environment the tests run in.
+fn smsc_sim_command(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cascade"));
+    command
         .args([
             "smsc-sim",
             "--listen",
@@ -397,7 +418,16 @@ pub(crate) async fn start_smsc_sim(dir: &Path) -> (Child, u16, String) {
         .arg("--database")
         .arg(format!("sqlite://{}", dir.join("sim.db").display()))
         .env_remove("CASCADE_ADMIN_TOKEN")
-        .env_remove("CASCADE_CONFIG")
+        .env_remove("CASCADE_CONFIG");
+    command
+}
+
+/// `cascade smsc-sim` on free ports; returns (SMPP port, admin base URL).
+pub(crate) async fn start_smsc_sim(dir: &Path) -> (Child, u16, String) {
+    // reqwest's rustls needs a process-wide crypto provider; the app installs one when it
+    // starts, but these tests talk to a separate process.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut child = smsc_sim_command(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)

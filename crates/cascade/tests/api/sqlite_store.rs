@@ -71,8 +71,9 @@ async fn a_store_url_option_the_store_cannot_honour_stops_the_server_with_the_re
         ("mode=ro", "the store must be writable"),
         (
             "vfs=unix-dotfile",
-            "the store accepts only `mode=rw` or `mode=rwc`",
+            "the store accepts only `mode=rw` or `mode=rwc` and the defaults",
         ),
+        ("immutable=1", "`immutable=0`"),
     ] {
         let url = format!("sqlite://{}?{option}", sub.join("cascade.db").display());
         let run = serve_once(&url).await;
