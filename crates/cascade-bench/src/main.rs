@@ -66,6 +66,10 @@ struct Cli {
     /// be empty; `accept`, `complete` and `failover` only).
     #[arg(long, global = true)]
     database_url: Option<String>,
+    /// After `search`, move the filled SQLite store (database and log) into this
+    /// directory instead of deleting it, to time a migration on it or query it again.
+    #[arg(long, global = true)]
+    keep_store: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

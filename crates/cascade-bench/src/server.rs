@@ -37,6 +37,37 @@ impl Running {
         let _ = self.stop.send(());
         let _ = self.server.await;
     }
+
+    /// [`Running::stop`], then move the SQLite database (and its log, if any is left)
+    /// into the directory `to` (created if missing) instead of deleting it. Returns the
+    /// database's new path. Renames only: `to` must be on the temporary directory's file
+    /// system.
+    pub async fn stop_keeping(self, to: &std::path::Path) -> anyhow::Result<PathBuf> {
+        let Running {
+            stop,
+            server,
+            store,
+            db,
+            _dir,
+            ..
+        } = self;
+        let _ = stop.send(());
+        let _ = server.await;
+        // The last handle on the store: its connections close (and checkpoint) here.
+        drop(store);
+        std::fs::create_dir_all(to)?;
+        let name = db.file_name().context("the database file's name")?;
+        let kept = to.join(name);
+        for suffix in ["", "-wal", "-shm"] {
+            let from = PathBuf::from(format!("{}{suffix}", db.display()));
+            if from.exists() {
+                let dest = PathBuf::from(format!("{}{suffix}", kept.display()));
+                std::fs::rename(&from, &dest)
+                    .with_context(|| format!("moving {} to {}", from.display(), dest.display()))?;
+            }
+        }
+        Ok(kept)
+    }
 }
 
 /// Start Cascade on a new database in a temporary directory: sandbox providers, no rate

@@ -225,7 +225,13 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Vec<(String, String)>> {
             format!("{}; totalElements {}", describe(&m), m.totals),
         ));
     }
-    run.stop().await;
+    match &cli.keep_store {
+        Some(to) => {
+            let kept = run.stop_keeping(to).await?;
+            eprintln!("the store is kept as {}", kept.display());
+        }
+        None => run.stop().await,
+    }
     eprintln!(
         "search bench done in {:.0} s",
         started.elapsed().as_secs_f64()
