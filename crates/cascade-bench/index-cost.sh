@@ -15,8 +15,8 @@ PORT=${PORT:-18184}
 
 VARIANTS=(
   "as shipped|"
-  "no trigram insert trigger|DROP TRIGGER flow_steps_trigram_insert"
-  "no trigram trigger, no flow_steps indexes|DROP TRIGGER flow_steps_trigram_insert; DROP INDEX flow_steps_recipient; DROP INDEX flow_steps_recipient_rev; DROP INDEX flow_steps_account_flow"
+  "no recipients trigger|DROP TRIGGER flow_steps_recipients_insert"
+  "no recipients trigger, no flow_steps indexes|DROP TRIGGER flow_steps_recipients_insert; DROP INDEX flow_steps_recipient; DROP INDEX flow_steps_recipient_rev; DROP INDEX flow_steps_account_flow; DROP INDEX flow_steps_multi"
   "no flows_account_* indexes|DROP INDEX flows_account_created; DROP INDEX flows_account_updated; DROP INDEX flows_account_status; DROP INDEX flows_account_termination"
 )
 

@@ -61,7 +61,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "packed_json",
         include_str!("../../migrations/sqlite/0011_packed_json.sql"),
     ),
+    (
+        12,
+        "recipients",
+        include_str!("../../migrations/sqlite/0012_recipients.sql"),
+    ),
 ];
+
+/// The newest schema version this build knows.
+pub(super) const LAST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 pub(super) async fn run(conn: &mut SqliteConnection) -> Result<()> {
     run_until(conn, i64::MAX).await
@@ -80,7 +88,7 @@ pub(super) async fn run_until(conn: &mut SqliteConnection, last: i64) -> Result<
     let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
         .fetch_one(&mut *conn)
         .await?;
-    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    let known = LAST;
     if let Some(newest) = newest.filter(|&n| n > known) {
         return Err(crate::StoreError::Settings(format!(
             "the store was migrated by a newer version of Cascade (schema version {newest}; \
@@ -98,6 +106,7 @@ pub(super) async fn run_until(conn: &mut SqliteConnection, last: i64) -> Result<
         if done.is_some() {
             continue;
         }
+        let started = std::time::Instant::now();
         let mut tx = conn.begin().await?;
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, datetime('now'))")
@@ -106,7 +115,12 @@ pub(super) async fn run_until(conn: &mut SqliteConnection, last: i64) -> Result<
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        tracing::info!(version, name, "applied migration");
+        tracing::info!(
+            version,
+            name,
+            elapsed_ms = started.elapsed().as_millis(),
+            "applied migration"
+        );
         applied = true;
     }
     if applied {
