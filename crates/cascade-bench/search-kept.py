@@ -8,7 +8,8 @@ build of Cascade: the same terms, in the same order, whichever binary runs, so t
 BIN is a `cascade` binary, DB the kept `bench.db`. The server starts on that file
 (migrating it first if BIN is newer: the time to the first answer is printed), takes a
 token of the bench's application, then sends REQUESTS (default 200) of each kind one at a
-time and prints p50 / p99 in ms and the totals seen. Needs only Python's standard library.
+time and prints p50 / p99 in ms and the totals seen. CONTAINS_TERMS=a,b,… adds a kind
+that sends those `contains` terms in turn. Needs only Python's standard library.
 """
 
 import base64
@@ -98,6 +99,11 @@ def main():
             ("`to starts_with +3069` + 2 digits", lambda r, i: to("starts_with", f"+3069{r.randrange(100):02}")),
             ("`to contains` 5 digits", lambda r, i: to("contains", f"{r.randrange(100_000):05}")),
         ]
+        listed = [t for t in os.environ.get("CONTAINS_TERMS", "").split(",") if t]
+        if listed:
+            kinds.append(
+                (f"`to contains` one of {', '.join(listed)}", lambda r, i: to("contains", listed[i % len(listed)]))
+            )
         for k, (name, body_of) in enumerate(kinds):
             rng = random.Random(100 + k)
             times, totals = [], []

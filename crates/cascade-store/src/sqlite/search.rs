@@ -94,18 +94,22 @@ fn drive_limit(flows: i64, page_end: i64) -> i64 {
 /// The least [`drive_limit`], whatever the account's size.
 const DRIVE_FLOOR: i64 = 100;
 
-/// Candidates of a `contains` term on the trigram index beyond which its steps are
-/// found by scanning the account's steps instead: each candidate costs a random read
-/// (its recipient's row, to check the account and the term, then that recipient's
-/// steps), a scan entry about a twentieth of that (measured at 1 M flows, when the
-/// index held steps), so the trigram index wins below one candidate per 20 of the
-/// account's flows. Never under [`TRIGRAM_FLOOR`].
+/// Candidates of a `contains` term on the trigram index beyond which it is read by a
+/// scan instead (of the account's recipients for its total, of its steps otherwise).
+/// A candidate is a recipient that costs two random reads (its `recipients_id` entry,
+/// to check the account and the term, and its row, for the counts); a scan costs an
+/// entry per recipient of the account, about a twentieth of a random read (measured at
+/// 1 M flows when the index held steps). An account has at most as many recipients as
+/// flows, and the search bench's fill has 3.6 flows per recipient: one candidate per 80
+/// flows is about where the two meet for that mix (at 10 M flows a term proposing 277 000
+/// recipients took over a second through the candidates). Never under
+/// [`TRIGRAM_FLOOR`].
 fn trigram_limit(flows: i64) -> i64 {
-    (flows / 20).max(TRIGRAM_FLOOR)
+    (flows / 80).max(TRIGRAM_FLOOR)
 }
 
 /// The least [`trigram_limit`].
-const TRIGRAM_FLOOR: i64 = 50_000;
+const TRIGRAM_FLOOR: i64 = 10_000;
 
 /// `flow_counts.day` is `created_at` in whole UTC days (floored).
 const DAY_MS: i64 = 86_400_000;
