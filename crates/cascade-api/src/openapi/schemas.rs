@@ -634,7 +634,16 @@ pub struct SearchFilter {
     field_name: SearchField,
     /// Default `is`; `contains`, `starts_with` and `ends_with` apply to `to` only.
     search_operator: Option<SearchOperator>,
-    search_term: String,
+    search_term: SearchTerm,
+}
+
+/// What a filter looks for: a string, or an integer taken as its decimal digits (a phone
+/// number written as a JSON number).
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+pub enum SearchTerm {
+    Text(String),
+    Integer(i64),
 }
 
 #[derive(Debug, ToSchema)]
