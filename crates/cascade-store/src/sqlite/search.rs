@@ -324,9 +324,23 @@ impl<'a> Plan<'a> {
                 // of each matching recipient, plus the flows with several recipients told
                 // apart by id, from their steps to the matching recipients.
                 let mut q = QueryBuilder::new("SELECT (SELECT COALESCE(SUM(r.flows), 0) ");
-                push_matching_recipients(&mut q, self.account_id, op, term, how, false);
+                push_matching_recipients(
+                    &mut q,
+                    self.account_id,
+                    op,
+                    term,
+                    how,
+                    RecipientSteps::None,
+                );
                 q.push(") + (SELECT COUNT(DISTINCT s.flow_id) ");
-                push_matching_recipients(&mut q, self.account_id, op, term, how, true);
+                push_matching_recipients(
+                    &mut q,
+                    self.account_id,
+                    op,
+                    term,
+                    how,
+                    RecipientSteps::Multi,
+                );
                 q.push(")");
                 return q;
             }
@@ -576,17 +590,24 @@ async fn estimate(
         q.push_bind(limits.trigrams);
         q.push(")");
         let candidates: i64 = q.build_query_scalar().fetch_one(&mut *conn).await?;
-        if candidates >= limits.drive && candidates < limits.trigrams {
-            // Too many to drive whatever they hold: not worth reading them now.
-            return Ok((candidates, Steps::Trigrams(mask)));
-        }
         if candidates < limits.drive {
             // Few candidates: the account's steps to those that match, from their counts
             // (a flow with several recipients counts once per matching step of it).
             let mut q = QueryBuilder::<Sqlite>::new("SELECT COALESCE(SUM(r.flows + r.multi), 0) ");
-            push_matching_recipients(&mut q, account_id, op, term, Steps::Trigrams(mask), false);
+            push_matching_recipients(
+                &mut q,
+                account_id,
+                op,
+                term,
+                Steps::Trigrams(mask),
+                RecipientSteps::None,
+            );
             let n: i64 = q.build_query_scalar().fetch_one(&mut *conn).await?;
             return Ok((n, Steps::Trigrams(mask)));
+        }
+        if candidates < limits.trigrams {
+            // Too many to drive whatever they hold: not worth reading them now.
+            return Ok((candidates, Steps::Trigrams(mask)));
         }
     }
     let how = if op == TextOperator::Contains {
@@ -645,26 +666,12 @@ fn push_matching_steps(
     term: &SearchText,
     how: Steps,
 ) {
-    let trigrams = match how {
-        Steps::Trigrams(mask) if op == TextOperator::Contains => trigram_query(term.as_ref(), mask),
-        _ => None,
-    };
-    if let Some(expr) = trigrams {
+    let trigrams = matches!(how, Steps::Trigrams(_)) && op == TextOperator::Contains;
+    if trigrams {
         // CROSS JOIN: SQLite keeps this order, starting from the index's candidates, the
         // account's recipients among them that hold the term, then their steps (left
         // alone, it may prefer to walk the account's steps and look each up).
-        q.push(
-            "FROM recipients_trigram t \
-             CROSS JOIN recipients r INDEXED BY recipients_id ON r.id = t.rowid \
-             CROSS JOIN flow_steps s INDEXED BY flow_steps_recipient \
-             ON s.account_id = r.account_id AND s.recipient = r.recipient \
-             WHERE t.recipients_trigram MATCH ",
-        );
-        q.push_bind(expr);
-        q.push(" AND r.account_id = ");
-        q.push_bind(account_id.to_owned());
-        q.push(" AND ");
-        push_text_match(q, "r", op, term);
+        push_matching_recipients(q, account_id, op, term, how, RecipientSteps::All);
         q.push(" AND s.account_id = ");
     } else if how == Steps::Range && op == TextOperator::EndsWith {
         q.push("FROM flow_steps s INDEXED BY flow_steps_recipient_rev WHERE s.account_id = ");
@@ -704,12 +711,17 @@ fn trigram_query(term: &str, mask: u64) -> Option<String> {
         .iter()
         .enumerate()
         .filter(|(i, _)| *i >= 64 || mask >> i & 1 == 1)
-        .map(|(_, t)| format!("\"{}\"", t.replace('"', "\"\"")))
+        .map(|(_, t)| quoted_trigram(t))
         .collect();
     if quoted.is_empty() {
         return None;
     }
     Some(quoted.join(" AND "))
+}
+
+/// A trigram as an FTS5 string, its double quotes doubled.
+fn quoted_trigram(trigram: &str) -> String {
+    format!("\"{}\"", trigram.replace('"', "\"\""))
 }
 
 /// Every trigram of a term in its `MATCH` ([`trigram_query`]).
@@ -735,7 +747,7 @@ async fn selective_trigrams(conn: &mut SqliteConnection, term: &str, common: i64
             "SELECT COUNT(*) FROM (SELECT 1 FROM recipients_trigram \
              WHERE recipients_trigram MATCH ? LIMIT ?)",
         )
-        .bind(format!("\"{}\"", trigram.replace('"', "\"\"")))
+        .bind(quoted_trigram(trigram))
         .bind(common)
         .fetch_one(&mut *conn)
         .await?;
@@ -792,43 +804,59 @@ fn push_text_match(
 /// `FROM … WHERE …` selecting `recipients r`: the account's recipients matching a positive
 /// `to` filter other than `ends_with` (migration 0012), found on the trigram index for
 /// [`Steps::Trigrams`], else on the account's rows (a range, or all of them checked for
-/// `contains`). With `multi_steps`, joined to their steps in flows with several
-/// recipients (`flow_steps_multi`, `s`), only for the recipients that have such steps.
+/// `contains`), joined to their steps as `steps` says.
 fn push_matching_recipients(
     q: &mut QueryBuilder<'_, Sqlite>,
     account_id: &str,
     op: TextOperator,
     term: &SearchText,
     how: Steps,
-    multi_steps: bool,
+    steps: RecipientSteps,
 ) {
     let trigrams = match how {
         Steps::Trigrams(mask) if op == TextOperator::Contains => trigram_query(term.as_ref(), mask),
         _ => None,
     };
-    let steps = if multi_steps {
-        " CROSS JOIN flow_steps s INDEXED BY flow_steps_multi \
-         ON s.account_id = r.account_id AND s.recipient = r.recipient AND s.weight IS NULL"
-    } else {
-        ""
+    let join = match steps {
+        RecipientSteps::None => "",
+        RecipientSteps::All => {
+            " CROSS JOIN flow_steps s INDEXED BY flow_steps_recipient \
+             ON s.account_id = r.account_id AND s.recipient = r.recipient"
+        }
+        RecipientSteps::Multi => {
+            " CROSS JOIN flow_steps s INDEXED BY flow_steps_multi \
+             ON s.account_id = r.account_id AND s.recipient = r.recipient AND s.weight IS NULL"
+        }
     };
     if let Some(expr) = trigrams {
         q.push(format!(
             "FROM recipients_trigram t \
-             CROSS JOIN recipients r INDEXED BY recipients_id ON r.id = t.rowid{steps} \
+             CROSS JOIN recipients r INDEXED BY recipients_id ON r.id = t.rowid{join} \
              WHERE t.recipients_trigram MATCH "
         ));
         q.push_bind(expr);
         q.push(" AND r.account_id = ");
     } else {
-        q.push(format!("FROM recipients r{steps} WHERE r.account_id = "));
+        q.push(format!("FROM recipients r{join} WHERE r.account_id = "));
     }
     q.push_bind(account_id.to_owned());
     q.push(" AND ");
     push_text_match(q, "r", op, term);
-    if multi_steps {
+    if steps == RecipientSteps::Multi {
         q.push(" AND r.multi > 0");
     }
+}
+
+/// Which steps [`push_matching_recipients`] joins to the recipients it selects, as `s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecipientSteps {
+    /// None: the recipients alone (`r`).
+    None,
+    /// All their steps (`flow_steps_recipient`).
+    All,
+    /// Only their steps in flows with several recipients (`flow_steps_multi`), and only
+    /// for the recipients that have such steps.
+    Multi,
 }
 
 /// The smallest string greater than every string that starts with `prefix`, in SQLite's
