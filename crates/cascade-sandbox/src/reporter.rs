@@ -87,7 +87,7 @@ async fn deliver_due(
                             text: reply.inbound,
                             received_at: reply.at,
                             provider: r.provider.clone(),
-                            provider_message_id: Some(format!("reply-{}", r.id)),
+                            provider_message_id: Some(reply_id(&r.provider_message_id, r.id)),
                         })
                         .await
                     }
@@ -111,6 +111,14 @@ async fn deliver_due(
     let n = acked.len();
     store.ack_sandbox_reports(&acked).await?;
     Ok(n)
+}
+
+/// What tells a scripted reply from a repeat of it: the message it answers and its report
+/// row. The row's number alone is not enough: SQLite numbers a row one past the largest
+/// left, so once every report is delivered the next reply's row gets a number an earlier
+/// reply had, and the new reply was taken for that one's repeat.
+fn reply_id(provider_message_id: &str, row: i64) -> String {
+    format!("reply-{provider_message_id}-{row}")
 }
 
 /// The channel a sandbox provider serves, from its name (`sandbox:viber`).

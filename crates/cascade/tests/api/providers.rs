@@ -929,6 +929,38 @@ async fn a_reply_that_overtakes_the_steps_sent_write_is_still_matched() {
     }
 }
 
+/// Replies one after the other, each sent when the sandbox owes nothing else: every one
+/// is stored. (A reply was told apart from a repeat by its report row's number, which
+/// SQLite gives out again once the table is empty: the second reply was taken for a
+/// repeat of the first and dropped.)
+#[tokio::test]
+async fn sandbox_replies_sent_when_nothing_else_is_owed_are_each_stored() {
+    let inbox = Inbox::start().await;
+    let app = spawn_app_with(&[("CASCADE_ALLOW_PRIVATE_CALLBACKS", "1")]).await;
+    for i in 0..3_usize {
+        let to = format!("+30692000000{i}");
+        app.scenario(json!({"channel": "Viber", "to": to, "events": [
+            {"afterMs": 0, "inbound": format!("reply {i}")},
+            {"afterMs": 5, "status": "DELIVERED"}]}))
+            .await;
+        let mut step = viber_step(1, &app.sender_id);
+        step["to"] = json!(to);
+        step["inboundUrl"] = json!(inbox.url);
+        let id = app.send_flow(&flow(vec![step])).await;
+        // Both of the message's reports delivered: the sandbox owes nothing now.
+        let done = app.wait_final(&id).await;
+        assert_eq!(done["status"], "Succeeded", "{done}");
+        let got = inbox.wait_for(i + 1).await;
+        assert!(
+            got.iter()
+                .any(|(_, b)| b["trackingId"] == id.as_str() && b["text"] == format!("reply {i}")),
+            "reply {i} of {id}: {got:?}"
+        );
+    }
+    let listed = admin_inbound(&app, "").await;
+    assert_eq!(listed.len(), 3, "{listed:?}");
+}
+
 /// `cascade serve` as its own process, so it can be killed with SIGKILL.
 async fn serve(
     dir: &std::path::Path,
