@@ -397,6 +397,41 @@ async fn a_single_gsm_part_goes_as_one_submit_sm() {
     assert_eq!(submit_count(&smsc.drain()), 0, "exactly one submit_sm");
 }
 
+/// Cascade's sandbox bind names each message and says when it is the first try at it
+/// (the simulator then skips its store lookup for an earlier copy); a retry says nothing.
+#[tokio::test]
+async fn the_sandbox_bind_names_the_message_and_flags_only_a_first_attempt() {
+    use cascade_smpp::vendor_tlv::{CLIENT_REF, FIRST_ATTEMPT, read_flag, read_text};
+    let mut smsc = Smsc::start(BindPolicy::AcceptAll).await;
+    let sink = RecordingSink::new();
+    let stop = CancellationToken::new();
+    let connection = SmscConnection::start(
+        settings("sandbox", &smsc, &["*"]),
+        Arc::clone(&sink) as Arc<dyn ReportSink>,
+        true,
+        Arc::new(SystemClock),
+        &stop,
+    )
+    .expect("valid settings");
+    assert!(connection.wait_bound(WAIT).await, "did not bind");
+    let provider = Arc::new(SmppProvider::new(vec![Arc::clone(&connection)]));
+    for (n, first) in [(1, true), (2, false)] {
+        let mut req = request(GREEK, "Hello from Cascade", TEN_MINUTES);
+        req.payload.message_id = format!("message-sandbox-{n}");
+        req.first_attempt = first;
+        let handle = spawn_submit(&provider, &req);
+        let (conn, seq, submit) = smsc.next_submit().await;
+        assert_eq!(
+            read_text(&submit.tlvs, CLIENT_REF).as_deref(),
+            Some(req.payload.message_id.as_str())
+        );
+        assert_eq!(read_flag(&submit.tlvs, FIRST_ATTEMPT), first, "attempt {n}");
+        let id = format!("0{n}");
+        smsc.server.accept(conn, seq, id.as_str()).await.unwrap();
+        expect_accepted(outcome("the submit", handle).await);
+    }
+}
+
 // ----- 2. a receipt before its submit_sm_resp -----------------------------------------
 
 #[tokio::test]

@@ -14,12 +14,26 @@ pub const OPERATOR: u16 = 0x1503;
 /// Cascade's message id (C-octet string), on a `submit_sm`: a resend after a restart is
 /// recognised as the same message — the idempotent submit real SMSCs do not offer.
 pub const CLIENT_REF: u16 = 0x1504;
+/// On a `submit_sm` that also carries [`CLIENT_REF`]: Cascade has never handed this
+/// message to an SMSC before (the first attempt of a job neither retried nor taken over
+/// after a restart), so the simulator need not look for an earlier copy. One octet, 1.
+pub const FIRST_ATTEMPT: u16 = 0x1505;
 
 /// A C-octet-string TLV of one of the tags above.
 pub fn text(tag: u16, value: &str) -> Tlv {
     let mut bytes = value.as_bytes().to_vec();
     bytes.push(0);
     Tlv::new(tag, bytes)
+}
+
+/// A flag TLV of one of the tags above: present and 1.
+pub fn flag(tag: u16) -> Tlv {
+    Tlv::new(tag, vec![1])
+}
+
+/// Whether the flag TLV `tag` is present and set; any other value reads as not set.
+pub fn read_flag(tlvs: &TlvList, tag: u16) -> bool {
+    tlvs.get(tag).is_some_and(|t| t.value.as_ref() == [1])
 }
 
 /// The text of a C-octet-string TLV, when present and not empty.
@@ -44,5 +58,16 @@ mod tests {
         assert_eq!(read_text(&tlvs, DESCRIPTION), None);
         assert_eq!(read_text(&tlvs, CLIENT_REF), None);
         assert_eq!(text(CLIENT_REF, "ab").value.as_ref(), b"ab\0");
+    }
+
+    #[test]
+    fn a_flag_is_set_only_when_present_with_the_value_one() {
+        let set = TlvList::new().with(flag(FIRST_ATTEMPT));
+        assert!(read_flag(&set, FIRST_ATTEMPT));
+        assert!(!read_flag(&TlvList::new(), FIRST_ATTEMPT));
+        for value in [vec![], vec![0], vec![2], vec![1, 0]] {
+            let other = TlvList::new().with(Tlv::new(FIRST_ATTEMPT, value.clone()));
+            assert!(!read_flag(&other, FIRST_ATTEMPT), "{value:?}");
+        }
     }
 }

@@ -72,9 +72,15 @@ impl SmscConnection {
         );
         let pdus = if self.sandbox {
             let client_ref = vendor_tlv::text(vendor_tlv::CLIENT_REF, &request.payload.message_id);
+            // Parts left over from an earlier attempt go with `known`: not a first one.
+            let first = (request.first_attempt && known.is_none())
+                .then(|| vendor_tlv::flag(vendor_tlv::FIRST_ATTEMPT));
             pdus.into_iter()
                 .map(|(mut pdu, parts)| {
                     pdu.tlvs.push(client_ref.clone());
+                    if let Some(first) = &first {
+                        pdu.tlvs.push(first.clone());
+                    }
                     (pdu, parts)
                 })
                 .collect()

@@ -96,6 +96,10 @@ struct Group {
     texts: Vec<Option<String>>,
     /// The send is in the store (by us, or by an earlier life of the simulator).
     recorded: bool,
+    /// No copy of this message can be in the store: every part so far came from an ESME
+    /// that named it and said it never sent it before, or from one that did not name it
+    /// (its message is named here, anew). The store then need not look for a copy.
+    first_attempt: bool,
     /// The scenario rule applied when it was recorded.
     rule: Option<Rule>,
     /// Throttled answers given, per part.
@@ -123,6 +127,9 @@ impl Group {
 struct Part {
     /// Cascade's message id, when Cascade's own ESME sent it (vendor TLV).
     client_ref: Option<String>,
+    /// Cascade's ESME said it never handed this message over before (vendor TLV); always
+    /// so for a message no ESME named.
+    first_attempt: bool,
     /// Which group it belongs to.
     key: u64,
     total: u8,
@@ -140,6 +147,8 @@ impl Part {
         let source = submit.source_addr.clone().into_bytes();
         let destination = submit.destination_addr.clone().into_bytes();
         let client_ref = vendor_tlv::read_text(&submit.tlvs, vendor_tlv::CLIENT_REF);
+        let first_attempt =
+            client_ref.is_none() || vendor_tlv::read_flag(&submit.tlvs, vendor_tlv::FIRST_ATTEMPT);
         // Cascade's own ESME names its message (idempotent resends); any other ESME's
         // message is grouped by sender, addresses and reference (a single part by content,
         // so that a throttled resend finds its group again).
@@ -159,6 +168,7 @@ impl Part {
         };
         Part {
             client_ref,
+            first_attempt,
             key,
             total,
             number,
@@ -181,6 +191,7 @@ impl Part {
             ids: (0..self.total).map(|_| new_message_id()).collect(),
             texts: vec![None; usize::from(self.total)],
             recorded: false,
+            first_attempt: self.first_attempt,
             rule: None,
             throttled: HashMap::new(),
             answered: HashSet::new(),
@@ -212,11 +223,13 @@ pub(super) async fn handle_submit(state: Arc<SimState>, conn: ConnId, seq: u32, 
         drop(group);
         shared = lock(&state.groups).replace(part.key, part.new_group());
     };
+    group.first_attempt &= part.first_attempt;
     // A resend after Cascade restarted, of a message sent before: its parts must get the
     // ids they had. (A single part is recorded at once, and the store's own check of the
     // client reference gives back the old id then.)
     if created
         && part.client_ref.is_some()
+        && !part.first_attempt
         && part.total > 1
         && let Err(e) = recover_ids(&state, &mut group).await
     {
@@ -279,7 +292,7 @@ async fn record(
     let parts: Vec<String> = group.texts.iter().flatten().cloned().collect();
     let coding = submit.data_coding;
     let send = SandboxSend {
-        first_attempt: false,
+        first_attempt: group.first_attempt,
         provider: format!("{PROVIDER_PREFIX}{system_id}"),
         channel: Channel::Sms,
         client_ref: group.client_ref.clone(),
@@ -468,6 +481,27 @@ mod tests {
             concatenation(&submit(b"\x05\x00\x03", 0x40, TlvList::new())),
             None
         );
+    }
+
+    #[test]
+    fn only_a_named_message_without_the_first_attempt_flag_is_looked_for_in_the_store() {
+        let named = |flag: Option<Tlv>| {
+            let mut tlvs = TlvList::new().with(vendor_tlv::text(vendor_tlv::CLIENT_REF, "m-1"));
+            if let Some(flag) = flag {
+                tlvs.push(flag);
+            }
+            Part::of(&submit(b"Hi", 0, tlvs), "cascade")
+        };
+        // Cascade's first try: no copy can be in the store.
+        let first = named(Some(vendor_tlv::flag(vendor_tlv::FIRST_ATTEMPT)));
+        assert!(first.first_attempt && first.new_group().first_attempt);
+        // A retry, a job taken over after a restart, or an ESME that does not say.
+        assert!(!named(None).first_attempt);
+        assert!(!named(Some(Tlv::new(vendor_tlv::FIRST_ATTEMPT, vec![0]))).first_attempt);
+        // Another ESME's message is named here, anew: nothing to look for.
+        let unnamed = Part::of(&submit(b"Hi", 0, TlvList::new()), "other");
+        assert!(unnamed.client_ref.is_none() && unnamed.first_attempt);
+        assert!(unnamed.new_group().client_ref.starts_with("smpp-"));
     }
 
     #[test]
