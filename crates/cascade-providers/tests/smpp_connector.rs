@@ -232,10 +232,20 @@ fn start(
     sink: &Arc<RecordingSink>,
     stop: &CancellationToken,
 ) -> Arc<SmscConnection> {
+    start_as(settings, sink, stop, false)
+}
+
+/// Starts a connection to `smsc`, as the sandbox's bind (vendor TLVs) when `sandbox`.
+fn start_as(
+    settings: SmscSettings,
+    sink: &Arc<RecordingSink>,
+    stop: &CancellationToken,
+    sandbox: bool,
+) -> Arc<SmscConnection> {
     SmscConnection::start(
         settings,
         Arc::clone(sink) as Arc<dyn ReportSink>,
-        false,
+        sandbox,
         Arc::new(SystemClock),
         stop,
     )
@@ -405,14 +415,7 @@ async fn the_sandbox_bind_names_the_message_and_flags_only_a_first_attempt() {
     let mut smsc = Smsc::start(BindPolicy::AcceptAll).await;
     let sink = RecordingSink::new();
     let stop = CancellationToken::new();
-    let connection = SmscConnection::start(
-        settings("sandbox", &smsc, &["*"]),
-        Arc::clone(&sink) as Arc<dyn ReportSink>,
-        true,
-        Arc::new(SystemClock),
-        &stop,
-    )
-    .expect("valid settings");
+    let connection = start_as(settings("sandbox", &smsc, &["*"]), &sink, &stop, true);
     assert!(connection.wait_bound(WAIT).await, "did not bind");
     let provider = Arc::new(SmppProvider::new(vec![Arc::clone(&connection)]));
     for (n, first) in [(1, true), (2, false)] {

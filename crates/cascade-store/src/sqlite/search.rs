@@ -323,25 +323,18 @@ impl<'a> Plan<'a> {
                 // From the account's recipients (migration 0012): the one-recipient flows
                 // of each matching recipient, plus the flows with several recipients told
                 // apart by id, from their steps to the matching recipients.
-                let mut q = QueryBuilder::new("SELECT (SELECT COALESCE(SUM(r.flows), 0) ");
-                push_matching_recipients(
-                    &mut q,
-                    self.account_id,
-                    op,
-                    term,
-                    how,
-                    RecipientSteps::None,
-                );
-                q.push(") + (SELECT COUNT(DISTINCT s.flow_id) ");
-                push_matching_recipients(
-                    &mut q,
-                    self.account_id,
-                    op,
-                    term,
-                    how,
-                    RecipientSteps::Multi,
-                );
-                q.push(")");
+                let mut q = QueryBuilder::new("SELECT ");
+                for (sum, steps) in [
+                    ("(SELECT COALESCE(SUM(r.flows), 0) ", RecipientSteps::None),
+                    (
+                        " + (SELECT COUNT(DISTINCT s.flow_id) ",
+                        RecipientSteps::Multi,
+                    ),
+                ] {
+                    q.push(sum);
+                    push_matching_recipients(&mut q, self.account_id, op, term, how, steps);
+                    q.push(")");
+                }
                 return q;
             }
             // The flows it selects are exactly those of the steps it selects.
